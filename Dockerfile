@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile wheels with the toolchain; none of it reaches the runtime image.
+FROM python:3.12-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md cli.py ./
+COPY nubo_backend ./nubo_backend
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
+    && /opt/venv/bin/pip install --no-cache-dir .
+
+# Runtime stage: slim Python, the virtualenv, SQL and config; runs as an unprivileged user.
+FROM python:3.12-slim AS runtime
+ENV PATH="/opt/venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    NUBO_ROOT=/app \
+    NUBO_ENV=production \
+    NUBO_HOST=0.0.0.0 \
+    NUBO_PORT=8080
+RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=nubo:nubo sql ./sql
+COPY --chown=nubo:nubo config ./config
+USER nubo
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"]
+# Migrations first (idempotent, safe with several replicas), then the server.
+CMD ["sh", "-c", "nubo migrate && exec nubo serve"]

@@ -1,0 +1,82 @@
+"""The one auth guard, for REST routes and the /ws upgrade alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from sanic import Request
+
+from nubo_backend.auth.sessions import session_user
+from nubo_backend.auth.tokens import InvalidToken, decode_access_token
+from nubo_backend.errors import NuboError
+
+# The seed's messages, verbatim.
+MISSING_HEADER = "Authorization header manquant"
+INVALID_TOKEN = "Token invalide"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    session_id: str
+
+
+def _missing() -> NuboError:
+    return NuboError(401, "missing_authorization", MISSING_HEADER)
+
+
+def _invalid() -> NuboError:
+    return NuboError(401, "invalid_token", INVALID_TOKEN)
+
+
+def _token_from(request: Request, allow_query_token: bool) -> str:
+    header = request.headers.get("authorization")
+    if header is None:
+        # Browsers cannot set headers on a WebSocket, so /ws also takes ?access_token=.
+        query = request.args.get("access_token") if allow_query_token else None
+        if query:
+            return query
+        raise _missing()
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _invalid()
+    return token.strip()
+
+
+async def authenticate(request: Request, *, allow_query_token: bool = False) -> Principal:
+    """Resolve the caller from its access token, or raise the seed's 401."""
+    stores = request.app.ctx.stores
+    token = _token_from(request, allow_query_token)
+    try:
+        claims = decode_access_token(stores.settings.jwt_secret, token)
+    except InvalidToken:
+        raise _invalid() from None
+    if await session_user(stores.redis, stores.keys, claims.session_id) != claims.user_id:
+        raise _invalid()  # revoked or expired session: refused now, not at `exp`
+    principal = Principal(claims.user_id, claims.session_id)
+    request.ctx.principal = principal
+    return principal
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def require_auth(handler: Handler) -> Handler:
+    """Route decorator: the handler runs only for an authenticated caller (request.ctx.principal)."""
+
+    @wraps(handler)
+    async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
+        await authenticate(request)
+        return await handler(request, *args, **kwargs)
+
+    return guarded
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """For routes readable without auth: the caller if a valid token is given, else None."""
+    if "authorization" not in request.headers:
+        return None
+    return await authenticate(request)

@@ -1,0 +1,57 @@
+"""Access tokens: short-lived JWTs, HS256 only, bound to a revocable session (`sid`)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"  # pinned: the verifier accepts nothing else, `none` included
+REQUIRED_CLAIMS = ["sub", "sid", "iat", "exp", "jti"]
+
+
+class InvalidToken(Exception):
+    """Malformed, expired, wrongly signed or otherwise unacceptable token."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+    issued_at: int
+    expires_at: int
+    token_id: str
+
+
+def mint_access_token(
+    secret: str, user_id: int, session_id: str, ttl: int, now: float | None = None
+) -> tuple[str, int]:
+    """Return the token and its expiry (Unix seconds)."""
+    issued = int(now if now is not None else time.time())
+    expires = issued + ttl
+    claims = {
+        "sub": str(user_id),
+        "sid": session_id,
+        "iat": issued,
+        "exp": expires,
+        "jti": secrets.token_urlsafe(12),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
+
+
+def decode_access_token(secret: str, token: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+        )
+        return AccessClaims(
+            user_id=int(claims["sub"]),
+            session_id=str(claims["sid"]),
+            issued_at=int(claims["iat"]),
+            expires_at=int(claims["exp"]),
+            token_id=str(claims["jti"]),
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from exc

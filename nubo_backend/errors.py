@@ -1,0 +1,108 @@
+"""One error type and one handler: every failure leaves as {"error": "...", "code": "..."}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Request
+from sanic.errorpages import BaseRenderer
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse
+
+from nubo_backend.jsonutil import json_response
+
+log = logging.getLogger("nubo.errors")
+
+
+class NuboError(Exception):
+    """A failure the client can act on. Services raise it; the handler renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "code": self.code}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def bad_request(message: str, code: str = "bad_request") -> NuboError:
+    return NuboError(400, code, message)
+
+
+def not_found(message: str = "Not found", code: str = "not_found") -> NuboError:
+    return NuboError(404, code, message)
+
+
+def forbidden(message: str = "Forbidden", code: str = "forbidden") -> NuboError:
+    return NuboError(403, code, message)
+
+
+def conflict(message: str, code: str = "conflict", details: Any = None) -> NuboError:
+    return NuboError(409, code, message, details=details)
+
+
+def unprocessable(details: list[dict[str, str]], message: str = "Invalid input") -> NuboError:
+    return NuboError(422, "validation_error", message, details=details)
+
+
+# Sanic's own exceptions, by status, with a stable code and a message a client can show.
+_SANIC_CODES = {
+    400: ("bad_request", None),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    408: ("request_timeout", "Request timeout"),
+    413: ("payload_too_large", "Request body too large"),
+    416: ("range_not_satisfiable", None),
+    503: ("service_unavailable", None),
+}
+
+
+def to_nubo_error(exception: BaseException) -> NuboError:
+    if isinstance(exception, NuboError):
+        return exception
+    if isinstance(exception, SanicException):
+        status = exception.status_code or 500
+        code, message = _SANIC_CODES.get(status, ("error", None))
+        text = str(exception.message or "")
+        if status == 400 and "json" in text.lower():
+            code, message = "malformed_json", "Request body is not valid JSON"
+        headers = dict(getattr(exception, "headers", None) or {})
+        if status >= 500:
+            return NuboError(status, code, message or "Service unavailable", headers=headers)
+        return NuboError(status, code, message or text or "Bad request", headers=headers)
+    return NuboError(500, "internal_error", "Internal server error")
+
+
+class NuboErrorHandler(ErrorHandler):
+    """Renders every exception as JSON; never a stack trace, whatever the debug setting."""
+
+    def __init__(self) -> None:
+        super().__init__(base=BaseRenderer)
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        error = to_nubo_error(exception)
+        if error.status >= 500:
+            log.error(
+                "unhandled error on %s %s",
+                getattr(request, "method", "?"),
+                getattr(request, "path", "?"),
+                exc_info=exception,
+            )
+        return json_response(error.body(), status=error.status, headers=error.headers)

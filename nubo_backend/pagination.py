@@ -1,0 +1,50 @@
+"""One pagination scheme for every list: keyset cursors, opaque to clients.
+
+A cursor encodes the sort key of the last row served; the next page continues strictly
+after it, so rows inserted meanwhile never shift a page (no duplicates, no gaps).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pydantic import Field
+
+from nubo_backend.errors import NuboError
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.validation import Query
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class PageQuery(Query):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+def encode_cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(dumps(key)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
+    """The sort key inside a cursor, or None for the first page; 400 if it was tampered with."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = loads(raw)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, list) or len(key) != arity:
+        raise NuboError(400, "invalid_cursor", "Invalid cursor")
+    return key
+
+
+def page(items: list[Any], limit: int, key_of: Any) -> dict[str, Any]:
+    """Build `{items, next_cursor}` from a query that fetched limit + 1 rows."""
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(key_of(items[-1])) if more and items else None
+    return {"items": items, "next_cursor": next_cursor}

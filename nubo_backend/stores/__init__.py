@@ -1,0 +1,119 @@
+"""The three stores, opened together with bounded retries and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from nubo_backend.settings import Settings, mask_url
+from nubo_backend.sql import Queries, load_queries
+from nubo_backend.stores import mongo, postgres, redis
+from nubo_backend.stores.redis import Keys
+
+log = logging.getLogger("nubo.stores")
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """A store stayed unreachable for the whole start-up window."""
+
+    def __init__(self, service: str, url: str, reason: str) -> None:
+        super().__init__(f"{service} unreachable at {mask_url(url)}: {reason}")
+        self.service = service
+
+
+@dataclass
+class Stores:
+    """Shared clients, hung on app.ctx and passed to services (which know nothing of HTTP)."""
+
+    settings: Settings
+    pg: asyncpg.Pool
+    redis: Redis
+    mongo_client: AsyncMongoClient
+    mongo: AsyncDatabase
+    keys: Keys
+    sql: Queries
+
+    async def close(self) -> None:
+        await self.pg.close()
+        await self.redis.aclose()
+        await self.mongo_client.close()
+
+
+async def retry(
+    service: str, url: str, attempt: Callable[[], Awaitable[T]], deadline: float
+) -> T:
+    """Call attempt until it succeeds or the deadline passes, with exponential backoff."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried the same way
+            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+            if time.monotonic() + delay > deadline:
+                raise StartupError(service, url, reason) from exc
+            log.warning("%s not ready at %s (%s); retrying in %.1fs", service, mask_url(url), reason, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
+    deadline = time.monotonic() + settings.startup_timeout
+
+    pg = await retry(
+        "PostgreSQL",
+        settings.postgres_dsn,
+        lambda: postgres.open_pool(settings.postgres_dsn, max_size=pool_size),
+        deadline,
+    )
+    redis_client = redis.open_client(settings.redis_url)
+    mongo_client = mongo.open_client(settings.mongo_url)
+
+    async def ping(check: Callable[[Any], Awaitable[None]], client: Any) -> None:
+        await check(client)
+
+    try:
+        await retry("Redis", settings.redis_url, lambda: ping(redis.check, redis_client), deadline)
+        await retry("MongoDB", settings.mongo_url, lambda: ping(mongo.check, mongo_client), deadline)
+    except StartupError:
+        await pg.close()
+        await redis_client.aclose()
+        await mongo_client.close()
+        raise
+    return Stores(
+        settings=settings,
+        pg=pg,
+        redis=redis_client,
+        mongo_client=mongo_client,
+        mongo=mongo_client[settings.mongo_db],
+        keys=Keys(settings.redis_namespace),
+        sql=load_queries(),
+    )
+
+
+async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:
+    """Each store's status for /ready: "ok" or the reason it failed."""
+    checks = {
+        "postgres": postgres.check(stores.pg),
+        "redis": redis.check(stores.redis),
+        "mongo": mongo.check(stores.mongo_client),
+    }
+
+    async def one(coro: Awaitable[None]) -> str:
+        try:
+            await asyncio.wait_for(coro, timeout)
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            return f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
+
+    results = await asyncio.gather(*(one(c) for c in checks.values()))
+    return dict(zip(checks, results, strict=True))

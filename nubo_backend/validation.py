@@ -1,0 +1,66 @@
+"""Input at the edge: JSON bodies and query strings checked against pydantic models.
+
+Every problem becomes a 422 naming each bad field; a body that is not JSON is a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sanic import Request
+
+from nubo_backend.errors import NuboError, unprocessable
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    """Base of query-string models: values arrive as text, so they are coerced."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+def _details(exc: ValidationError) -> list[dict[str, str]]:
+    details = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "Unknown field"
+        details.append({"field": field, "message": message})
+    return details
+
+
+def _summary(details: list[dict[str, str]]) -> str:
+    fields = ", ".join(dict.fromkeys(d["field"] for d in details))
+    return f"Invalid input: {fields}"
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = _details(exc)
+        raise unprocessable(details, _summary(details)) from None
+
+
+def parse_body(request: Request, model: type[M]) -> M:
+    if not request.body:
+        raise NuboError(422, "validation_error", "Request body is required (JSON object)",
+                        details=[{"field": "body", "message": "Field required"}])
+    data = request.json  # Sanic raises BadRequest on malformed JSON; the handler maps it
+    if not isinstance(data, dict):
+        raise NuboError(422, "validation_error", "Request body must be a JSON object",
+                        details=[{"field": "body", "message": "Expected a JSON object"}])
+    return validate(model, data)
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    return validate(model, {k: v[0] for k, v in request.args.items()})

@@ -1,0 +1,175 @@
+"""Real services for every test: a fresh PostgreSQL database, a Redis namespace, a Mongo database.
+
+PostgreSQL and Redis are the machine's (NUBO_TEST_PG_ADMIN_DSN, NUBO_TEST_REDIS_URL).
+MongoDB is NUBO_MONGO_URL when it answers, else the wire-protocol emulator that
+scripts/test installs. Tests marked `real_mongo` run only against a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from nubo_backend.migrations import migrate
+from nubo_backend.settings import Settings, load_settings
+from nubo_backend.stores import Stores, open_stores
+from nubo_backend.stores.mongo import collections
+from tests.support import MongoEmulator, ServerProcess, jongodb_binary
+
+RUN_ID = f"{os.getpid()}"
+PG_ADMIN_DSN = os.environ.get("NUBO_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("NUBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DB_NAME = f"nubo_test_{RUN_ID}"
+
+
+def _dsn_for(database: str) -> str:
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _mongo_answers(url: str) -> str | None:
+    """The server's version if a MongoDB answers at url, else None."""
+    client = AsyncMongoClient(url, serverSelectionTimeoutMS=1500)
+    try:
+        info = await client.admin.command("buildInfo")
+        return str(info.get("version", ""))
+    except Exception:  # noqa: BLE001 - unreachable means "start the emulator"
+        return None
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    url = os.environ.get("NUBO_MONGO_URL")
+    if url and asyncio.run(_mongo_answers(url)):
+        yield url
+        return
+    binary = jongodb_binary()
+    if binary is None:
+        pytest.exit(
+            "no MongoDB: set NUBO_MONGO_URL to a running server, or run ./scripts/test, "
+            "which installs the wire-protocol emulator",
+            returncode=2,
+        )
+    emulator = MongoEmulator(binary).start()
+    yield emulator.url
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def real_mongo(mongo_url: str) -> bool:
+    version = asyncio.run(_mongo_answers(mongo_url)) or ""
+    return "jongodb" not in version
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_real_mongo(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("real_mongo") and not request.getfixturevalue("real_mongo"):
+        pytest.skip("needs a real MongoDB server (NUBO_MONGO_URL); the emulator lacks this behaviour")
+
+
+@pytest.fixture(scope="session")
+def test_env(mongo_url: str) -> dict[str, str]:
+    """The NUBO_* environment every test process (server, CLI) runs with."""
+    return {
+        "NUBO_ENV": "test",
+        "NUBO_ENV_FILE": "/nonexistent/.env",  # a developer's .env must not leak into tests
+        "NUBO_POSTGRES_DSN": _dsn_for(DB_NAME),
+        "NUBO_REDIS_URL": REDIS_URL,
+        "NUBO_REDIS_NAMESPACE": f"test{RUN_ID}:",
+        "NUBO_MONGO_URL": mongo_url,
+        "NUBO_MONGO_DB": DB_NAME,
+        "NUBO_STARTUP_TIMEOUT": "5",
+        "NUBO_LOG_LEVEL": os.environ.get("NUBO_TEST_LOG_LEVEL", "INFO"),
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> Settings:
+    return load_settings(environ=test_env)
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[str]:
+    """A database of this run's own, migrated, dropped at the end."""
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    await admin.close()
+    await migrate(settings.postgres_dsn)
+    yield settings.postgres_dsn
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def session_stores(settings: Settings, database: str) -> AsyncIterator[Stores]:
+    stores = await open_stores(settings)
+    yield stores
+    await _clean(stores)
+    await stores.close()
+
+
+@pytest.fixture
+async def stores(session_stores: Stores) -> Stores:
+    """The real stores, emptied before the test."""
+    await _clean(session_stores)
+    return session_stores
+
+
+async def _clean(stores: Stores) -> None:
+    tables = await stores.pg.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+    )
+    if tables:
+        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+        await stores.pg.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    keys = [k async for k in stores.redis.scan_iter(match=f"{stores.keys.ns}*", count=1000)]
+    if keys:
+        await stores.redis.delete(*keys)
+    for spec in collections():
+        await stores.mongo[spec.name].delete_many({})
+
+
+@pytest.fixture(scope="session")
+def server_process(test_env: dict[str, str], session_stores: Stores) -> Iterator[ServerProcess]:
+    """One real `nubo serve` process shared by the session's HTTP tests."""
+    proc = ServerProcess(test_env).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def server(server_process: ServerProcess, stores: Stores) -> ServerProcess:
+    """The shared real server, with stores emptied before the test."""
+    return server_process
+
+
+@pytest.fixture
+async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real server."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def start_server(test_env: dict[str, str], stores: Stores) -> Iterator:
+    """Start extra real servers (other instances, other settings); all stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None, **kwargs: object) -> ServerProcess:
+        proc = ServerProcess({**test_env, **(env or {})}, **kwargs).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,102 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from nubo_backend.auth.sessions import revoke_session, session_user
+from nubo_backend.auth.tokens import decode_access_token
+from nubo_backend.stores import Stores
+from tests.support import ROOT, free_port, wait_for_port
+
+
+def nubo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def test_token_is_accepted_by_the_server_verifier(test_env, stores: Stores) -> None:
+    result = nubo(test_env, "token", "--sub", "42", "--ttl", "120")
+    assert result.returncode == 0, result.stderr
+    claims = decode_access_token(stores.settings.jwt_secret, result.stdout.strip())
+    assert claims.user_id == 42
+    assert claims.expires_at - claims.issued_at == 120
+    # Backed by a real session, so it is revocable like a login token.
+    assert await session_user(stores.redis, stores.keys, claims.session_id) == 42
+    await revoke_session(stores.redis, stores.keys, 42, claims.session_id)
+    assert await session_user(stores.redis, stores.keys, claims.session_id) is None
+
+
+def test_config_masks_the_secret(test_env) -> None:
+    result = nubo({**test_env, "NUBO_JWT_SECRET": "a-very-secret-value"}, "config")
+    assert result.returncode == 0
+    assert "a-very-secret-value" not in result.stdout
+    assert "jwt_secret" in result.stdout and "****" in result.stdout
+
+
+def test_serve_refuses_production_without_secret(test_env) -> None:
+    env = {**test_env, "NUBO_ENV": "production", "NUBO_JWT_SECRET": ""}
+    result = nubo(env, "serve", "--port", str(free_port()))
+    assert result.returncode != 0
+    assert "NUBO_JWT_SECRET" in result.stderr
+
+
+def test_serve_names_unreachable_store_and_exits(test_env) -> None:
+    dead = free_port()
+    env = {
+        **test_env,
+        "NUBO_POSTGRES_DSN": f"postgresql://nubo:pw@127.0.0.1:{dead}/nubo",
+        "NUBO_STARTUP_TIMEOUT": "1",
+    }
+    result = nubo(env, "serve", "--port", str(free_port()))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "PostgreSQL unreachable" in last
+    assert f"127.0.0.1:{dead}" in last
+    assert "pw" not in last.replace("PostgreSQL", "")  # password masked
+
+
+async def test_migrate_reports_and_creates_mongo_ttl_indexes(test_env, stores: Stores) -> None:
+    result = nubo(test_env, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "PostgreSQL: up to date" in result.stdout
+    for name in ("broadcasts", "events", "notifications"):
+        info = await stores.mongo[name].index_information()
+        assert info["ttl_created_at"]["expireAfterSeconds"] == 30 * 86400
+    status = nubo(test_env, "migrate", "--status")
+    assert "0001_users.sql" in status.stdout and "applied" in status.stdout
+
+
+def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session_stores) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
+        cwd=ROOT,
+        env={**os.environ, **test_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for p in (port, port + 1):
+            wait_for_port(p, timeout=20, proc=proc)
+            deadline = time.monotonic() + 10
+            while httpx.get(f"http://127.0.0.1:{p}/ping").status_code != 200:
+                assert time.monotonic() < deadline
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+        assert f":{port}" in out and f":{port + 1}" in out
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port + 1}/ping")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,52 @@
+import httpx
+
+from tests.support import PrivateRedis
+
+
+async def test_ping_answers_pong_as_in_the_seed(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ping")
+    assert response.status_code == 200
+    assert response.json() == {"message": "pong"}
+
+
+async def test_health_says_process_is_alive(api: httpx.AsyncClient) -> None:
+    response = await api.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+async def test_ready_checks_every_store(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok", "mongo": "ok"}
+
+
+async def test_ready_names_the_store_that_fails(start_server) -> None:
+    redis = PrivateRedis().start()
+    try:
+        server = start_server({"NUBO_REDIS_URL": redis.url})
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/ready")).status_code == 200
+            redis.stop()
+            response = await client.get("/ready")
+        body = response.json()
+        assert response.status_code == 503
+        assert body["code"] == "not_ready"
+        assert "redis" in body["error"]
+        assert body["checks"]["postgres"] == "ok"
+        assert body["checks"]["redis"] != "ok"
+    finally:
+        redis.stop()
+
+
+async def test_every_response_carries_a_request_id(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ping", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_openapi_document_is_served(api: httpx.AsyncClient) -> None:
+    response = await api.get("/docs/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["info"]["title"] == "Nubo API"
+    assert "/ping" in spec["paths"]

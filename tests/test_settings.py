@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from nubo_backend.settings import SettingsError, load_settings, mask_url
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_come_from_config_directory(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, env_file=tmp_path / "none")
+    assert settings.env == "development"
+    assert settings.port == 8080
+    assert settings.jwt_secret == "dev-insecure-secret-change-me"
+
+
+def test_environment_beats_dotenv_beats_config(tmp_path: Path) -> None:
+    env_file = write(tmp_path / ".env", "NUBO_PORT=9000\nNUBO_LOG_LEVEL=DEBUG\n")
+    settings = load_settings(environ={"NUBO_PORT": "9100"}, env_file=env_file)
+    assert settings.port == 9100  # process environment wins
+    assert settings.log_level == "DEBUG"  # .env beats config/
+    assert settings.access_token_ttl == 900  # config/default.toml
+
+
+def test_env_mode_selects_its_config_file(tmp_path: Path) -> None:
+    settings = load_settings(environ={"NUBO_ENV": "production"}, env_file=tmp_path / "none")
+    assert settings.log_format == "json"
+    assert settings.host == "0.0.0.0"
+
+
+def test_production_refuses_missing_secret(tmp_path: Path) -> None:
+    settings = load_settings(environ={"NUBO_ENV": "production"}, env_file=tmp_path / "none")
+    with pytest.raises(SettingsError, match="NUBO_JWT_SECRET"):
+        settings.check()
+
+
+def test_production_refuses_development_secret(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "dev-insecure-secret-change-me"},
+        env_file=tmp_path / "none",
+    )
+    with pytest.raises(SettingsError, match="openssl rand"):
+        settings.check()
+
+
+def test_production_accepts_a_long_random_secret(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "x7" * 32},
+        env_file=tmp_path / "none",
+    )
+    settings.check()
+
+
+def test_bad_number_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="NUBO_PORT"):
+        load_settings(environ={"NUBO_PORT": "eighty"}, env_file=tmp_path / "none")
+
+
+def test_masked_hides_secret_and_url_passwords(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "NUBO_JWT_SECRET": "supersecret",
+            "NUBO_POSTGRES_DSN": "postgresql://nubo:hunter2@db:5432/nubo",
+        },
+        env_file=tmp_path / "none",
+    )
+    shown = settings.masked()
+    assert shown["jwt_secret"] == "****"
+    assert shown["postgres_dsn"] == "postgresql://nubo:****@db:5432/nubo"
+    assert "hunter2" not in str(shown)
+
+
+def test_mask_url_leaves_passwordless_urls_alone() -> None:
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
