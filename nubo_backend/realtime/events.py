@@ -1,0 +1,82 @@
+"""Per-user events: numbered, journaled in MongoDB (30 days), then published on Redis.
+
+Every change a user should see live goes through `emit`. The id comes from a Redis
+counter per user, so it increases across all instances; the journal write happens
+before the publish, so a client that resumes from its last id never misses an event
+that was already delivered to its other devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nubo_backend.jsonutil import dumps
+from nubo_backend.stores import Stores
+
+EVENTS = "events"
+
+
+def user_channel(stores: Stores, user_id: int) -> str:
+    return stores.keys("user", user_id)
+
+
+def frame(event_id: int, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What a client receives: `{"id", "type", "data"}`."""
+    return {"id": event_id, "type": event_type, "data": data}
+
+
+async def emit(
+    stores: Stores, user_ids: Iterable[int], event_type: str, data: dict[str, Any]
+) -> dict[int, int]:
+    """Journal and publish one event to each user; returns user id -> event id."""
+    targets = list(dict.fromkeys(user_ids))
+    if not targets:
+        return {}
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for uid in targets:
+            pipe.incr(stores.keys("evseq", uid))
+        ids = await pipe.execute()
+    now = datetime.now(UTC)
+    await stores.mongo[EVENTS].insert_many(
+        [
+            {"user_id": uid, "id": eid, "type": event_type, "data": data, "created_at": now}
+            for uid, eid in zip(targets, ids, strict=True)
+        ],
+        ordered=False,
+    )
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for uid, eid in zip(targets, ids, strict=True):
+            pipe.publish(user_channel(stores, uid), dumps(frame(eid, event_type, data)))
+        await pipe.execute()
+    return dict(zip(targets, ids, strict=True))
+
+
+async def publish_transient(
+    stores: Stores, user_ids: Iterable[int], event_type: str, data: dict[str, Any]
+) -> None:
+    """Deliver without numbering or journaling (typing indicators, presence)."""
+    payload = dumps({"id": None, "type": event_type, "data": data})
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for uid in dict.fromkeys(user_ids):
+            pipe.publish(user_channel(stores, uid), payload)
+        await pipe.execute()
+
+
+async def events_after(
+    stores: Stores, user_id: int, last_event_id: int, limit: int = 1000
+) -> list[dict[str, Any]] | None:
+    """Journaled events after last_event_id, oldest first; None when the journal no longer
+    reaches back that far (the client must resync through REST)."""
+    cutoff = datetime.now(UTC) - timedelta(days=stores.settings.mongo_ttl_days)
+    query = {"user_id": user_id, "id": {"$gt": last_event_id}, "created_at": {"$gt": cutoff}}
+    docs = await stores.mongo[EVENTS].find(query).sort("id", 1).limit(limit).to_list(limit)
+    expected_first = last_event_id + 1
+    if last_event_id > 0 and (not docs or docs[0]["id"] != expected_first):
+        current = await stores.redis.get(stores.keys("evseq", user_id))
+        if current is not None and int(current) >= expected_first and (
+            not docs or docs[0]["id"] > expected_first
+        ):
+            return None
+    return [frame(d["id"], d["type"], d["data"]) for d in docs]
