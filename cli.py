@@ -144,7 +144,7 @@ def migrate(
             typer.echo(f"MongoDB index ready: {index}")
     except MigrationError as exc:
         _fail(str(exc))
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         _fail(f"cannot reach a store: {exc}")
     except Exception as exc:  # noqa: BLE001 - surface driver errors as one line, not a trace
         _fail(f"{type(exc).__name__}: {exc}")

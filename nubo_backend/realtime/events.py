@@ -8,12 +8,18 @@ that was already delivered to its other devices.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
 from nubo_backend.jsonutil import dumps
 from nubo_backend.stores import Stores
+
+log = logging.getLogger("nubo.events")
 
 EVENTS = "events"
 
@@ -30,7 +36,21 @@ def frame(event_id: int, event_type: str, data: dict[str, Any]) -> dict[str, Any
 async def emit(
     stores: Stores, user_ids: Iterable[int], event_type: str, data: dict[str, Any]
 ) -> dict[int, int]:
-    """Journal and publish one event to each user; returns user id -> event id."""
+    """Journal and publish one event to each user; returns user id -> event id.
+
+    Called after the change it announces is committed, so it never fails that change:
+    with Redis or MongoDB down the event is logged and dropped (clients resync via REST).
+    """
+    try:
+        return await _emit(stores, user_ids, event_type, data)
+    except (RedisError, PyMongoError, OSError) as exc:
+        log.warning("event %s not delivered: %s", event_type, exc)
+        return {}
+
+
+async def _emit(
+    stores: Stores, user_ids: Iterable[int], event_type: str, data: dict[str, Any]
+) -> dict[int, int]:
     targets = list(dict.fromkeys(user_ids))
     if not targets:
         return {}
@@ -56,12 +76,15 @@ async def emit(
 async def publish_transient(
     stores: Stores, user_ids: Iterable[int], event_type: str, data: dict[str, Any]
 ) -> None:
-    """Deliver without numbering or journaling (typing indicators, presence)."""
+    """Deliver without numbering or journaling (typing indicators, presence); best effort."""
     payload = dumps({"id": None, "type": event_type, "data": data})
-    async with stores.redis.pipeline(transaction=False) as pipe:
-        for uid in dict.fromkeys(user_ids):
-            pipe.publish(user_channel(stores, uid), payload)
-        await pipe.execute()
+    try:
+        async with stores.redis.pipeline(transaction=False) as pipe:
+            for uid in dict.fromkeys(user_ids):
+                pipe.publish(user_channel(stores, uid), payload)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("transient %s not delivered: %s", event_type, exc)
 
 
 async def events_after(

@@ -100,7 +100,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
     )
 
 
-async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:
+async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:  # noqa: ASYNC109
     """Each store's status for /ready: "ok" or the reason it failed."""
     checks = {
         "postgres": postgres.check(stores.pg),
