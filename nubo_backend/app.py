@@ -22,8 +22,18 @@ log = logging.getLogger("nubo.app")
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.health.routes import bp as health
+    from nubo_backend.messaging.routes import bp as messaging
 
-    return [health]
+    return [health, messaging]
+
+
+def row_id(segment: str) -> int:
+    """Route parameter type `<x:id>`: a positive bigint. Anything else matches no route (404)
+    instead of reaching the database driver and overflowing it."""
+    value = int(segment)
+    if not 0 < value < 2**63:
+        raise ValueError(segment)
+    return value
 
 
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:
@@ -38,6 +48,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
         env_prefix="NUBO_SANIC_",
     )
     app.ctx.settings = settings
+    app.router.register_pattern("id", row_id, r"^\d{1,19}$")
     _configure(app, settings)
     for bp in blueprints():
         app.blueprint(bp)

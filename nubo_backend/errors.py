@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg.exceptions import DataError
 from sanic import Request
 from sanic.errorpages import BaseRenderer
 from sanic.exceptions import SanicException
@@ -87,6 +88,9 @@ def to_nubo_error(exception: BaseException) -> NuboError:
         if status >= 500:
             return NuboError(status, code, message or "Service unavailable", headers=headers)
         return NuboError(status, code, message or text or "Bad request", headers=headers)
+    if isinstance(exception, DataError):
+        # A client value the database cannot take (e.g. a number beyond bigint): the input is bad.
+        return NuboError(400, "invalid_value", "A value in the request is out of range")
     return NuboError(500, "internal_error", "Internal server error")
 
 

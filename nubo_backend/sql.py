@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
 import aiosql
+from asyncpg import Record
 
 from nubo_backend.settings import ROOT
 
@@ -19,3 +21,8 @@ Queries = Any  # aiosql builds the class at run time: one method per `-- name:` 
 @cache
 def load_queries() -> Queries:
     return aiosql.from_path(QUERIES_DIR, "asyncpg")
+
+
+async def all_rows(rows: AsyncIterator[Record]) -> list[Record]:
+    """Collect a multi-row query: aiosql yields the rows of a plain `-- name:` query lazily."""
+    return [row async for row in rows]

@@ -17,6 +17,7 @@ PASSWORD_HASH = "$argon2id$v=19$m=8192,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$PjV3R/py1i
 
 @dataclass
 class TestUser:
+    __test__ = False  # a data holder, not a test class
     id: int
     username: str
     token: str

@@ -22,3 +22,12 @@ async def test_errors_never_leak_a_stack_trace(api: httpx.AsyncClient) -> None:
     response = await api.get("/%ff%fe")
     assert response.headers["content-type"].startswith("application/json")
     assert "Traceback" not in response.text
+
+
+async def test_ids_beyond_bigint_are_not_found_not_a_crash(api: httpx.AsyncClient, stores) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    response = await api.get("/conversations/99999999999999999999999", headers=alice.headers)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -1,0 +1,134 @@
+"""Conversations and messages over REST. Members only; senders alone change their messages."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.messaging import service
+from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
+from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.validation import parse_body, parse_query
+
+bp = Blueprint("messaging")
+
+
+def _user(request: Request) -> int:
+    return request.ctx.principal.user_id
+
+
+@bp.post("/conversations")
+@openapi.tag("conversations")
+@require_auth
+async def create_conversation(request: Request) -> HTTPResponse:
+    """Open a direct conversation ({user_id}: returns the existing one) or create a group ({title, member_ids})."""
+    data = parse_body(request, NewConversation)
+    stores = request.app.ctx.stores
+    if data.user_id is not None:
+        conversation, created = await service.open_direct(stores, _user(request), data.user_id)
+        return json_response(conversation, status=201 if created else 200)
+    conversation = await service.create_group(stores, _user(request), data.title, data.member_ids or [])
+    return json_response(conversation, status=201)
+
+
+@bp.get("/conversations")
+@openapi.tag("conversations")
+@require_auth
+async def list_conversations(request: Request) -> HTTPResponse:
+    """The caller's conversations, newest activity first, with last message and unread count."""
+    query = parse_query(request, PageQuery)
+    cursor = decode_cursor(query.cursor, arity=2)
+    return json_response(
+        await service.list_conversations(request.app.ctx.stores, _user(request), query.limit, cursor)
+    )
+
+
+@bp.get("/conversations/<conversation_id:id>")
+@openapi.tag("conversations")
+@require_auth
+async def get_conversation(request: Request, conversation_id: int) -> HTTPResponse:
+    """One conversation with its members."""
+    return json_response(await service.get_conversation(request.app.ctx.stores, _user(request), conversation_id))
+
+
+@bp.post("/conversations/<conversation_id:id>/members")
+@openapi.tag("conversations")
+@require_auth
+async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
+    """Add people to a group (owners only)."""
+    data = parse_body(request, NewMembers)
+    conversation = await service.add_members(request.app.ctx.stores, _user(request), conversation_id, data.user_ids)
+    return json_response(conversation)
+
+
+@bp.delete("/conversations/<conversation_id:id>/members/<user_id:id>")
+@openapi.tag("conversations")
+@require_auth
+async def remove_member(request: Request, conversation_id: int, user_id: int) -> HTTPResponse:
+    """Remove a member from a group (owners), or leave it (your own id)."""
+    await service.remove_member(request.app.ctx.stores, _user(request), conversation_id, user_id)
+    return HTTPResponse(status=204)
+
+
+@bp.post("/conversations/<conversation_id:id>/leave")
+@openapi.tag("conversations")
+@require_auth
+async def leave(request: Request, conversation_id: int) -> HTTPResponse:
+    """Leave a group."""
+    await service.remove_member(request.app.ctx.stores, _user(request), conversation_id, _user(request))
+    return HTTPResponse(status=204)
+
+
+@bp.get("/conversations/<conversation_id:id>/messages")
+@openapi.tag("messages")
+@require_auth
+async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
+    """Messages of a conversation, newest first (deleted ones as tombstones)."""
+    query = parse_query(request, PageQuery)
+    cursor = decode_cursor(query.cursor)
+    return json_response(
+        await service.list_messages(request.app.ctx.stores, _user(request), conversation_id, query.limit, cursor)
+    )
+
+
+@bp.post("/conversations/<conversation_id:id>/messages")
+@openapi.tag("messages")
+@require_auth
+async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
+    """Send {body, client_id}; a retry with the same client_id returns the first message (200)."""
+    data = parse_body(request, NewMessage)
+    message, created = await service.send_message(
+        request.app.ctx.stores, _user(request), conversation_id, data.body, data.client_id
+    )
+    return json_response(message, status=201 if created else 200)
+
+
+@bp.post("/conversations/<conversation_id:id>/read")
+@openapi.tag("conversations")
+@require_auth
+async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
+    """Move the caller's read marker to {message_id}."""
+    data = parse_body(request, ReadMarker)
+    receipt = await service.mark_read(request.app.ctx.stores, _user(request), conversation_id, data.message_id)
+    return json_response(receipt)
+
+
+@bp.patch("/messages/<message_id:id>")
+@openapi.tag("messages")
+@require_auth
+async def edit_message(request: Request, message_id: int) -> HTTPResponse:
+    """Edit your own message."""
+    data = parse_body(request, MessageEdit)
+    return json_response(await service.edit_message(request.app.ctx.stores, _user(request), message_id, data.body))
+
+
+@bp.delete("/messages/<message_id:id>")
+@openapi.tag("messages")
+@require_auth
+async def delete_message(request: Request, message_id: int) -> HTTPResponse:
+    """Delete your own message for everyone (a tombstone remains)."""
+    await service.delete_message(request.app.ctx.stores, _user(request), message_id)
+    return HTTPResponse(status=204)

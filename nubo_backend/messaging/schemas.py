@@ -1,0 +1,70 @@
+"""Inputs of the messaging routes and WebSocket commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
+
+from nubo_backend.validation import Body
+
+UserId = Annotated[int, Field(gt=0)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+MAX_GROUP_SIZE = 256
+
+
+class NewConversation(Body):
+    """`{user_id}` for a direct conversation, `{title, member_ids}` for a group."""
+
+    user_id: UserId | None = None
+    title: Title | None = None
+    member_ids: list[UserId] | None = Field(default=None, max_length=MAX_GROUP_SIZE)
+
+    @model_validator(mode="after")
+    def one_kind(self) -> NewConversation:
+        direct = self.user_id is not None
+        group = self.title is not None or self.member_ids is not None
+        if direct == group:
+            raise ValueError("give either user_id (direct) or title and member_ids (group)")
+        if group and self.title is None:
+            raise ValueError("a group needs a title")
+        return self
+
+
+class NewMessage(Body):
+    body: str = Field(min_length=1)
+    client_id: ClientId | None = None
+
+
+class MessageEdit(Body):
+    body: str = Field(min_length=1)
+
+
+class ReadMarker(Body):
+    message_id: UserId
+
+
+class NewMembers(Body):
+    user_ids: list[UserId] = Field(min_length=1, max_length=MAX_GROUP_SIZE)
+
+
+class SendCommand(Body):
+    """WebSocket `message.send`: same as POST /conversations/{id}/messages."""
+
+    type: str
+    conversation_id: UserId
+    body: str = Field(min_length=1)
+    client_id: ClientId
+
+
+class TypingCommand(Body):
+    type: str
+    conversation_id: UserId
+
+
+class ReadCommand(Body):
+    type: str
+    conversation_id: UserId
+    message_id: UserId

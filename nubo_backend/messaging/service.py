@@ -1,0 +1,307 @@
+"""Conversations and messages: membership rules, idempotent sends, read markers, live events.
+
+Every write commits first and announces afterwards (events.emit), so a message is durable
+before anyone, the sender included, hears of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from nubo_backend.errors import NuboError, bad_request, forbidden, not_found, unprocessable
+from nubo_backend.pagination import page
+from nubo_backend.realtime.events import emit, publish_transient
+from nubo_backend.sql import all_rows
+from nubo_backend.stores import Stores
+
+
+def _message(row: asyncpg.Record) -> dict[str, Any]:
+    deleted = row["deleted_at"] is not None
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "sender_id": row["sender_id"],
+        "client_id": row["client_id"],
+        "body": None if deleted else row["body"],
+        "created_at": row["created_at"],
+        "edited_at": row["edited_at"],
+        "deleted": deleted,
+    }
+
+
+def _conversation_summary(row: asyncpg.Record) -> dict[str, Any]:
+    last = None
+    if row["lm_id"] is not None:
+        deleted = row["lm_deleted_at"] is not None
+        last = {
+            "id": row["lm_id"],
+            "sender_id": row["lm_sender_id"],
+            "body": None if deleted else row["lm_body"],
+            "created_at": row["lm_created_at"],
+            "edited_at": row["lm_edited_at"],
+            "deleted": deleted,
+        }
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "member_ids": list(row["member_ids"]),
+        "created_at": row["created_at"],
+        "last_activity": row["last_activity"],
+        "last_message": last,
+        "last_read_message_id": row["last_read_message_id"],
+        "unread_count": row["unread_count"],
+    }
+
+
+def _check_length(stores: Stores, body: str) -> None:
+    limit = stores.settings.message_max_length
+    if len(body) > limit:
+        raise unprocessable(
+            [{"field": "body", "message": f"At most {limit} characters"}], "Message too long"
+        )
+
+
+async def _require_member(
+    conn: asyncpg.Connection, stores: Stores, conversation_id: int, user_id: int, *, lock: bool = False
+) -> asyncpg.Record:
+    query = stores.sql.messaging.lock_membership if lock else stores.sql.messaging.membership
+    row = await query(conn, conversation_id=conversation_id, user_id=user_id)
+    if row is None:
+        raise not_found("Conversation not found", "conversation_not_found")
+    if row["role"] is None:
+        raise forbidden("You are not a member of this conversation", "not_a_member")
+    return row
+
+
+async def _member_ids(conn: asyncpg.Connection, stores: Stores, conversation_id: int) -> list[int]:
+    rows = await all_rows(stores.sql.messaging.member_ids(conn, conversation_id=conversation_id))
+    return [r["user_id"] for r in rows]
+
+
+async def _require_users(conn: asyncpg.Connection, stores: Stores, user_ids: list[int], field: str) -> None:
+    found = {r["id"] for r in await all_rows(stores.sql.messaging.existing_user_ids(conn, user_ids=user_ids))}
+    missing = [uid for uid in user_ids if uid not in found]
+    if missing:
+        raise NuboError(
+            404, "user_not_found", f"Unknown user id(s): {', '.join(map(str, missing))}",
+            details=[{"field": field, "message": f"Unknown user {uid}"} for uid in missing],
+        )
+
+
+async def open_direct(stores: Stores, user_id: int, other_id: int) -> tuple[dict[str, Any], bool]:
+    """The direct conversation between two users, created on first use. Returns (it, created)."""
+    if other_id == user_id:
+        raise unprocessable([{"field": "user_id", "message": "Cannot open a conversation with yourself"}])
+    low, high = sorted((user_id, other_id))
+    key = f"{low}:{high}"
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _require_users(conn, stores, [other_id], "user_id")
+        conversation_id = await q.insert_direct(conn, direct_key=key, created_by=user_id)
+        created = conversation_id is not None
+        if created:
+            await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=[low, high], role="member"))
+    if not created:
+        async with stores.pg.acquire() as conn:
+            conversation_id = await q.direct_by_key(conn, direct_key=key)
+    conversation = await get_conversation(stores, user_id, conversation_id)
+    if created:
+        await emit(stores, [other_id, user_id], "conversation.created", conversation)
+    return conversation, created
+
+
+async def create_group(stores: Stores, owner_id: int, title: str, member_ids: list[int]) -> dict[str, Any]:
+    others = [uid for uid in dict.fromkeys(member_ids) if uid != owner_id]
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _require_users(conn, stores, others, "member_ids")
+        conversation_id = await q.insert_group(conn, title=title, created_by=owner_id)
+        await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=[owner_id], role="owner"))
+        await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=others, role="member"))
+    conversation = await get_conversation(stores, owner_id, conversation_id)
+    await emit(stores, [owner_id, *others], "conversation.created", conversation)
+    return conversation
+
+
+async def get_conversation(stores: Stores, user_id: int, conversation_id: int) -> dict[str, Any]:
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn:
+        await _require_member(conn, stores, conversation_id, user_id)
+        row = await q.conversation_by_id(conn, conversation_id=conversation_id)
+        members = await all_rows(q.conversation_members(conn, conversation_id=conversation_id))
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "last_activity": row["last_activity"],
+        "last_message_id": row["last_message_id"],
+        "members": [dict(m) for m in members],
+    }
+
+
+async def list_conversations(
+    stores: Stores, user_id: int, limit: int, cursor: list[Any] | None
+) -> dict[str, Any]:
+    before_activity, before_id = None, None
+    if cursor:
+        try:
+            before_activity, before_id = datetime.fromisoformat(cursor[0]), int(cursor[1])
+        except (TypeError, ValueError):
+            raise bad_request("Invalid cursor", "invalid_cursor") from None
+    async with stores.pg.acquire() as conn:
+        rows = await all_rows(stores.sql.messaging.list_conversations(
+            conn, user_id=user_id, before_activity=before_activity, before_id=before_id, limit=limit + 1
+        ))
+    items = [_conversation_summary(r) for r in rows]
+    return page(items, limit, lambda c: [c["last_activity"].isoformat(), c["id"]])
+
+
+async def add_members(
+    stores: Stores, user_id: int, conversation_id: int, new_ids: list[int]
+) -> dict[str, Any]:
+    """Owners add people to a group; everyone in it hears of the newcomers."""
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        membership = await _require_member(conn, stores, conversation_id, user_id, lock=True)
+        if membership["kind"] != "group":
+            raise NuboError(409, "not_a_group", "Members can only be added to a group conversation")
+        if membership["role"] != "owner":
+            raise forbidden("Only an owner can add members", "not_an_owner")
+        await _require_users(conn, stores, list(dict.fromkeys(new_ids)), "user_ids")
+        added = [r["user_id"] for r in await all_rows(q.add_members(
+            conn, conversation_id=conversation_id, user_ids=list(dict.fromkeys(new_ids)), role="member"
+        ))]
+        everyone = await _member_ids(conn, stores, conversation_id)
+    conversation = await get_conversation(stores, user_id, conversation_id)
+    if added:
+        await emit(stores, everyone, "conversation.members_added",
+                   {"conversation_id": conversation_id, "user_ids": added, "by": user_id})
+    return conversation
+
+
+async def remove_member(stores: Stores, user_id: int, conversation_id: int, target_id: int) -> None:
+    """A member leaves (target is themselves) or an owner removes someone from a group."""
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        membership = await _require_member(conn, stores, conversation_id, user_id, lock=True)
+        if membership["kind"] != "group":
+            raise NuboError(409, "not_a_group", "A direct conversation has no members to remove")
+        if target_id != user_id and membership["role"] != "owner":
+            raise forbidden("Only an owner can remove other members", "not_an_owner")
+        before = await _member_ids(conn, stores, conversation_id)
+        if await q.remove_member(conn, conversation_id=conversation_id, user_id=target_id) is None:
+            raise not_found("That user is not a member of this conversation", "member_not_found")
+        await q.promote_oldest_member(conn, conversation_id=conversation_id)
+    await emit(stores, before, "conversation.member_removed",
+               {"conversation_id": conversation_id, "user_id": target_id, "by": user_id})
+
+
+async def send_message(
+    stores: Stores, user_id: int, conversation_id: int, body: str, client_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Store a message, once per client_id; returns (message, created). Durable on return."""
+    _check_length(stores, body)
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _require_member(conn, stores, conversation_id, user_id)
+        row = await q.insert_message(
+            conn, conversation_id=conversation_id, sender_id=user_id, client_id=client_id, body=body
+        )
+        if row is None:  # a retry: hand back what the first attempt stored
+            row = await q.message_by_client_id(conn, sender_id=user_id, client_id=client_id)
+            if row["conversation_id"] != conversation_id:
+                raise NuboError(409, "client_id_reused", "This client_id was already used in another conversation")
+            return _message(row), False
+        await q.touch_conversation(
+            conn, conversation_id=conversation_id, message_id=row["id"], at=row["created_at"]
+        )
+        members = await _member_ids(conn, stores, conversation_id)
+    message = _message(row)
+    await emit(stores, members, "message.created", message)
+    return message, True
+
+
+async def list_messages(
+    stores: Stores, user_id: int, conversation_id: int, limit: int, cursor: list[Any] | None
+) -> dict[str, Any]:
+    async with stores.pg.acquire() as conn:
+        await _require_member(conn, stores, conversation_id, user_id)
+        rows = await all_rows(stores.sql.messaging.list_messages(
+            conn, conversation_id=conversation_id, before_id=_id_from(cursor), limit=limit + 1,
+        ))
+    return page([_message(r) for r in rows], limit, lambda m: [m["id"]])
+
+
+def _id_from(cursor: list[Any] | None) -> int | None:
+    if cursor is None:
+        return None
+    if not isinstance(cursor[0], int):
+        raise bad_request("Invalid cursor", "invalid_cursor")
+    return cursor[0]
+
+
+async def _own_message(conn: asyncpg.Connection, stores: Stores, user_id: int, message_id: int) -> asyncpg.Record:
+    row = await stores.sql.messaging.message_by_id(conn, message_id=message_id)
+    if row is None:
+        raise not_found("Message not found", "message_not_found")
+    await _require_member(conn, stores, row["conversation_id"], user_id)
+    if row["sender_id"] != user_id:
+        raise forbidden("Only the sender can change this message", "not_the_sender")
+    if row["deleted_at"] is not None:
+        raise NuboError(409, "message_deleted", "This message was deleted")
+    return row
+
+
+async def edit_message(stores: Stores, user_id: int, message_id: int, body: str) -> dict[str, Any]:
+    _check_length(stores, body)
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _own_message(conn, stores, user_id, message_id)
+        row = await stores.sql.messaging.edit_message(conn, message_id=message_id, body=body)
+        members = await _member_ids(conn, stores, row["conversation_id"])
+    message = _message(row)
+    await emit(stores, members, "message.updated", message)
+    return message
+
+
+async def delete_message(stores: Stores, user_id: int, message_id: int) -> dict[str, Any]:
+    """Delete for everyone; the message stays as a tombstone and a message.deleted event."""
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _own_message(conn, stores, user_id, message_id)
+        row = await stores.sql.messaging.delete_message(conn, message_id=message_id)
+        members = await _member_ids(conn, stores, row["conversation_id"])
+    tombstone = _message(row)
+    await emit(stores, members, "message.deleted", tombstone)
+    return tombstone
+
+
+async def mark_read(stores: Stores, user_id: int, conversation_id: int, message_id: int) -> dict[str, Any]:
+    """Move the caller's read marker forward (never back) and tell the other members."""
+    q = stores.sql.messaging
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _require_member(conn, stores, conversation_id, user_id)
+        message = await q.message_by_id(conn, message_id=message_id)
+        if message is None or message["conversation_id"] != conversation_id:
+            raise not_found("Message not found in this conversation", "message_not_found")
+        moved = await q.advance_read_marker(
+            conn, conversation_id=conversation_id, user_id=user_id, message_id=message_id
+        )
+        members = await _member_ids(conn, stores, conversation_id)
+    receipt = {"conversation_id": conversation_id, "user_id": user_id, "message_id": message_id}
+    if moved is not None:
+        await emit(stores, members, "conversation.read", receipt)
+    return receipt
+
+
+async def typing(stores: Stores, user_id: int, conversation_id: int) -> None:
+    """A passing signal to the other members: delivered live, never stored."""
+    async with stores.pg.acquire() as conn:
+        await _require_member(conn, stores, conversation_id, user_id)
+        members = await _member_ids(conn, stores, conversation_id)
+    others = [m for m in members if m != user_id]
+    await publish_transient(stores, others, "typing", {"conversation_id": conversation_id, "user_id": user_id})
