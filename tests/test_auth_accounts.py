@@ -187,6 +187,10 @@ async def test_password_change_requires_current_password_and_revokes_other_sessi
 
 
 async def test_openapi_documents_the_auth_routes(api: httpx.AsyncClient) -> None:
-    paths = (await api.get("/docs/openapi.json")).json()["paths"]
+    spec = (await api.get("/docs/openapi.json")).json()
     for path in ("/signup", "/login", "/refresh", "/logout", "/logout/all", "/sessions", "/me", "/me/password"):
-        assert path in paths
+        assert path in spec["paths"]
+    body = spec["paths"]["/signup"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SignupBody"}
+    assert sorted(spec["components"]["schemas"]["SignupBody"]["required"]) == ["email", "password", "username"]
+    assert spec["paths"]["/me"]["get"]["security"] == [{"bearer": []}]

@@ -51,7 +51,7 @@ async def _limit(request: Request, action: str, limit: int, account: str = "") -
 
 @bp.post("/signup")
 @openapi.tag("auth")
-@openapi.body({"application/json": SignupBody})
+@openapi.body({"application/json": openapi.Component(SignupBody)})
 async def signup(request: Request) -> HTTPResponse:
     """Create an account; answers the user and a token pair."""
     body = parse_body(request, SignupBody)
@@ -62,7 +62,7 @@ async def signup(request: Request) -> HTTPResponse:
 
 @bp.post("/login")
 @openapi.tag("auth")
-@openapi.body({"application/json": LoginBody})
+@openapi.body({"application/json": openapi.Component(LoginBody)})
 async def login(request: Request) -> HTTPResponse:
     """Log in with username or email and password; answers a token pair and the user."""
     body = parse_body(request, LoginBody)
@@ -73,7 +73,7 @@ async def login(request: Request) -> HTTPResponse:
 
 @bp.post("/refresh")
 @openapi.tag("auth")
-@openapi.body({"application/json": RefreshBody})
+@openapi.body({"application/json": openapi.Component(RefreshBody)})
 async def refresh(request: Request) -> HTTPResponse:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     body = parse_body(request, RefreshBody)
@@ -136,7 +136,7 @@ async def me(request: Request) -> HTTPResponse:
 @bp.patch("/me")
 @openapi.tag("auth")
 @openapi.secured("bearer")
-@openapi.body({"application/json": ProfilePatch})
+@openapi.body({"application/json": openapi.Component(ProfilePatch)})
 @require_auth
 async def update_me(request: Request) -> HTTPResponse:
     """Change display name, bio or avatar URL (`avatar_url: null` removes it)."""
@@ -147,7 +147,7 @@ async def update_me(request: Request) -> HTTPResponse:
 @bp.post("/me/password")
 @openapi.tag("auth")
 @openapi.secured("bearer")
-@openapi.body({"application/json": PasswordChange})
+@openapi.body({"application/json": openapi.Component(PasswordChange)})
 @require_auth
 async def change_password(request: Request) -> HTTPResponse:
     """Change the password (current one required); every other session is revoked."""
