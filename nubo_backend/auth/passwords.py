@@ -36,8 +36,14 @@ class Passwords:
             max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="argon2"
         )
         # Verified against when the account does not exist, so that "no such user" costs
-        # the same time as "wrong password" (no user enumeration by timing).
-        self._dummy_hash: str | None = None
+        # the same time as "wrong password" (no user enumeration by timing). Made by open().
+        self._dummy_hash = ""
+
+    @classmethod
+    async def open(cls, settings: Settings, workers: int | None = None) -> Passwords:
+        passwords = cls(settings, workers)
+        passwords._dummy_hash = await passwords.hash(secrets.token_urlsafe(16))
+        return passwords
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -50,8 +56,6 @@ class Passwords:
 
     async def verify_dummy(self, password: str) -> bool:
         """Spend the time of a real verification, and fail."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
         await self.verify(self._dummy_hash, password)
         return False
 

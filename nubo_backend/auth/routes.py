@@ -19,7 +19,7 @@ bp = Blueprint("auth")
 
 @bp.before_server_start
 async def open_password_hasher(app: Sanic) -> None:
-    app.ctx.passwords = Passwords(app.ctx.settings)
+    app.ctx.passwords = await Passwords.open(app.ctx.settings)
 
 
 @bp.after_server_stop
