@@ -227,3 +227,16 @@ async def test_authenticated_requests_update_last_used_at_most_once_a_minute(
     await stores.redis.hset(key, "last_used", touched - 10)
     await api.get("/me", headers=user.headers)
     assert int(await stores.redis.hget(key, "last_used")) == touched - 10
+
+
+async def test_sessions_list_drops_sessions_that_expired(api: httpx.AsyncClient, stores: Stores) -> None:
+    await signup(api, "oscar")
+    phone = await login(api, "oscar")
+    laptop = await login(api, "oscar")
+    phone_sid = phone["refresh_token"].partition(".")[0]
+    await stores.redis.delete(stores.keys("sess", phone_sid))  # as if its TTL had run out
+    items = (await api.get("/sessions", headers=bearer(laptop["access_token"]))).json()["items"]
+    assert phone_sid not in {s["id"] for s in items}
+    assert len(items) == 2
+    user_id = laptop["user"]["id"]
+    assert not await stores.redis.sismember(stores.keys("user_sessions", user_id), phone_sid)

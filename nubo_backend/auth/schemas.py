@@ -26,7 +26,7 @@ EMAIL_MAX = 254
 
 def normalise_email(value: str) -> str:
     value = value.strip().lower()
-    if len(value) > EMAIL_MAX or not EMAIL_RE.match(value):
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
         raise ValueError("Not a valid e-mail address")
     return value
 
