@@ -92,7 +92,7 @@ async def _open_session(stores: Stores, user: Record, client: Client) -> dict[st
         )
     return {
         **_token_pair(stores, user["id"], session.session_id, session.refresh_token),
-        "user": own_account(user),
+        "user": public_user(user),
     }
 
 
