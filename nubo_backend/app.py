@@ -21,10 +21,11 @@ log = logging.getLogger("nubo.app")
 
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
+    from nubo_backend.auth.routes import bp as auth
     from nubo_backend.health.routes import bp as health
     from nubo_backend.messaging.routes import bp as messaging
 
-    return [health, messaging]
+    return [health, auth, messaging]
 
 
 def row_id(segment: str) -> int:
@@ -70,6 +71,7 @@ def _configure(app: Sanic, settings: Settings) -> None:
         version=__version__,
         description="REST API of Nubo. Real-time events on the /ws WebSocket.",
     )
+    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
     origins = settings.cors_origin_list
     app.config.CORS = bool(origins)
     app.config.CORS_ORIGINS = ",".join(origins)

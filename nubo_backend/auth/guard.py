@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -11,7 +12,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sanic import Request
 
-from nubo_backend.auth.sessions import session_user
+from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
 from nubo_backend.auth.tokens import InvalidToken, decode_access_token
 from nubo_backend.errors import NuboError
 
@@ -59,7 +60,9 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
     except InvalidToken:
         raise _invalid() from None
     try:
-        owner = await session_user(stores.redis, stores.keys, claims.session_id)
+        owner, last_used = await session_state(stores.redis, stores.keys, claims.session_id)
+        if owner == claims.user_id and time.time() - last_used >= TOUCH_INTERVAL:
+            await touch_session(stores.redis, stores.keys, claims.session_id)
     except (RedisError, OSError) as exc:
         # Redis down: trust the signature for the token's short life rather than take the
         # whole API down with the cache. Revocation resumes as soon as Redis answers.

@@ -1,0 +1,159 @@
+"""Accounts and sessions over HTTP: signup, login, refresh, logout, sessions, /me."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth import ratelimit, service
+from nubo_backend.auth.guard import require_auth
+from nubo_backend.auth.passwords import Passwords
+from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
+from nubo_backend.jsonutil import json_response
+from nubo_backend.stores import Stores
+from nubo_backend.validation import parse_body
+
+bp = Blueprint("auth")
+
+
+@bp.before_server_start
+async def open_password_hasher(app: Sanic) -> None:
+    app.ctx.passwords = await Passwords.open(app.ctx.settings)
+
+
+@bp.after_server_stop
+async def close_password_hasher(app: Sanic) -> None:
+    passwords = getattr(app.ctx, "passwords", None)
+    if passwords is not None:
+        passwords.close()
+
+
+def _stores(request: Request) -> Stores:
+    return request.app.ctx.stores
+
+
+def _passwords(request: Request) -> Passwords:
+    return request.app.ctx.passwords
+
+
+def _client(request: Request) -> service.Client:
+    return service.Client(
+        user_agent=request.headers.get("user-agent", ""), ip=request.remote_addr or request.ip or ""
+    )
+
+
+async def _limit(request: Request, action: str, limit: int, account: str = "") -> None:
+    stores = _stores(request)
+    identities = {"ip": _client(request).ip, "account": account}
+    await ratelimit.hit(stores.redis, stores.keys, action, identities, limit, stores.settings.rate_limit_window)
+
+
+@bp.post("/signup")
+@openapi.tag("auth")
+@openapi.body({"application/json": openapi.Component(SignupBody)})
+async def signup(request: Request) -> HTTPResponse:
+    """Create an account; answers the user and a token pair."""
+    body = parse_body(request, SignupBody)
+    await _limit(request, "signup", _stores(request).settings.rate_limit_signup, account=body.email)
+    result = await service.signup(_stores(request), _passwords(request), body, _client(request))
+    return json_response(result, status=201)
+
+
+@bp.post("/login")
+@openapi.tag("auth")
+@openapi.body({"application/json": openapi.Component(LoginBody)})
+async def login(request: Request) -> HTTPResponse:
+    """Log in with username or email and password; answers a token pair and the user."""
+    body = parse_body(request, LoginBody)
+    await _limit(request, "login", _stores(request).settings.rate_limit_login, account=body.identifier)
+    result = await service.login(_stores(request), _passwords(request), body, _client(request))
+    return json_response(result)
+
+
+@bp.post("/refresh")
+@openapi.tag("auth")
+@openapi.body({"application/json": openapi.Component(RefreshBody)})
+async def refresh(request: Request) -> HTTPResponse:
+    """Exchange a refresh token for a new pair; the old refresh token stops working."""
+    body = parse_body(request, RefreshBody)
+    session_id = body.refresh_token.partition(".")[0]
+    await _limit(request, "refresh", _stores(request).settings.rate_limit_refresh, account=session_id)
+    return json_response(await service.refresh(_stores(request), body.refresh_token))
+
+
+@bp.post("/logout")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@require_auth
+async def logout(request: Request) -> HTTPResponse:
+    """Revoke the current session: its access and refresh tokens stop working at once."""
+    principal = request.ctx.principal
+    await service.logout(_stores(request), principal.user_id, principal.session_id)
+    return HTTPResponse(status=204)
+
+
+@bp.post("/logout/all")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@require_auth
+async def logout_all(request: Request) -> HTTPResponse:
+    """Revoke every session of the caller, the current one included."""
+    await service.logout_everywhere(_stores(request), request.ctx.principal.user_id)
+    return HTTPResponse(status=204)
+
+
+@bp.get("/sessions")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@require_auth
+async def sessions(request: Request) -> HTTPResponse:
+    """The caller's live sessions (device, IP, created, last used), most recent first."""
+    principal = request.ctx.principal
+    items = await service.sessions_of(_stores(request), principal.user_id, principal.session_id)
+    return json_response({"items": items})
+
+
+@bp.delete("/sessions/<session_id:str>")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@require_auth
+async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
+    """Revoke one of the caller's sessions (404 if it is not theirs)."""
+    await service.revoke_own_session(_stores(request), request.ctx.principal.user_id, session_id)
+    return HTTPResponse(status=204)
+
+
+@bp.get("/me")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@require_auth
+async def me(request: Request) -> HTTPResponse:
+    """The caller's own account, e-mail included."""
+    return json_response(await service.account(_stores(request), request.ctx.principal.user_id))
+
+
+@bp.patch("/me")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@openapi.body({"application/json": openapi.Component(ProfilePatch)})
+@require_auth
+async def update_me(request: Request) -> HTTPResponse:
+    """Change display name, bio or avatar URL (`avatar_url: null` removes it)."""
+    patch = parse_body(request, ProfilePatch)
+    return json_response(await service.update_profile(_stores(request), request.ctx.principal.user_id, patch))
+
+
+@bp.post("/me/password")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@openapi.body({"application/json": openapi.Component(PasswordChange)})
+@require_auth
+async def change_password(request: Request) -> HTTPResponse:
+    """Change the password (current one required); every other session is revoked."""
+    body = parse_body(request, PasswordChange)
+    principal = request.ctx.principal
+    revoked = await service.change_password(
+        _stores(request), _passwords(request), principal.user_id, principal.session_id, body
+    )
+    return json_response({"revoked_sessions": revoked})

@@ -1,0 +1,98 @@
+"""Input models of the auth routes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
+
+from nubo_backend.validation import Body
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
+PASSWORD_MIN = 8
+# Bounds the cost of hashing what a client sends (argon2 reads the whole input).
+PASSWORD_MAX = 256
+# The WHATWG HTML "valid e-mail address" grammar, with a dot required in the domain
+# (nobody signs up from a bare host name). Not RFC 5322 in full, on purpose: quoted local
+# parts and IP literals are refused.
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+EMAIL_MAX = 254
+
+
+def normalise_email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
+        raise ValueError("Not a valid e-mail address")
+    return value
+
+
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+Email = Annotated[str, AfterValidator(normalise_email)]
+# Passwords are taken byte for byte: no stripping of surrounding spaces.
+NewPassword = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+]
+GivenPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=PASSWORD_MAX)]
+DisplayName = Annotated[str, StringConstraints(max_length=50)]
+Bio = Annotated[str, StringConstraints(max_length=300)]
+AvatarUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=500)]
+
+
+class SignupBody(Body):
+    username: Username
+    email: Email
+    password: NewPassword
+
+
+class LoginBody(Body):
+    """Either `username` or `email`, with the password."""
+
+    username: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
+    email: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
+    password: GivenPassword
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> Self:
+        if (self.username is None) == (self.email is None):
+            raise ValueError("Give either username or email")
+        return self
+
+    @property
+    def identifier(self) -> str:
+        """The account named, normalised the way it is stored and compared (lowercase)."""
+        return (self.username or self.email or "").lower()
+
+
+class RefreshBody(Body):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ProfilePatch(Body):
+    """Fields to change; absent fields stay as they are, `avatar_url: null` removes the avatar."""
+
+    display_name: DisplayName | None = None
+    bio: Bio | None = None
+    avatar_url: AvatarUrl | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("Give at least one of display_name, bio, avatar_url")
+        return self
+
+    @field_validator("display_name", "bio")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("Cannot be null (use an empty string)")
+        return value
+
+
+class PasswordChange(Body):
+    current_password: GivenPassword
+    new_password: NewPassword

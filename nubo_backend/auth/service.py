@@ -1,0 +1,255 @@
+"""Accounts and sessions: the rules, with no HTTP in sight."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncpg import Record, UniqueViolationError
+from redis.exceptions import RedisError
+
+from nubo_backend.auth.passwords import Passwords
+from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, SignupBody
+from nubo_backend.auth.sessions import (
+    Rotation,
+    SessionInfo,
+    create_session,
+    list_sessions,
+    revoke_all_sessions,
+    revoke_session,
+    rotate_refresh,
+)
+from nubo_backend.auth.tokens import mint_access_token
+from nubo_backend.errors import NuboError, conflict, not_found
+from nubo_backend.stores import Stores
+
+log = logging.getLogger("nubo.auth")
+
+PUBLIC_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at")
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a login comes from, shown back in the session list."""
+
+    user_agent: str = ""
+    ip: str = ""
+
+
+def public_user(row: Record | dict[str, Any]) -> dict[str, Any]:
+    """A user as anyone may see them (no e-mail)."""
+    return {name: row[name] for name in PUBLIC_FIELDS}
+
+
+def own_account(row: Record | dict[str, Any]) -> dict[str, Any]:
+    """A user as they see themselves (/me): the public fields and their e-mail."""
+    return {**public_user(row), "email": row["email"]}
+
+
+def invalid_credentials() -> NuboError:
+    # One message and code whatever was wrong: unknown account or wrong password.
+    return NuboError(401, "invalid_credentials", "Invalid username/email or password")
+
+
+def invalid_refresh_token() -> NuboError:
+    return NuboError(401, "invalid_refresh_token", "Invalid or expired refresh token")
+
+
+@contextmanager
+def sessions_available() -> Iterator[None]:
+    """Sessions live in Redis: without it nobody can log in, so say so (503) instead of a 500."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        log.warning("session store unreachable: %s", exc)
+        raise NuboError(503, "service_unavailable", "Sessions are unavailable, retry shortly") from exc
+
+
+def _token_pair(stores: Stores, user_id: int, session_id: str, refresh_token: str) -> dict[str, Any]:
+    ttl = stores.settings.access_token_ttl
+    access_token, _ = mint_access_token(stores.settings.jwt_secret, user_id, session_id, ttl)
+    return {
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    }
+
+
+async def _open_session(stores: Stores, user: Record, client: Client) -> dict[str, Any]:
+    with sessions_available():
+        session = await create_session(
+            stores.redis,
+            stores.keys,
+            user["id"],
+            stores.settings.refresh_token_ttl,
+            user_agent=client.user_agent,
+            ip=client.ip,
+        )
+    return {
+        **_token_pair(stores, user["id"], session.session_id, session.refresh_token),
+        "user": public_user(user),
+    }
+
+
+async def _duplicate_fields(stores: Stores, username: str, email: str) -> list[dict[str, str]]:
+    async with stores.pg.acquire() as conn:
+        taken = await stores.sql.auth.taken_fields(conn, username=username, email=email)
+    return [
+        {"field": name, "message": f"This {name} is already taken"} for name in ("username", "email") if taken[name]
+    ]
+
+
+def _duplicate(details: list[dict[str, str]]) -> NuboError:
+    fields = ", ".join(d["field"] for d in details)
+    return conflict(f"Already taken: {fields}", code="already_exists", details=details)
+
+
+async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client: Client) -> dict[str, Any]:
+    """Create the account and its first session; 409 naming each field already taken."""
+    # Checked before hashing so an obvious duplicate costs no argon2 work; the unique
+    # indexes still decide when two signups race.
+    if details := await _duplicate_fields(stores, body.username, body.email):
+        raise _duplicate(details)
+    password_hash = await passwords.hash(body.password)
+    try:
+        async with stores.pg.acquire() as conn:
+            user = await stores.sql.auth.create_user(
+                conn, username=body.username, email=body.email, password_hash=password_hash
+            )
+    except UniqueViolationError:
+        raise _duplicate(await _duplicate_fields(stores, body.username, body.email)) from None
+    log.info("account created", extra={"user_id": user["id"]})
+    return await _open_session(stores, user, client)
+
+
+async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: Client) -> dict[str, Any]:
+    async with stores.pg.acquire() as conn:
+        if body.email is not None:
+            user = await stores.sql.auth.credentials_by_email(conn, email=body.email)
+        else:
+            user = await stores.sql.auth.credentials_by_username(conn, username=body.username)
+    if user is None:
+        await passwords.verify_dummy(body.password)  # same cost as a wrong password
+        raise invalid_credentials()
+    if not await passwords.verify(user["password_hash"], body.password):
+        raise invalid_credentials()
+    if passwords.needs_rehash(user["password_hash"]):
+        await _rehash(stores, passwords, user, body.password)
+    return await _open_session(stores, user, client)
+
+
+async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str) -> None:
+    """Bring a hash made with older argon2 parameters to the configured ones."""
+    new_hash = await passwords.hash(password)
+    async with stores.pg.acquire() as conn:
+        await stores.sql.auth.replace_password_hash(
+            conn, user_id=user["id"], old_hash=user["password_hash"], new_hash=new_hash
+        )
+    log.info("password rehashed with current parameters", extra={"user_id": user["id"]})
+
+
+async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
+    """Rotate the refresh token and mint a new access token for the same session."""
+    with sessions_available():
+        result = await rotate_refresh(stores.redis, stores.keys, refresh_token, stores.settings.refresh_token_ttl)
+    if result.outcome is Rotation.REUSED:
+        log.warning("rotated refresh token presented again; session revoked", extra={"user_id": result.user_id})
+        raise NuboError(
+            401, "refresh_token_reused", "Refresh token already used: the session has been revoked, log in again"
+        )
+    if result.outcome is not Rotation.ROTATED or result.user_id is None or result.refresh_token is None:
+        raise invalid_refresh_token()
+    session_id = refresh_token.partition(".")[0]
+    return _token_pair(stores, result.user_id, session_id, result.refresh_token)
+
+
+async def logout(stores: Stores, user_id: int, session_id: str) -> None:
+    with sessions_available():
+        await revoke_session(stores.redis, stores.keys, user_id, session_id)
+
+
+async def logout_everywhere(stores: Stores, user_id: int) -> int:
+    with sessions_available():
+        return await revoke_all_sessions(stores.redis, stores.keys, user_id)
+
+
+def _session_view(info: SessionInfo, current_session_id: str) -> dict[str, Any]:
+    return {
+        "id": info.session_id,
+        "user_agent": info.user_agent,
+        "ip": info.ip,
+        "created_at": datetime.fromtimestamp(info.created, UTC),
+        "last_used_at": datetime.fromtimestamp(info.last_used, UTC),
+        "current": info.session_id == current_session_id,
+    }
+
+
+async def sessions_of(stores: Stores, user_id: int, current_session_id: str) -> list[dict[str, Any]]:
+    with sessions_available():
+        sessions = await list_sessions(stores.redis, stores.keys, user_id)
+    return [_session_view(s, current_session_id) for s in sessions]
+
+
+async def revoke_own_session(stores: Stores, user_id: int, session_id: str) -> None:
+    """Revoke one of the caller's sessions; 404 for anyone else's (or no such session)."""
+    with sessions_available():
+        revoked = await revoke_session(stores.redis, stores.keys, user_id, session_id)
+    if not revoked:
+        raise not_found("Session not found", code="session_not_found")
+
+
+async def account(stores: Stores, user_id: int) -> dict[str, Any]:
+    async with stores.pg.acquire() as conn:
+        user = await stores.sql.auth.get_account(conn, user_id=user_id)
+    if user is None:
+        raise not_found("Account not found", code="user_not_found")
+    return own_account(user)
+
+
+async def update_profile(stores: Stores, user_id: int, patch: ProfilePatch) -> dict[str, Any]:
+    given = patch.model_fields_set
+    async with stores.pg.acquire() as conn:
+        user = await stores.sql.auth.update_profile(
+            conn,
+            user_id=user_id,
+            set_display_name="display_name" in given,
+            display_name=patch.display_name,
+            set_bio="bio" in given,
+            bio=patch.bio,
+            set_avatar_url="avatar_url" in given,
+            avatar_url=patch.avatar_url,
+        )
+    if user is None:
+        raise not_found("Account not found", code="user_not_found")
+    return own_account(user)
+
+
+async def change_password(
+    stores: Stores, passwords: Passwords, user_id: int, session_id: str, body: PasswordChange
+) -> int:
+    """Set a new password (the current one is required) and revoke every other session.
+
+    Returns how many sessions were revoked; the caller's own session stays logged in.
+    """
+    async with stores.pg.acquire() as conn:
+        old_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
+    if old_hash is None:
+        raise not_found("Account not found", code="user_not_found")
+    if not await passwords.verify(old_hash, body.current_password):
+        raise NuboError(403, "wrong_password", "Current password is incorrect")
+    new_hash = await passwords.hash(body.new_password)
+    async with stores.pg.acquire() as conn:
+        changed = await stores.sql.auth.replace_password_hash(
+            conn, user_id=user_id, old_hash=old_hash, new_hash=new_hash
+        )
+    if changed is None:
+        raise conflict("The password was changed meanwhile, retry", code="password_changed")
+    with sessions_available():
+        revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id, keep=session_id)
+    log.info("password changed", extra={"user_id": user_id, "revoked_sessions": revoked})
+    return revoked

@@ -1,0 +1,45 @@
+-- Accounts: creation, credentials lookup, profile and password changes.
+
+-- name: create_user(username, email, password_hash)^
+INSERT INTO users (username, email, password_hash)
+VALUES (:username, :email, :password_hash)
+RETURNING id, username, email, display_name, bio, avatar_url, created_at;
+
+-- name: taken_fields(username, email)^
+-- Which of username / email another account already uses (case-insensitively).
+SELECT
+    coalesce(bool_or(lower(username) = lower(:username)), false) AS username,
+    coalesce(bool_or(lower(email) = lower(:email)), false) AS email
+FROM users
+WHERE lower(username) = lower(:username) OR lower(email) = lower(:email);
+
+-- name: credentials_by_username(username)^
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+FROM users WHERE lower(username) = lower(:username);
+
+-- name: credentials_by_email(email)^
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+FROM users WHERE lower(email) = lower(:email);
+
+-- name: password_hash(user_id)$
+SELECT password_hash FROM users WHERE id = :user_id;
+
+-- name: get_account(user_id)^
+SELECT id, username, email, display_name, bio, avatar_url, created_at
+FROM users WHERE id = :user_id;
+
+-- name: update_profile(user_id, set_display_name, display_name, set_bio, bio, set_avatar_url, avatar_url)^
+-- Only the fields flagged set_* change; avatar_url may be set to NULL.
+UPDATE users SET
+    display_name = CASE WHEN :set_display_name::boolean THEN :display_name::text ELSE display_name END,
+    bio          = CASE WHEN :set_bio::boolean THEN :bio::text ELSE bio END,
+    avatar_url   = CASE WHEN :set_avatar_url::boolean THEN :avatar_url::text ELSE avatar_url END,
+    updated_at   = now()
+WHERE id = :user_id
+RETURNING id, username, email, display_name, bio, avatar_url, created_at;
+
+-- name: replace_password_hash(user_id, old_hash, new_hash)$
+-- Compare-and-set: a concurrent password change wins over a rehash on login.
+UPDATE users SET password_hash = :new_hash, updated_at = now()
+WHERE id = :user_id AND password_hash = :old_hash
+RETURNING id;
