@@ -22,8 +22,10 @@ log = logging.getLogger("nubo.app")
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.health.routes import bp as health
+    from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.users.routes import bp as users
 
-    return [health]
+    return [health, posts, users]
 
 
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:
