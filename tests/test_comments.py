@@ -34,7 +34,8 @@ async def test_comments_page_oldest_first(api: httpx.AsyncClient, stores: Stores
     ids = [(await api.post(f"/posts/{post['id']}/comments", json={"body": f"c{n}"}, headers=bob.headers)).json()["id"]
            for n in range(3)]
     first = (await api.get(f"/posts/{post['id']}/comments", params={"limit": 2})).json()
-    second = (await api.get(f"/posts/{post['id']}/comments", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    params = {"limit": 2, "cursor": first["next_cursor"]}
+    second = (await api.get(f"/posts/{post['id']}/comments", params=params)).json()
     assert [c["id"] for c in first["items"] + second["items"]] == ids
     assert second["next_cursor"] is None
 

@@ -62,7 +62,8 @@ async def test_bad_post_bodies_are_refused_naming_the_field(api: httpx.AsyncClie
         response = await api.post("/posts", json=payload, headers=alice.headers)
         assert response.status_code == 422, (payload, response.text)
         assert field in [d["field"] for d in response.json()["details"]], (payload, response.text)
-    malformed = await api.post("/posts", content=b"{nope", headers={**alice.headers, "content-type": "application/json"})
+    json_headers = {**alice.headers, "content-type": "application/json"}
+    malformed = await api.post("/posts", content=b"{nope", headers=json_headers)
     assert malformed.status_code == 400
 
 
