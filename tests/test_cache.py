@@ -8,7 +8,16 @@ import time
 import httpx
 from redis.asyncio import Redis
 
-from nubo_backend.cache import get_many_or_load, get_or_load, invalidate
+from nubo_backend.cache import (
+    add_member,
+    get_many_or_load,
+    get_or_load,
+    invalidate,
+    load_members,
+    read_view,
+    remove_member,
+)
+from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.stores import Stores
 from tests.factories import make_user
 from tests.support import PrivateRedis
@@ -22,11 +31,11 @@ async def test_value_is_loaded_once_then_served_from_redis(stores: Stores):
         return {"n": len(calls)}
 
     key = stores.keys("test", "once")
-    assert await get_or_load(stores, key, load) == {"n": 1}
-    assert await get_or_load(stores, key, load) == {"n": 1}
+    assert loads(await get_or_load(stores, key, load)) == {"n": 1}
+    assert loads(await get_or_load(stores, key, load)) == {"n": 1}
     assert len(calls) == 1
     await invalidate(stores, key)
-    assert await get_or_load(stores, key, load) == {"n": 2}
+    assert loads(await get_or_load(stores, key, load)) == {"n": 2}
 
 
 async def test_absent_values_are_not_cached(stores: Stores):
@@ -49,13 +58,13 @@ async def test_reader_that_loaded_before_a_write_does_not_refill_the_old_value(s
         await invalidate(stores, key)  # ...and the writer invalidates after its commit
         return value
 
-    assert await get_or_load(stores, key, slow_load_overtaken_by_a_write) == {"body": "old"}
+    assert loads(await get_or_load(stores, key, slow_load_overtaken_by_a_write)) == {"body": "old"}
     assert await stores.redis.get(key) is None  # the old value was not put back
 
     async def fresh():
         return {"body": "new"}
 
-    assert await get_or_load(stores, key, fresh) == {"body": "new"}
+    assert loads(await get_or_load(stores, key, fresh)) == {"body": "new"}
     assert await stores.redis.get(key) is not None
 
 
@@ -69,9 +78,50 @@ async def test_many_values_are_read_in_one_go_and_only_missing_ones_loaded(store
     def key_of(i):
         return stores.keys("test", "many", i)
 
-    assert await get_many_or_load(stores, [1, 2, 3], key_of, load) == [{"id": 1}, {"id": 2}, None]
-    assert await get_many_or_load(stores, [2, 1, 4], key_of, load) == [{"id": 2}, {"id": 1}, {"id": 4}]
+    first = await get_many_or_load(stores, [1, 2, 3], key_of, load)
+    assert first == [dumps({"id": 1}), dumps({"id": 2}), None]
+    again = await get_many_or_load(stores, [2, 1, 4], key_of, load)
+    assert again == [dumps({"id": 2}), dumps({"id": 1}), dumps({"id": 4})]
     assert loaded == [[1, 2, 3], [4]]
+
+
+async def test_view_reads_list_entries_and_membership_in_one_go(stores: Stores):
+    prefix, list_key, set_key = stores.keys("test", "e", ""), stores.keys("test", "list"), stores.keys("test", "set")
+    await stores.redis.set(list_key, dumps([30, 20, 10]))
+    await stores.redis.set(prefix + "30", b'{"id":30}')
+    await stores.redis.set(prefix + "10", b'{"id":10}')
+
+    view = await read_view(stores, prefix, list_key=list_key, take=3, read=2, set_key=set_key)
+    assert (view.ids, view.entries, view.members) == ([30, 20, 10], [b'{"id":30}', None], None)
+
+    async def load():
+        return [20, 99]
+
+    assert await load_members(stores, set_key, load) == {"20", "99"}
+    view = await read_view(stores, prefix, ids=[10, 20], set_key=set_key)
+    assert (view.ids, view.members) == ([10, 20], [False, True])
+    missing = await read_view(stores, prefix, list_key=stores.keys("test", "nolist"), take=3, read=3)
+    assert missing.ids is None
+
+
+async def test_member_changes_keep_a_cached_set_current_and_stop_racing_loads(stores: Stores):
+    set_key = stores.keys("test", "members")
+
+    async def load_then_write_races():
+        snapshot = [1]  # read from PostgreSQL, then a like of post 2 commits
+        await add_member(stores, set_key, 2)
+        return snapshot
+
+    await load_members(stores, set_key, load_then_write_races)
+    assert not await stores.redis.exists(set_key)  # the stale snapshot was not cached
+
+    async def load():
+        return [1, 2]
+
+    await load_members(stores, set_key, load)
+    await add_member(stores, set_key, 3)
+    await remove_member(stores, set_key, 1)
+    assert await stores.redis.smembers(set_key) == {b"0", b"2", b"3"}
 
 
 async def test_edit_and_delete_are_seen_at_once_by_another_instance(

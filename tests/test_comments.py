@@ -6,6 +6,7 @@ import httpx
 
 from nubo_backend.stores import Stores
 from tests.factories import make_user
+from tests.polling import eventually
 
 
 async def _setup(api: httpx.AsyncClient, stores: Stores):
@@ -24,9 +25,12 @@ async def test_comment_is_listed_counted_and_notified(api: httpx.AsyncClient, st
     listed = (await api.get(f"/posts/{post['id']}/comments")).json()
     assert [c["id"] for c in listed["items"]] == [comment["id"]]
     assert (await api.get(f"/posts/{post['id']}")).json()["comment_count"] == 1
-    docs = await stores.mongo["notifications"].find({"user_id": alice.id}).to_list()
-    assert [(d["type"], d["data"]["actor_id"], d["data"]["comment_id"]) for d in docs] == [
-        ("comment.created", bob.id, comment["id"])]
+    async def notifications():
+        docs = await stores.mongo["notifications"].find({"user_id": alice.id}).to_list()
+        return [(d["type"], d["data"]["actor_id"], d["data"]["comment_id"]) for d in docs]
+
+    expected = [("comment.created", bob.id, comment["id"])]
+    assert await eventually(notifications, expected) == expected
 
 
 async def test_comments_page_oldest_first(api: httpx.AsyncClient, stores: Stores):

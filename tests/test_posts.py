@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from nubo_backend.stores import Stores
 from tests.factories import make_user
+from tests.polling import eventually
 
 
 async def _post(api: httpx.AsyncClient, user, body: str = "hello", **extra) -> dict:
@@ -156,15 +159,22 @@ async def test_like_notifies_the_author_once(api: httpx.AsyncClient, stores: Sto
     await api.put(f"/posts/{post['id']}/like", headers=bob.headers)
     await api.put(f"/posts/{post['id']}/like", headers=bob.headers)
     await api.put(f"/posts/{post['id']}/like", headers=alice.headers)  # own like: no notification
-    docs = await stores.mongo["notifications"].find({"user_id": alice.id}).to_list()
-    assert [(d["type"], d["data"]["actor_id"], d["data"]["post_id"]) for d in docs] == [
-        ("like.created", bob.id, post["id"])
-    ]
+    async def notifications():
+        docs = await stores.mongo["notifications"].find({"user_id": alice.id}).to_list()
+        return [(d["type"], d["data"]["actor_id"], d["data"]["post_id"]) for d in docs]
+
+    expected = [("like.created", bob.id, post["id"])]
+    assert await eventually(notifications, expected) == expected
+    await asyncio.sleep(0.2)  # and no second one
+    assert await notifications() == expected
 
 
 async def test_new_post_is_announced_to_followers(api: httpx.AsyncClient, stores: Stores):
     alice, bob = await make_user(stores), await make_user(stores)
     await api.post(f"/users/{alice.id}/follow", headers=bob.headers)
     post = await _post(api, alice)
-    events = await stores.mongo["events"].find({"user_id": bob.id, "type": "post.created"}).to_list()
-    assert [e["data"]["post"]["id"] for e in events] == [post["id"]]
+    async def announced():
+        events = await stores.mongo["events"].find({"user_id": bob.id, "type": "post.created"}).to_list()
+        return [e["data"]["post"]["id"] for e in events]
+
+    assert await eventually(announced, [post["id"]]) == [post["id"]]

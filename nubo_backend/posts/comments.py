@@ -50,7 +50,7 @@ async def add_comment(stores: Stores, post_id: int, user_id: int, body: str) -> 
         raise _post_not_found() from None
     await invalidate(stores, post_key(stores, post_id))
     comment = public_comment(row)
-    await after_commit("comment.created", notify(
+    after_commit("comment.created", notify(
         stores, row["post_author_id"], "comment.created",
         {"post_id": post_id, "comment_id": comment["id"], "actor_id": user_id},
     ))

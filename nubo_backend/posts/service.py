@@ -13,16 +13,28 @@ which stay one GET).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import asyncpg
+from orjson import Fragment
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from nubo_backend.cache import get_many_or_load, get_or_load, invalidate
+from nubo_backend.cache import (
+    View,
+    add_member,
+    get_many_or_load,
+    get_or_load,
+    invalidate,
+    load_members,
+    read_view,
+    remove_member,
+)
 from nubo_backend.errors import forbidden, not_found
+from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import MAX_LIMIT, page
 from nubo_backend.posts.schemas import MAX_ID, check_length
@@ -51,6 +63,11 @@ def profile_key(stores: Stores, user_id: int) -> str:
     return stores.keys("profile", user_id)
 
 
+def liked_key(stores: Stores, user_id: int) -> str:
+    """The set of post ids a user liked (the viewer part of every post they read)."""
+    return stores.keys("liked", user_id)
+
+
 def public_post(row: Any) -> dict[str, Any]:
     """A post as every viewer sees it (the cached part)."""
     return {
@@ -71,12 +88,28 @@ def public_post(row: Any) -> dict[str, Any]:
     }
 
 
-async def after_commit(what: str, action: Awaitable[Any]) -> None:
-    """Events and notifications announce a committed change; they never fail it."""
-    try:
-        await action
-    except (RedisError, PyMongoError, OSError) as exc:
-        log.warning("%s not delivered: %s", what, exc)
+# Announcements in flight: asyncio keeps only weak references to tasks, so they are held here
+# until done (the standard fire-and-forget idiom; nothing else is kept between requests).
+_announcing: set[asyncio.Task[None]] = set()
+
+
+def after_commit(what: str, action: Coroutine[Any, Any, Any]) -> None:
+    """Announce a committed change (event, notification) without making the request wait.
+
+    The change is already durable and visible; the fan-out (a Redis counter, a MongoDB
+    journal write and a publish per recipient) runs beside the response, and a failure is
+    logged, never turned into an error for the writer. Clients that miss an event resync
+    through REST."""
+
+    async def run() -> None:
+        try:
+            await action
+        except (RedisError, PyMongoError, OSError) as exc:
+            log.warning("%s not delivered: %s", what, exc)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)
 
 
 # --- reads -----------------------------------------------------------------------------
@@ -86,34 +119,57 @@ async def _load_posts(stores: Stores, ids: list[int]) -> dict[int, dict[str, Any
     return {row["id"]: public_post(row) async for row in stores.sql.posts.posts_by_ids(stores.pg, ids=ids)}
 
 
-async def with_viewer(stores: Stores, posts: list[dict[str, Any]], viewer_id: int | None) -> None:
-    """Overlay the viewer's own state on shared post entries."""
-    liked: set[int] = set()
-    if viewer_id is not None and posts:
-        rows = stores.sql.posts.liked_post_ids(stores.pg, user_id=viewer_id, ids=[p["id"] for p in posts])
-        liked = {r["post_id"] async for r in rows}
-    for post in posts:
-        post["liked_by_me"] = post["id"] in liked
+def _viewed(raw: bytes, liked: bool) -> Fragment:
+    """A cached post (JSON bytes ending in `}`) with the viewer's flag spliced in, undecoded."""
+    return Fragment(raw[:-1] + (b',"liked_by_me":true}' if liked else b',"liked_by_me":false}'))
 
 
-async def hydrate(stores: Stores, ids: list[int], viewer_id: int | None) -> list[dict[str, Any]]:
-    """Posts for ids, in that order; ids deleted meanwhile are skipped."""
-    found = await get_many_or_load(stores, ids, lambda i: post_key(stores, i),
-                                   lambda missing: _load_posts(stores, missing))
-    posts = [p for p in found if p is not None]
-    await with_viewer(stores, posts, viewer_id)
-    return posts
+async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | None) -> list[bool]:
+    """Which of ids the viewer liked: from the view's set flags, else by loading the set."""
+    if view is not None and view.members is not None:
+        return view.members
+    if view is None:  # Redis unreachable: ask PostgreSQL about these ids only
+        rows = stores.sql.posts.liked_post_ids(stores.pg, user_id=viewer_id, ids=ids)
+        liked_ids = {r["post_id"] async for r in rows}
+        return [i in liked_ids for i in ids]
+
+    async def load() -> list[int]:
+        return [r["post_id"] async for r in stores.sql.posts.all_liked_post_ids(stores.pg, user_id=viewer_id)]
+
+    members = await load_members(stores, liked_key(stores, viewer_id), load)
+    return [str(i) in members for i in ids]
 
 
-async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> dict[str, Any]:
-    async def load() -> dict[str, Any] | None:
-        return (await _load_posts(stores, [post_id])).get(post_id)
+async def hydrate(
+    stores: Stores, ids: list[int], viewer_id: int | None, view: View | None = None
+) -> list[Fragment]:
+    """Posts for ids, in that order, as the viewer sees them; ids deleted meanwhile are skipped.
 
-    post = await get_or_load(stores, post_key(stores, post_id), load)
-    if post is None:
+    One round trip when everything is cached (`view`, or read here): entries and likes."""
+    if not ids:
+        return []
+    set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
+    if view is None:
+        view = await read_view(stores, post_key(stores, ""), ids=ids, set_key=set_key)
+    entries = await get_many_or_load(stores, ids, lambda i: post_key(stores, i),
+                                     lambda missing: _load_posts(stores, missing),
+                                     cached=view.entries if view is not None else None)
+    liked = await _liked(stores, viewer_id, ids, view) if viewer_id is not None else [False] * len(ids)
+    return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True) if raw is not None]
+
+
+async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> Fragment:
+    if viewer_id is None:  # anonymous: one GET, sent on as stored
+        async def load() -> dict[str, Any] | None:
+            return (await _load_posts(stores, [post_id])).get(post_id)
+
+        raw = await get_or_load(stores, post_key(stores, post_id), load)
+        found = [_viewed(raw, False)] if raw is not None else []
+    else:
+        found = await hydrate(stores, [post_id], viewer_id)
+    if not found:
         raise not_found("Post not found", "post_not_found")
-    await with_viewer(stores, [post], viewer_id)
-    return post
+    return found[0]
 
 
 IdQuery = Callable[[int, int], AsyncIterator[Any]]
@@ -127,18 +183,28 @@ async def _id_page(
     before: int | None,
     viewer_id: int | None,
 ) -> dict[str, Any]:
-    """One page of posts, newest first: ids by keyset (first page cached), then hydration."""
+    """One page of posts, newest first: ids by keyset (first page cached), then hydration.
+
+    A cached first page is one round trip: ids, posts and the viewer's likes (`read_view`)."""
 
     async def ids_from(start: int, count: int) -> list[int]:
         return [r["id"] async for r in query(start, count)]
 
+    view = None
     if before is None and first_page_key is not None:
-        ids = await get_or_load(stores, first_page_key, lambda: ids_from(MAX_ID, FIRST_PAGE_IDS))
-        ids = ids[: limit + 1]
+        set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
+        view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
+                               take=limit + 1, read=limit, set_key=set_key)
+        if view is not None and view.ids is not None:
+            ids = view.ids
+        else:
+            view = None
+            raw = await get_or_load(stores, first_page_key, lambda: ids_from(MAX_ID, FIRST_PAGE_IDS))
+            ids = loads(raw)[: limit + 1] if raw is not None else []
     else:
         ids = await ids_from(before or MAX_ID, limit + 1)
     result = page(ids, limit, lambda post_id: [post_id])
-    result["items"] = await hydrate(stores, result["items"], viewer_id)
+    result["items"] = await hydrate(stores, result["items"], viewer_id, view)
     return result
 
 
@@ -198,7 +264,7 @@ async def create_post(
     post = public_post(row)
     follower_ids = await _author_fanout(stores, author_id)
     await _invalidate_timelines(stores, author_id, follower_ids)
-    await after_commit("post.created", emit(stores, follower_ids, "post.created", {"post": post}))
+    after_commit("post.created", emit(stores, follower_ids, "post.created", {"post": post}))
     post["liked_by_me"] = False
     return post
 
@@ -213,7 +279,7 @@ async def _own_post(stores: Stores, post_id: int, user_id: int) -> None:
 
 async def update_post(
     stores: Stores, post_id: int, user_id: int, body: str | None, media_urls: list[str] | None
-) -> dict[str, Any]:
+) -> Fragment:
     if body is not None:
         check_length("body", body, stores.settings.post_max_length)
     await _own_post(stores, post_id, user_id)
@@ -223,9 +289,7 @@ async def update_post(
     if row is None:  # deleted between the check and the update
         raise not_found("Post not found", "post_not_found")
     await invalidate(stores, post_key(stores, post_id))
-    post = public_post(row)
-    await with_viewer(stores, [post], user_id)
-    return post
+    return await get_post(stores, post_id, user_id)
 
 
 async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
@@ -236,7 +300,7 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
     await _invalidate_timelines(stores, user_id, follower_ids, post_key(stores, post_id))
 
 
-async def like_post(stores: Stores, post_id: int, user_id: int) -> dict[str, Any]:
+async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: liking twice counts once."""
     try:
         author_id = await stores.sql.posts.like_post(stores.pg, post_id=post_id, user_id=user_id)
@@ -244,13 +308,15 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> dict[str, Any
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:
         await invalidate(stores, post_key(stores, post_id))
-        await after_commit("like.created", notify(
+        await add_member(stores, liked_key(stores, user_id), post_id)
+        after_commit("like.created", notify(
             stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
     return await get_post(stores, post_id, user_id)
 
 
-async def unlike_post(stores: Stores, post_id: int, user_id: int) -> dict[str, Any]:
+async def unlike_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: unliking a post not liked changes nothing."""
     if await stores.sql.posts.unlike_post(stores.pg, post_id=post_id, user_id=user_id) is not None:
         await invalidate(stores, post_key(stores, post_id))
+        await remove_member(stores, liked_key(stores, user_id), post_id)
     return await get_post(stores, post_id, user_id)

@@ -8,6 +8,7 @@ import asyncpg
 
 from nubo_backend.cache import get_or_load, invalidate
 from nubo_backend.errors import NuboError, not_found
+from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import page
 from nubo_backend.posts.schemas import MAX_ID
@@ -40,9 +41,10 @@ async def get_profile(stores: Stores, user_id: int, viewer_id: int | None) -> di
         row = await stores.sql.users.get_profile(stores.pg, user_id=user_id)
         return None if row is None else {f: row[f] for f in PROFILE_FIELDS}
 
-    profile = await get_or_load(stores, profile_key(stores, user_id), load)
-    if profile is None:
+    raw = await get_or_load(stores, profile_key(stores, user_id), load)
+    if raw is None:
         raise _user_not_found()
+    profile = loads(raw)
     if viewer_id is not None and viewer_id != user_id:
         profile["followed_by_me"] = await stores.sql.users.is_following(
             stores.pg, follower_id=viewer_id, followed_id=user_id
@@ -78,7 +80,7 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
         raise _user_not_found() from None
     if created:
         await _after_follow_change(stores, follower_id, followed_id)
-        await after_commit("follow.created", notify(
+        after_commit("follow.created", notify(
             stores, followed_id, "follow.created", {"actor_id": follower_id}))
     return await get_profile(stores, followed_id, follower_id)
 

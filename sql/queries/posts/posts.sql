@@ -100,3 +100,7 @@ RETURNING posts.id;
 -- name: liked_post_ids(user_id, ids)
 -- The viewer's part of a page: which of these posts they liked.
 SELECT post_id FROM post_likes WHERE user_id = :user_id AND post_id = ANY(:ids);
+
+-- name: all_liked_post_ids(user_id)
+-- Fills the viewer's cached set of liked posts (index-only scan of post_likes_user_idx).
+SELECT post_id FROM post_likes WHERE user_id = :user_id;
