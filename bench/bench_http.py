@@ -34,7 +34,7 @@ from nubo_backend.auth.sessions import create_session  # noqa: E402
 from nubo_backend.auth.tokens import mint_access_token  # noqa: E402
 from nubo_backend.cache import invalidate  # noqa: E402
 from nubo_backend.migrations import migrate  # noqa: E402
-from nubo_backend.posts.service import feed_key, profile_key, recent_key  # noqa: E402
+from nubo_backend.posts.service import feed_key, profile_key, public_page_key, recent_key  # noqa: E402
 from nubo_backend.settings import Settings, load_settings  # noqa: E402
 from nubo_backend.stores import Stores, open_stores  # noqa: E402
 
@@ -133,7 +133,7 @@ async def seed(stores: Stores, users: int, posts: int, follows: int) -> tuple[li
              following_count = (SELECT count(*) FROM follows WHERE follower_id = u.id)
            WHERE u.id = ANY($1::bigint[])""", ids)
     # Rows written behind the service's back: drop what the cache may hold about them.
-    await invalidate(stores, recent_key(stores), *(feed_key(stores, u) for u in ids),
+    await invalidate(stores, recent_key(stores), public_page_key(stores), *(feed_key(stores, u) for u in ids),
                      *(profile_key(stores, u) for u in ids))
     return tokens, post_ids[-50:]
 

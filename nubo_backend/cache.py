@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from nubo_backend.jsonutil import dumps
+from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.cache")
@@ -152,6 +152,8 @@ async def get_many_or_load(
     """The JSON of each id (None where load has none). `cached`: what an earlier read found."""
     if not ids:
         return []
+    if cached is not None and None not in cached:
+        return list(cached)  # the hot path: nothing to load, no key to build
     keys = [key_of(i) for i in ids]
     if cached is None:
         try:
@@ -223,7 +225,7 @@ async def read_view(
     except REDIS_DOWN as exc:
         _down(exc)
         return None
-    found = [int(i) for i in raw.decode().strip("[]").split(",") if i][:take] if raw is not None else None
+    found = loads(raw)[:take] if raw is not None else None
     if found is None and list_key is not None:
         return View(None, [], None)
     entries, flags = rest if rest else ([], [])

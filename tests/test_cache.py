@@ -142,6 +142,12 @@ async def test_edit_and_delete_are_seen_at_once_by_another_instance(
         await api.put(f"/posts/{post['id']}/like", headers=bob.headers)
         seen = (await api2.get(f"/posts/{post['id']}", headers=bob.headers)).json()
         assert (seen["like_count"], seen["liked_by_me"]) == (1, True)
+        assert (await api2.get("/posts", headers=bob.headers)).json()["items"][0]["liked_by_me"] is True
+        front = (await api2.get("/posts")).json()["items"][0]  # the signed-out front page
+        assert (front["like_count"], front["liked_by_me"]) == (1, False)
+
+        await api.post(f"/posts/{post['id']}/comments", json={"body": "c"}, headers=bob.headers)
+        assert (await api2.get("/posts")).json()["items"][0]["comment_count"] == 1
 
         await api.post(f"/users/{alice.id}/follow", headers=bob.headers)
         assert (await api2.get(f"/users/{alice.id}")).json()["followers_count"] == 1

@@ -6,12 +6,11 @@ from typing import Any
 
 import asyncpg
 
-from nubo_backend.cache import invalidate
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import page
 from nubo_backend.posts.schemas import check_length
-from nubo_backend.posts.service import after_commit, post_key
+from nubo_backend.posts.service import after_commit, post_changed
 from nubo_backend.stores import Stores
 
 
@@ -48,7 +47,7 @@ async def add_comment(stores: Stores, post_id: int, user_id: int, body: str) -> 
         )
     except asyncpg.ForeignKeyViolationError:
         raise _post_not_found() from None
-    await invalidate(stores, post_key(stores, post_id))
+    await post_changed(stores, post_id)
     comment = public_comment(row)
     after_commit("comment.created", notify(
         stores, row["post_author_id"], "comment.created",
@@ -89,4 +88,4 @@ async def delete_comment(stores: Stores, comment_id: int, user_id: int) -> None:
         raise forbidden("Only the comment's or the post's author may delete it", "not_author")
     if await stores.sql.posts.delete_comment(stores.pg, comment_id=comment_id) is None:
         raise _comment_not_found()
-    await invalidate(stores, post_key(stores, owners["post_id"]))
+    await post_changed(stores, owners["post_id"])

@@ -3,12 +3,15 @@
 What is cached is what every viewer shares: one entry per post (`post:<id>`), and the id
 lists of the first pages (`posts:recent`, `feed:<user id>`). Pages are id lists hydrated
 from the post entries, so a like or an edit touches one key, never every page showing the
-post. The viewer's own state (`liked_by_me`) is overlaid from one indexed query.
+post. The viewer's own state (`liked_by_me`) comes from a cached set of the post ids they
+liked (`liked:<user id>`, edited in place on like/unlike). A cached page is one Redis round
+trip (`read_view`) and is sent on without decoding. The signed-out front page (`GET /posts`)
+is also kept whole (`posts:recent:public`), dropped on any post change.
 
 Feed first pages are invalidated by deleting the followers' keys when an author posts or
 deletes: the same fan-out as the `post.created` event that already goes to each follower,
 so it costs one pipelined round trip more, and it is exact (no version to compare on reads,
-which stay one GET).
+which stay one round trip).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from nubo_backend.cache import (
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
-from nubo_backend.pagination import MAX_LIMIT, page
+from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from nubo_backend.posts.schemas import MAX_ID, check_length
 from nubo_backend.realtime.events import emit
 from nubo_backend.stores import Stores
@@ -53,6 +56,11 @@ def post_key(stores: Stores, post_id: int) -> str:
 
 def recent_key(stores: Stores) -> str:
     return stores.keys("posts", "recent")
+
+
+def public_page_key(stores: Stores) -> str:
+    """The whole rendered response of `GET /posts` for anonymous readers (default limit)."""
+    return stores.keys("posts", "recent", "public")
 
 
 def feed_key(stores: Stores, user_id: int) -> str:
@@ -210,10 +218,17 @@ async def _id_page(
 
 async def recent_posts(
     stores: Stores, limit: int, before: int | None, viewer_id: int | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | Fragment:
     def query(start: int, count: int) -> AsyncIterator[Any]:
         return stores.sql.posts.recent_post_ids(stores.pg, before=start, lim=count)
 
+    if before is None and viewer_id is None and limit == DEFAULT_LIMIT:
+        # The front page as everyone sees it signed out: one GET of the finished response.
+        async def render() -> dict[str, Any]:
+            return await _id_page(stores, query, recent_key(stores), limit, None, None)
+
+        raw = await get_or_load(stores, public_page_key(stores), render)
+        return Fragment(raw)
     return await _id_page(stores, query, recent_key(stores), limit, before, viewer_id)
 
 
@@ -243,11 +258,17 @@ async def _author_fanout(stores: Stores, author_id: int) -> list[int]:
     return [r["follower_id"] async for r in stores.sql.users.follower_ids(stores.pg, user_id=author_id)]
 
 
+async def post_changed(stores: Stores, post_id: int) -> None:
+    """A post's content or counts changed: its entry, and the rendered front page showing it."""
+    await invalidate(stores, post_key(stores, post_id), public_page_key(stores))
+
+
 async def _invalidate_timelines(stores: Stores, author_id: int, follower_ids: list[int], *extra: str) -> None:
     """A post appeared or vanished: every first page that can show it, and the post count."""
     await invalidate(
         stores,
         recent_key(stores),
+        public_page_key(stores),
         profile_key(stores, author_id),
         *(feed_key(stores, uid) for uid in (author_id, *follower_ids)),
         *extra,
@@ -288,7 +309,7 @@ async def update_post(
     )
     if row is None:  # deleted between the check and the update
         raise not_found("Post not found", "post_not_found")
-    await invalidate(stores, post_key(stores, post_id))
+    await post_changed(stores, post_id)
     return await get_post(stores, post_id, user_id)
 
 
@@ -307,7 +328,7 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     except asyncpg.ForeignKeyViolationError:
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:
-        await invalidate(stores, post_key(stores, post_id))
+        await post_changed(stores, post_id)
         await add_member(stores, liked_key(stores, user_id), post_id)
         after_commit("like.created", notify(
             stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
@@ -317,6 +338,6 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
 async def unlike_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: unliking a post not liked changes nothing."""
     if await stores.sql.posts.unlike_post(stores.pg, post_id=post_id, user_id=user_id) is not None:
-        await invalidate(stores, post_key(stores, post_id))
+        await post_changed(stores, post_id)
         await remove_member(stores, liked_key(stores, user_id), post_id)
     return await get_post(stores, post_id, user_id)
