@@ -51,6 +51,18 @@ end
 return 0
 """
 
+# KEYS: the keys to drop; ARGV: generation ttl. Bumps each generation (so a reader that
+# loaded before the write cannot store its value), then deletes the values.
+_INVALIDATE = """
+for i = 1, #KEYS do
+  local gen = KEYS[i] .. '""" + GEN_SUFFIX + """'
+  redis.call('INCR', gen)
+  redis.call('EXPIRE', gen, ARGV[1])
+end
+redis.call('DEL', unpack(KEYS))
+return 0
+"""
+
 # KEYS: set key, its generation key; ARGV: ttl, expected generation, members...
 _STORE_SET_IF_CURRENT = """
 if (redis.call('GET', KEYS[2]) or '') == ARGV[2] then
@@ -119,7 +131,7 @@ async def _script(stores: Stores, script: str, numkeys: int, *args: Any) -> Any:
 
 
 _SHAS = {s: hashlib.sha1(s.encode()).hexdigest()
-         for s in (_STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _CHANGE_MEMBER, _VIEW)}
+         for s in (_INVALIDATE, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _CHANGE_MEMBER, _VIEW)}
 
 
 async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any]]) -> bytes | None:
@@ -183,14 +195,8 @@ async def invalidate(stores: Stores, *keys: str) -> None:
     """Drop cached values after the write that changed them has committed; never raises."""
     if not keys:
         return
-    gen_ttl = stores.settings.cache_ttl * 2
     try:
-        async with stores.redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.incr(key + GEN_SUFFIX)
-                pipe.expire(key + GEN_SUFFIX, gen_ttl)
-            pipe.delete(*keys)
-            await pipe.execute()
+        await _script(stores, _INVALIDATE, len(keys), *keys, stores.settings.cache_ttl * 2)
     except REDIS_DOWN as exc:
         _down(exc)
 

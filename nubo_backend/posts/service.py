@@ -283,7 +283,7 @@ async def create_post(
         stores.pg, author_id=author_id, body=body, media_urls=media_urls
     )
     post = public_post(row)
-    follower_ids = await _author_fanout(stores, author_id)
+    follower_ids = list(row["follower_ids"])
     await _invalidate_timelines(stores, author_id, follower_ids)
     after_commit("post.created", emit(stores, follower_ids, "post.created", {"post": post}))
     post["liked_by_me"] = False

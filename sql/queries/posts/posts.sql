@@ -52,7 +52,9 @@ WITH p AS (
 )
 SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
        p.created_at, p.updated_at, p.edited_at,
-       u.id AS author_id, u.username, u.display_name, u.avatar_url
+       u.id AS author_id, u.username, u.display_name, u.avatar_url,
+       -- who to tell (events, feed caches), in the same round trip
+       ARRAY(SELECT follower_id FROM follows WHERE followed_id = :author_id) AS follower_ids
 FROM p, u;
 
 -- name: update_post(post_id, author_id, body, media_urls)^
