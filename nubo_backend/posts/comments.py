@@ -10,7 +10,7 @@ from nubo_backend.errors import forbidden, not_found
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import page
 from nubo_backend.posts.schemas import check_length
-from nubo_backend.posts.service import after_commit, post_changed
+from nubo_backend.posts.service import after_commit, post_changed, public_author
 from nubo_backend.stores import Stores
 
 
@@ -18,12 +18,7 @@ def public_comment(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "post_id": row["post_id"],
-        "author": {
-            "id": row["author_id"],
-            "username": row["username"],
-            "display_name": row["display_name"],
-            "avatar_url": row["avatar_url"],
-        },
+        "author": public_author(row),
         "body": row["body"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],

@@ -76,16 +76,21 @@ def liked_key(stores: Stores, user_id: int) -> str:
     return stores.keys("liked", user_id)
 
 
+def public_author(row: Any) -> dict[str, Any]:
+    """The author shown with a post or comment, from a row that joined users."""
+    return {
+        "id": row["author_id"],
+        "username": row["username"],
+        "display_name": row["display_name"],
+        "avatar_url": row["avatar_url"],
+    }
+
+
 def public_post(row: Any) -> dict[str, Any]:
     """A post as every viewer sees it (the cached part)."""
     return {
         "id": row["id"],
-        "author": {
-            "id": row["author_id"],
-            "username": row["username"],
-            "display_name": row["display_name"],
-            "avatar_url": row["avatar_url"],
-        },
+        "author": public_author(row),
         "body": row["body"],
         "media_urls": list(row["media_urls"]),
         "created_at": row["created_at"],
