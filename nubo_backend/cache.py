@@ -10,8 +10,8 @@ and stores its value only if it has not moved (one Lua script), and every write 
 So once a write has returned, no reader can see the older value.
 
 Three shapes are cached: plain values (`get_or_load`), entries read by id
-(`get_many_or_load`), and sets of members (`load_members`, kept current by `add_member` /
-`remove_member`), which `read_view` combines into one round trip for a page.
+(`get_many_or_load`), and sets of members (`load_members`), which `read_view` combines into
+one round trip for a page. All three are dropped the same way (`invalidate`).
 
 Redis is an accelerator, never a dependency: when it fails, reads go to PostgreSQL and
 invalidations are skipped (with Redis away there is nothing to invalidate; entries that
@@ -73,19 +73,6 @@ end
 return 0
 """
 
-# KEYS: set key, its generation key; ARGV: 'add' or 'rem', member, generation ttl.
-# Bumps the generation (a concurrent loader will not store) and edits the set if cached.
-_CHANGE_MEMBER = """
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-if ARGV[1] == 'add' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[1], ARGV[2]) end
-else
-  redis.call('SREM', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
 # One round trip for a page. KEYS: the id list's key ('' when ids are given), the viewer's
 # set key ('' for none). ARGV: entry key prefix, how many ids to take, how many to read,
 # then the ids when no list key is given. Returns {list JSON or nil, entries, membership}.
@@ -131,7 +118,7 @@ async def _script(stores: Stores, script: str, numkeys: int, *args: Any) -> Any:
 
 
 _SHAS = {s: hashlib.sha1(s.encode()).hexdigest()
-         for s in (_INVALIDATE, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _CHANGE_MEMBER, _VIEW)}
+         for s in (_INVALIDATE, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _VIEW)}
 
 
 async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any]]) -> bytes | None:
@@ -252,22 +239,6 @@ async def load_members(
         except REDIS_DOWN as exc:
             _down(exc)
     return members
-
-
-async def add_member(stores: Stores, key: str, member: Any) -> None:
-    await _change_member(stores, key, "add", member)
-
-
-async def remove_member(stores: Stores, key: str, member: Any) -> None:
-    await _change_member(stores, key, "rem", member)
-
-
-async def _change_member(stores: Stores, key: str, op: str, member: Any) -> None:
-    try:
-        await _script(stores, _CHANGE_MEMBER, 2, key, key + GEN_SUFFIX, op, str(member),
-                      stores.settings.cache_ttl * 2)
-    except REDIS_DOWN as exc:
-        _down(exc)
 
 
 async def _generations(stores: Stores, keys: list[str]) -> list[bytes] | None:

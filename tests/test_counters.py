@@ -26,6 +26,12 @@ async def test_like_count_is_exact_under_concurrent_likes_and_unlikes(api: httpx
         post_id)
     assert row["like_count"] == row["actual"]
     assert (await api.get(f"/posts/{post_id}")).json()["like_count"] == row["actual"]
+    likers_now = {r["user_id"] for r in await stores.pg.fetch("SELECT user_id FROM post_likes")}
+    for user in likers:  # each viewer's cached liked_by_me agrees with PostgreSQL too
+        for path in (f"/posts/{post_id}", "/posts"):
+            body = (await api.get(path, headers=user.headers)).json()
+            seen = body if path != "/posts" else body["items"][0]
+            assert seen["liked_by_me"] is (user.id in likers_now), (user.id, path)
 
 
 async def test_comment_count_is_exact_under_concurrent_adds_and_deletes(api: httpx.AsyncClient, stores: Stores):

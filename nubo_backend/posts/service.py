@@ -4,7 +4,7 @@ What is cached is what every viewer shares: one entry per post (`post:<id>`), an
 lists of the first pages (`posts:recent`, `feed:<user id>`). Pages are id lists hydrated
 from the post entries, so a like or an edit touches one key, never every page showing the
 post. The viewer's own state (`liked_by_me`) comes from a cached set of the post ids they
-liked (`liked:<user id>`, edited in place on like/unlike). A cached page is one Redis round
+liked (`liked:<user id>`, dropped on their like/unlike). A cached page is one Redis round
 trip (`read_view`) and is sent on without decoding. The signed-out front page (`GET /posts`)
 is also kept whole (`posts:recent:public`), dropped on any post change.
 
@@ -28,13 +28,11 @@ from redis.exceptions import RedisError
 
 from nubo_backend.cache import (
     View,
-    add_member,
     get_many_or_load,
     get_or_load,
     invalidate,
     load_members,
     read_view,
-    remove_member,
 )
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import loads
@@ -263,9 +261,9 @@ async def _author_fanout(stores: Stores, author_id: int) -> list[int]:
     return [r["follower_id"] async for r in stores.sql.users.follower_ids(stores.pg, user_id=author_id)]
 
 
-async def post_changed(stores: Stores, post_id: int) -> None:
+async def post_changed(stores: Stores, post_id: int, *extra: str) -> None:
     """A post's content or counts changed: its entry, and the rendered front page showing it."""
-    await invalidate(stores, post_key(stores, post_id), public_page_key(stores))
+    await invalidate(stores, post_key(stores, post_id), public_page_key(stores), *extra)
 
 
 async def _invalidate_timelines(stores: Stores, author_id: int, follower_ids: list[int], *extra: str) -> None:
@@ -333,8 +331,9 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     except asyncpg.ForeignKeyViolationError:
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:
-        await post_changed(stores, post_id)
-        await add_member(stores, liked_key(stores, user_id), post_id)
+        # The liker's set is dropped, not edited: a like and an unlike racing would apply
+        # their edits in either order, while a reload after both always reads the truth.
+        await post_changed(stores, post_id, liked_key(stores, user_id))
         after_commit("like.created", notify(
             stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
     return await get_post(stores, post_id, user_id)
@@ -343,6 +342,5 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
 async def unlike_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: unliking a post not liked changes nothing."""
     if await stores.sql.posts.unlike_post(stores.pg, post_id=post_id, user_id=user_id) is not None:
-        await post_changed(stores, post_id)
-        await remove_member(stores, liked_key(stores, user_id), post_id)
+        await post_changed(stores, post_id, liked_key(stores, user_id))
     return await get_post(stores, post_id, user_id)
