@@ -24,8 +24,10 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.health.routes import bp as health
     from nubo_backend.messaging.routes import bp as messaging
+    from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.users.routes import bp as users
 
-    return [health, auth, messaging]
+    return [health, auth, users, posts, messaging]
 
 
 def row_id(segment: str) -> int:

@@ -1,5 +1,7 @@
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,8 +78,22 @@ async def test_migrate_reports_and_creates_mongo_ttl_indexes(test_env, stores: S
     assert "0001_users.sql" in status.stdout and "applied" in status.stdout
 
 
+def _free_port_pair() -> int:
+    """Two consecutive free ports, below the ephemeral range: the suite's many client sockets
+    take their local ports from that range and could hold `port + 1` (EADDRINUSE)."""
+    for port in random.sample(range(20000, 32000, 2), 200):
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session_stores) -> None:
-    port = free_port()
+    port = _free_port_pair()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
         cwd=ROOT,

@@ -1,0 +1,234 @@
+"""HTTP benchmark of the REST reads and writes against /ping, in one run, with wrk.
+
+    python bench/bench_http.py [--url http://127.0.0.1:8080] [--duration 10] [--concurrency 64]
+
+Without --url it migrates the configured database and starts one `nubo serve` instance
+(settings from NUBO_* / .env / config, as usual); with --url the instance must use the same
+settings (database, Redis namespace, JWT secret) as this process, since users and their
+tokens are created directly in the stores. It then seeds users, follows and posts, warms the
+cache, and runs wrk (keep-alive, `--concurrency` connections) on each endpoint in turn:
+GET /ping (the baseline), GET /posts (first page, anonymous and authenticated), GET /feed,
+GET /posts/{id} (anonymous and authenticated), then POST /posts. Prints a markdown table
+with requests/s, each as % of /ping, and p50/p99 latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nubo_backend.auth.sessions import create_session  # noqa: E402
+from nubo_backend.auth.tokens import mint_access_token  # noqa: E402
+from nubo_backend.cache import invalidate  # noqa: E402
+from nubo_backend.migrations import migrate  # noqa: E402
+from nubo_backend.posts.service import feed_key, profile_key, public_page_key, recent_key  # noqa: E402
+from nubo_backend.settings import Settings, load_settings  # noqa: E402
+from nubo_backend.stores import Stores, open_stores  # noqa: E402
+
+LUA = """
+local spec = {spec}
+local requests, n = {{}}, 0
+function init(args)
+  for i = 1, #spec.paths * math.max(#spec.tokens, 1) do
+    local headers = {{}}
+    if #spec.tokens > 0 then headers["Authorization"] = "Bearer " .. spec.tokens[(i % #spec.tokens) + 1] end
+    if spec.body then headers["Content-Type"] = "application/json" end
+    requests[i] = wrk.format(spec.method, spec.paths[(i % #spec.paths) + 1], headers, spec.body)
+  end
+end
+function request()
+  n = n + 1
+  return requests[(n % #requests) + 1]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass
+class Case:
+    name: str
+    paths: list[str]
+    tokens: list[str] = field(default_factory=list)
+    method: str = "GET"
+    body: str | None = None
+
+
+@dataclass
+class Result:
+    case: Case
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bad_status: int
+    socket_errors: int
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _lua_spec(case: Case) -> str:
+    paths = ", ".join(_lua_string(p) for p in case.paths)
+    tokens = ", ".join(_lua_string(t) for t in case.tokens)
+    body = _lua_string(case.body) if case.body else "nil"
+    return f"{{method = {_lua_string(case.method)}, paths = {{{paths}}}, tokens = {{{tokens}}}, body = {body}}}"
+
+
+def run_wrk(url: str, case: Case, args: argparse.Namespace) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.format(spec=_lua_spec(case)))
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result for {case.name}:\n{out}")
+    requests, duration_us, p50, p99, bad, errors = map(int, match.groups())
+    return Result(case, requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, bad, errors)
+
+
+async def seed(stores: Stores, users: int, posts: int, follows: int) -> tuple[list[str], list[int]]:
+    """Users with live sessions (tokens), a ring of follows, and posts spread over the users."""
+    prefix = f"b{os.getpid() % 100000}_{int(time.time()) % 100000}_"
+    ids = [r["id"] for r in await stores.pg.fetch(
+        "INSERT INTO users (username, email, password_hash) "
+        "SELECT $1 || n, $1 || n || '@bench.test', 'x' FROM generate_series(1, $2::int) n RETURNING id",
+        prefix, users)]
+    tokens = []
+    for uid in ids:
+        session = await create_session(stores.redis, stores.keys, uid, stores.settings.refresh_token_ttl,
+                                       user_agent="bench")
+        tokens.append(mint_access_token(stores.settings.jwt_secret, uid, session.session_id, 3600)[0])
+    pairs = [(a, ids[(n + k) % len(ids)]) for n, a in enumerate(ids) for k in range(1, min(follows, users - 1) + 1)]
+    await stores.pg.executemany("INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2)", pairs)
+    post_ids = [r["id"] for r in await stores.pg.fetch(
+        "INSERT INTO posts (author_id, body) "
+        "SELECT ($1::bigint[])[1 + n % cardinality($1::bigint[])], 'seeded post ' || n "
+        "FROM generate_series(1, $2::int) n RETURNING id", ids, posts)]
+    await stores.pg.execute(
+        """UPDATE users u SET
+             posts_count = (SELECT count(*) FROM posts WHERE author_id = u.id),
+             followers_count = (SELECT count(*) FROM follows WHERE followed_id = u.id),
+             following_count = (SELECT count(*) FROM follows WHERE follower_id = u.id)
+           WHERE u.id = ANY($1::bigint[])""", ids)
+    # Rows written behind the service's back: drop what the cache may hold about them.
+    await invalidate(stores, recent_key(stores), public_page_key(stores), *(feed_key(stores, u) for u in ids),
+                     *(profile_key(stores, u) for u in ids))
+    return tokens, post_ids[-50:]
+
+
+def warm(url: str, cases: list[Case]) -> None:
+    for case in cases:
+        if case.method != "GET":
+            continue
+        for n, path in enumerate(case.paths):
+            headers = {"Authorization": f"Bearer {case.tokens[n % len(case.tokens)]}"} if case.tokens else {}
+            for _ in range(2):
+                urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=10).read()
+        for token in case.tokens:  # every user's own feed page
+            urllib.request.urlopen(urllib.request.Request(url + case.paths[0], headers={
+                "Authorization": f"Bearer {token}"}), timeout=10).read()
+
+
+def start_server(settings: Settings) -> tuple[subprocess.Popen, str]:
+    port = int(os.environ.get("NUBO_BENCH_PORT", "18080"))
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/ping", timeout=1).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("the server exited; check the NUBO_* settings") from None
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not answer /ping within 30s")
+
+
+def table(results: list[Result], args: argparse.Namespace) -> str:
+    ping = results[0].rps
+    lines = [
+        f"{args.concurrency} connections, {args.duration}s per endpoint, wrk -t{args.threads}, "
+        f"{os.cpu_count()} CPUs, one server process.",
+        "",
+        "| endpoint | req/s | % of /ping | p50 ms | p99 ms | non-2xx | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.case.name} | {r.rps:,.0f} | {100 * r.rps / ping:.0f} % | {r.p50_ms:.2f} | "
+                     f"{r.p99_ms:.2f} | {r.bad_status} | {r.socket_errors} |")
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running instance (default: start one)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server needs the other core)")
+    parser.add_argument("--users", type=int, default=64)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--follows", type=int, default=10, help="accounts each seeded user follows")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install -y wrk")
+
+    settings = load_settings()
+    proc = None
+    if args.url is None:
+        await migrate(settings.postgres_dsn)
+        proc, url = start_server(settings)
+    else:
+        url = args.url.rstrip("/")
+    stores = await open_stores(settings, pool_size=2)
+    try:
+        tokens, hot_posts = await seed(stores, args.users, args.posts, args.follows)
+        post_paths = [f"/posts/{i}" for i in hot_posts]
+        cases = [
+            Case("GET /ping", ["/ping"]),
+            Case("GET /posts (first page, anonymous)", ["/posts"]),
+            Case("GET /posts (first page, signed in)", ["/posts"], tokens),
+            Case("GET /feed (first page)", ["/feed"], tokens),
+            Case("GET /posts/{id} (anonymous)", post_paths),
+            Case("GET /posts/{id} (signed in)", post_paths, tokens),
+            Case("POST /posts", ["/posts"], tokens, "POST", '{"body": "benchmark post"}'),
+        ]
+        warm(url, cases)
+        results = []
+        for case in cases:
+            results.append(run_wrk(url, case, args))
+            print(f"  {case.name}: {results[-1].rps:,.0f} req/s", file=sys.stderr)
+        print(table(results, args))
+    finally:
+        await stores.close()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,149 @@
+"""Seed a database with a social graph and ~100k posts, then print EXPLAIN plans of the list queries.
+
+    python bench/seed_posts.py --dsn postgresql://postgres@127.0.0.1:5432/nubo_plans --create
+
+`--create` (re)creates the database and migrates it. The plans are those of the named
+queries in sql/queries/, run with realistic parameters, as a markdown section on stdout
+(docs/query-plans.md quotes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nubo_backend.migrations import migrate  # noqa: E402
+from nubo_backend.sql import load_queries  # noqa: E402
+
+MAX_ID = 2**63 - 1
+
+SEED = """
+INSERT INTO users (username, email, password_hash)
+SELECT 'seed' || n, 'seed' || n || '@example.test', 'not-a-hash' FROM generate_series(1, $1) n;
+
+-- Authors are skewed: a few write a lot (random()^3), like real timelines.
+INSERT INTO posts (author_id, body, created_at, updated_at)
+SELECT 1 + floor(power(random(), 3) * $1)::int,
+       'post ' || n || ' ' || md5(n::text),
+       now() - ($2 - n) * interval '20 seconds',
+       now() - ($2 - n) * interval '20 seconds'
+FROM generate_series(1, $2) n;
+
+INSERT INTO follows (follower_id, followed_id)
+SELECT u.id, f.id
+FROM users u
+CROSS JOIN LATERAL (
+    SELECT id FROM users WHERE id <> u.id ORDER BY random() LIMIT $3
+) f;
+
+INSERT INTO post_likes (post_id, user_id)
+SELECT 1 + floor(random() * $2)::int, 1 + floor(random() * $1)::int
+FROM generate_series(1, $2 * 3)
+ON CONFLICT DO NOTHING;
+
+INSERT INTO comments (post_id, author_id, body)
+SELECT 1 + floor(random() * $2)::int, 1 + floor(random() * $1)::int, 'comment ' || n
+FROM generate_series(1, $2 / 2) n;
+
+-- Counters as the application keeps them.
+UPDATE posts p SET like_count = l.n FROM (SELECT post_id, count(*) n FROM post_likes GROUP BY 1) l
+WHERE p.id = l.post_id;
+UPDATE posts p SET comment_count = c.n FROM (SELECT post_id, count(*) n FROM comments GROUP BY 1) c
+WHERE p.id = c.post_id;
+UPDATE users u SET posts_count = s.n FROM (SELECT author_id, count(*) n FROM posts GROUP BY 1) s
+WHERE u.id = s.author_id;
+UPDATE users u SET followers_count = s.n FROM (SELECT followed_id, count(*) n FROM follows GROUP BY 1) s
+WHERE u.id = s.followed_id;
+UPDATE users u SET following_count = s.n FROM (SELECT follower_id, count(*) n FROM follows GROUP BY 1) s
+WHERE u.id = s.follower_id;
+"""
+
+
+async def create_database(dsn: str) -> None:
+    base, _, name = dsn.rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres")
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    await migrate(dsn)
+
+
+async def seed(conn: asyncpg.Connection, users: int, posts: int, follows: int) -> None:
+    # The sizes are ints from argparse: inlined, so each statement runs as a plain script.
+    sizes = {"$1": str(int(users)), "$2": str(int(posts)), "$3": str(int(follows))}
+    script = re.sub(r"\$\d", lambda m: sizes[m.group(0)], SEED)
+    await conn.execute(script)
+    await conn.execute("VACUUM ANALYZE")
+
+
+async def explain(conn: asyncpg.Connection, label: str, sql: str, *args: object) -> str:
+    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *args)
+    plan = "\n".join(r[0] for r in rows)
+    return f"### {label}\n\n```\n{plan}\n```\n"
+
+
+async def plans(conn: asyncpg.Connection) -> str:
+    q = load_queries()
+    busy_author = await conn.fetchval("SELECT id FROM users ORDER BY posts_count DESC LIMIT 1")
+    reader = await conn.fetchval("SELECT id FROM users ORDER BY following_count DESC, id LIMIT 1")
+    middle = await conn.fetchval("SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET 50000")
+    busy_post = await conn.fetchval("SELECT id FROM posts ORDER BY comment_count DESC LIMIT 1")
+    star = await conn.fetchval("SELECT id FROM users ORDER BY followers_count DESC LIMIT 1")
+    page_ids = [r[0] for r in await conn.fetch("SELECT id FROM posts ORDER BY id DESC LIMIT 20")]
+    counts = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM posts) p, (SELECT count(*) FROM follows) f,"
+        " (SELECT count(*) FROM post_likes) l, (SELECT count(*) FROM comments) c")
+    out = [f"Dataset: {counts['u']} users, {counts['p']} posts, {counts['f']} follows, "
+           f"{counts['l']} likes, {counts['c']} comments.\n"]
+    cases = [
+        ("GET /posts, first page (recent_post_ids)", q.posts.recent_post_ids.sql, MAX_ID, 21),
+        ("GET /posts, page in the middle (recent_post_ids)", q.posts.recent_post_ids.sql, middle, 21),
+        ("Hydrating a page (posts_by_ids, 20 ids)", q.posts.posts_by_ids.sql, page_ids),
+        ("Filling a viewer's cached liked set (all_liked_post_ids)", q.posts.all_liked_post_ids.sql, reader),
+        ("liked_by_me when Redis is down (liked_post_ids)", q.posts.liked_post_ids.sql, reader, page_ids),
+        ("GET /feed, first page (feed_post_ids)", q.posts.feed_post_ids.sql, reader, MAX_ID, 21),
+        ("GET /feed, page in the middle (feed_post_ids)", q.posts.feed_post_ids.sql, reader, middle, 21),
+        ("GET /users/{id}/posts, most prolific author (user_post_ids)", q.posts.user_post_ids.sql,
+         busy_author, MAX_ID, 21),
+        ("GET /posts/{id}/comments (comments_page)", q.posts.comments_page.sql, busy_post, 0, 21),
+        ("GET /users/{id}/followers (followers_page)", q.users.followers_page.sql, star, MAX_ID, 21),
+        ("GET /users/{id}/following (following_page)", q.users.following_page.sql, reader, MAX_ID, 21),
+        ("Fan-out of a deleted post (follower_ids; insert_post returns the same list)",
+         q.users.follower_ids.sql, star),
+        ("GET /users/{username} (user_id_by_username)", q.users.user_id_by_username.sql, "SEED42"),
+        ("followed_by_me (is_following)", q.users.is_following.sql, reader, star),
+    ]
+    for label, sql, *args in cases:
+        out.append(await explain(conn, label, sql, *args))
+    return "\n".join(out)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--create", action="store_true", help="drop, create and migrate the database first")
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--follows", type=int, default=100, help="accounts each user follows")
+    parser.add_argument("--no-seed", action="store_true", help="only print the plans")
+    args = parser.parse_args()
+    if args.create:
+        await create_database(args.dsn)
+    conn = await asyncpg.connect(args.dsn)
+    try:
+        if not args.no_seed:
+            await seed(conn, args.users, args.posts, args.follows)
+        print(await plans(conn))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,258 @@
+"""The read-through cache: JSON (orjson) in Redis, loaded from PostgreSQL on a miss.
+
+Values come back as the JSON bytes stored, so a hot read can send them on without decoding
+(wrap them in `orjson.Fragment`).
+
+Writers call `invalidate` after their transaction commits. A reader that missed may have
+read PostgreSQL just before that commit and would then put the old value back; to stop
+that, every key has a generation counter (`<key>#gen`): the reader notes it before loading
+and stores its value only if it has not moved (one Lua script), and every write bumps it.
+So once a write has returned, no reader can see the older value.
+
+Three shapes are cached: plain values (`get_or_load`), entries read by id
+(`get_many_or_load`), and sets of members (`load_members`), which `read_view` combines into
+one round trip for a page. All three are dropped the same way (`invalidate`).
+
+Redis is an accelerator, never a dependency: when it fails, reads go to PostgreSQL and
+invalidations are skipped (with Redis away there is nothing to invalidate; entries that
+survive a mere network blip expire after `cache_ttl`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from redis.exceptions import NoScriptError, RedisError
+
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.stores import Stores
+
+log = logging.getLogger("nubo.cache")
+
+K = TypeVar("K", bound=Hashable)
+REDIS_DOWN = (RedisError, OSError)
+GEN_SUFFIX = "#gen"
+# Always in a cached set, so that "the set is not cached" differs from "the set is empty".
+SET_SENTINEL = "0"
+
+# KEYS: n value keys then their n generation keys; ARGV: ttl, then n expected generations,
+# then n values. A value is stored only if its generation is still the one seen before loading.
+_STORE_IF_CURRENT = """
+local n = #KEYS / 2
+for i = 1, n do
+  if (redis.call('GET', KEYS[n + i]) or '') == ARGV[1 + i] then
+    redis.call('SET', KEYS[i], ARGV[1 + n + i], 'EX', ARGV[1])
+  end
+end
+return 0
+"""
+
+# KEYS: the keys to drop; ARGV: generation ttl. Bumps each generation (so a reader that
+# loaded before the write cannot store its value), then deletes the values.
+_INVALIDATE = """
+for i = 1, #KEYS do
+  local gen = KEYS[i] .. '""" + GEN_SUFFIX + """'
+  redis.call('INCR', gen)
+  redis.call('EXPIRE', gen, ARGV[1])
+end
+redis.call('DEL', unpack(KEYS))
+return 0
+"""
+
+# KEYS: set key, its generation key; ARGV: ttl, expected generation, members...
+_STORE_SET_IF_CURRENT = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SADD', KEYS[1], unpack(ARGV, 3))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# One round trip for a page. KEYS: the id list's key ('' when ids are given), the viewer's
+# set key ('' for none). ARGV: entry key prefix, how many ids to take, how many to read,
+# then the ids when no list key is given. Returns {list JSON or nil, entries, membership}.
+# Entry keys are built here from the ids (fine on one Redis; not Redis Cluster).
+_VIEW = """
+local ids, raw = {}, false
+if KEYS[1] ~= '' then
+  raw = redis.call('GET', KEYS[1])
+  if not raw then return {false} end
+  local take = tonumber(ARGV[2])
+  for id in string.gmatch(raw, '%d+') do
+    if #ids >= take then break end
+    ids[#ids + 1] = id
+  end
+else
+  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local read = math.min(#ids, tonumber(ARGV[3]))
+local entries, member = {}, {}
+if read > 0 then
+  local keys = {}
+  for i = 1, read do keys[i] = ARGV[1] .. ids[i] end
+  entries = redis.call('MGET', unpack(keys))
+  if KEYS[2] ~= '' then
+    member = redis.call('SMISMEMBER', KEYS[2], '""" + SET_SENTINEL + """', unpack(ids, 1, read))
+  end
+end
+return {raw, entries, member}
+"""
+
+
+def _down(exc: BaseException) -> None:
+    log.warning("cache bypassed, Redis unreachable: %s", exc)
+
+
+async def _script(stores: Stores, script: str, numkeys: int, *args: Any) -> Any:
+    """EVALSHA, falling back to EVAL the first time a Redis sees the script."""
+    sha = _SHAS[script]
+    try:
+        return await stores.redis.evalsha(sha, numkeys, *args)
+    except NoScriptError:
+        return await stores.redis.eval(script, numkeys, *args)
+
+
+_SHAS = {s: hashlib.sha1(s.encode()).hexdigest()
+         for s in (_INVALIDATE, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _VIEW)}
+
+
+async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any]]) -> bytes | None:
+    """The JSON under key, else load()'s value stored for next time. None (absent) is not cached."""
+    try:
+        raw = await stores.redis.get(key)
+    except REDIS_DOWN as exc:
+        _down(exc)
+        return _encoded(await load())
+    if raw is not None:
+        return raw
+    gens = await _generations(stores, [key])
+    encoded = _encoded(await load())
+    if encoded is not None and gens is not None:
+        await _store(stores, [key], gens, [encoded])
+    return encoded
+
+
+def _encoded(value: Any) -> bytes | None:
+    return None if value is None else dumps(value)
+
+
+async def get_many_or_load(
+    stores: Stores,
+    ids: Sequence[K],
+    key_of: Callable[[K], str],
+    load: Callable[[list[K]], Awaitable[dict[K, Any]]],
+    cached: Sequence[bytes | None] | None = None,
+) -> list[bytes | None]:
+    """The JSON of each id (None where load has none). `cached`: what an earlier read found."""
+    if not ids:
+        return []
+    if cached is not None and None not in cached:
+        return list(cached)  # the hot path: nothing to load, no key to build
+    keys = [key_of(i) for i in ids]
+    if cached is None:
+        try:
+            cached = await stores.redis.mget(keys)
+        except REDIS_DOWN as exc:
+            _down(exc)
+            found = await load(list(ids))
+            return [_encoded(found.get(i)) for i in ids]
+    values = list(cached)
+    missing = [n for n, raw in enumerate(values) if raw is None]
+    if not missing:
+        return values
+    gens = await _generations(stores, [keys[n] for n in missing])
+    found = await load([ids[n] for n in missing])
+    stored: list[tuple[str, bytes, bytes]] = []
+    for pos, n in enumerate(missing):
+        values[n] = _encoded(found.get(ids[n]))
+        if values[n] is not None and gens is not None:
+            stored.append((keys[n], gens[pos], values[n]))
+    if stored:
+        keys_, gens_, values_ = zip(*stored, strict=True)
+        await _store(stores, list(keys_), list(gens_), list(values_))
+    return values
+
+
+async def invalidate(stores: Stores, *keys: str) -> None:
+    """Drop cached values after the write that changed them has committed; never raises."""
+    if not keys:
+        return
+    try:
+        await _script(stores, _INVALIDATE, len(keys), *keys, stores.settings.cache_ttl * 2)
+    except REDIS_DOWN as exc:
+        _down(exc)
+
+
+@dataclass
+class View:
+    """What `read_view` found: the id list (None if not cached), entries, membership flags."""
+
+    ids: list[int] | None
+    entries: list[bytes | None]
+    members: list[bool] | None  # None: the set is not cached (or none was asked for)
+
+
+async def read_view(
+    stores: Stores,
+    entry_prefix: str,
+    *,
+    list_key: str | None = None,
+    ids: Sequence[int] = (),
+    take: int = 0,
+    read: int = 0,
+    set_key: str | None = None,
+) -> View | None:
+    """In one round trip: the first `take` ids of a cached id list (or the given ids), the
+    entries `<entry_prefix><id>` of the first `read` of them, and whether each is in a set.
+    None when Redis is unreachable."""
+    if list_key is None:
+        take = read = len(ids)
+    try:
+        raw, *rest = await _script(stores, _VIEW, 2, list_key or "", set_key or "",
+                                   entry_prefix, take, read, *ids)
+    except REDIS_DOWN as exc:
+        _down(exc)
+        return None
+    found = loads(raw)[:take] if raw is not None else None
+    if found is None and list_key is not None:
+        return View(None, [], None)
+    entries, flags = rest if rest else ([], [])
+    members = [bool(f) for f in flags[1:]] if flags and flags[0] else None
+    return View(found if list_key is not None else list(ids), list(entries), members)
+
+
+async def load_members(
+    stores: Stores, key: str, load: Callable[[], Awaitable[Iterable[Any]]]
+) -> set[str]:
+    """Load a whole set from PostgreSQL and cache it (unless a write raced the load)."""
+    gens = await _generations(stores, [key])
+    members = {str(m) for m in await load()}
+    if gens is not None:
+        try:
+            await _script(stores, _STORE_SET_IF_CURRENT, 2, key, key + GEN_SUFFIX,
+                          stores.settings.cache_ttl, gens[0], SET_SENTINEL, *members)
+        except REDIS_DOWN as exc:
+            _down(exc)
+    return members
+
+
+async def _generations(stores: Stores, keys: list[str]) -> list[bytes] | None:
+    try:
+        gens = await stores.redis.mget([k + GEN_SUFFIX for k in keys])
+    except REDIS_DOWN as exc:
+        _down(exc)
+        return None
+    return [g or b"" for g in gens]
+
+
+async def _store(stores: Stores, keys: list[str], gens: list[bytes], values: list[bytes]) -> None:
+    try:
+        await _script(stores, _STORE_IF_CURRENT, len(keys) * 2, *keys,
+                      *(k + GEN_SUFFIX for k in keys), stores.settings.cache_ttl, *gens, *values)
+    except REDIS_DOWN as exc:
+        _down(exc)

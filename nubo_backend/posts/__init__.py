@@ -1,0 +1,1 @@
+"""Posts, comments, likes and the feed."""

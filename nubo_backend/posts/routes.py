@@ -1,0 +1,138 @@
+"""HTTP for posts, comments, likes and the feed: parse, authorise, call the service, respond."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import optional_principal, require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.pagination import PageQuery
+from nubo_backend.posts import comments, service
+from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch, cursor_id, path_id
+from nubo_backend.validation import parse_body, parse_query
+
+bp = Blueprint("posts")
+
+
+def _viewer_id(request: Request) -> int:
+    return request.ctx.principal.user_id
+
+
+@bp.post("/posts")
+@openapi.tag("posts")
+@require_auth
+async def create_post(request: Request) -> HTTPResponse:
+    """Publish a post `{body, media_urls?}`; its author's followers get `post.created`."""
+    data = parse_body(request, PostIn)
+    post = await service.create_post(request.app.ctx.stores, _viewer_id(request), data.body, data.media_urls)
+    return json_response(post, status=201)
+
+
+@bp.get("/posts")
+@openapi.tag("posts")
+async def list_posts(request: Request) -> HTTPResponse:
+    """Every user's posts, newest first (readable without auth)."""
+    query = parse_query(request, PageQuery)
+    viewer = await optional_principal(request)
+    result = await service.recent_posts(request.app.ctx.stores, query.limit, cursor_id(query.cursor),
+                                        viewer.user_id if viewer else None)
+    return json_response(result)
+
+
+@bp.get("/posts/<post_id:id>")
+@openapi.tag("posts")
+async def get_post(request: Request, post_id: int) -> HTTPResponse:
+    """One post (readable without auth)."""
+    viewer = await optional_principal(request)
+    post = await service.get_post(request.app.ctx.stores, path_id(post_id), viewer.user_id if viewer else None)
+    return json_response(post)
+
+
+@bp.patch("/posts/<post_id:id>")
+@openapi.tag("posts")
+@require_auth
+async def update_post(request: Request, post_id: int) -> HTTPResponse:
+    """Edit a post's body and/or media (author only)."""
+    data = parse_body(request, PostPatch)
+    post = await service.update_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request),
+                                     data.body, data.media_urls)
+    return json_response(post)
+
+
+@bp.delete("/posts/<post_id:id>")
+@openapi.tag("posts")
+@require_auth
+async def delete_post(request: Request, post_id: int) -> HTTPResponse:
+    """Delete a post with its comments and likes, permanently (author only)."""
+    await service.delete_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    return HTTPResponse(status=204)
+
+
+@bp.put("/posts/<post_id:id>/like")
+@openapi.tag("posts")
+@require_auth
+async def like_post(request: Request, post_id: int) -> HTTPResponse:
+    """Like a post (idempotent); returns the post."""
+    post = await service.like_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    return json_response(post)
+
+
+@bp.delete("/posts/<post_id:id>/like")
+@openapi.tag("posts")
+@require_auth
+async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
+    """Take a like back (idempotent); returns the post."""
+    post = await service.unlike_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    return json_response(post)
+
+
+@bp.get("/feed")
+@openapi.tag("posts")
+@require_auth
+async def feed(request: Request) -> HTTPResponse:
+    """Posts of the people the caller follows, and the caller's own, newest first."""
+    query = parse_query(request, PageQuery)
+    result = await service.feed(request.app.ctx.stores, _viewer_id(request), query.limit, cursor_id(query.cursor))
+    return json_response(result)
+
+
+@bp.post("/posts/<post_id:id>/comments")
+@openapi.tag("comments")
+@require_auth
+async def add_comment(request: Request, post_id: int) -> HTTPResponse:
+    """Comment on a post `{body}`; the post's author is notified."""
+    data = parse_body(request, CommentIn)
+    comment = await comments.add_comment(request.app.ctx.stores, path_id(post_id), _viewer_id(request), data.body)
+    return json_response(comment, status=201)
+
+
+@bp.get("/posts/<post_id:id>/comments")
+@openapi.tag("comments")
+async def list_comments(request: Request, post_id: int) -> HTTPResponse:
+    """A post's comments, oldest first (readable without auth)."""
+    query = parse_query(request, PageQuery)
+    result = await comments.list_comments(request.app.ctx.stores, path_id(post_id), query.limit,
+                                          cursor_id(query.cursor))
+    return json_response(result)
+
+
+@bp.patch("/comments/<comment_id:id>")
+@openapi.tag("comments")
+@require_auth
+async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
+    """Edit a comment (its author only)."""
+    data = parse_body(request, CommentIn)
+    comment = await comments.update_comment(request.app.ctx.stores, path_id(comment_id), _viewer_id(request),
+                                            data.body)
+    return json_response(comment)
+
+
+@bp.delete("/comments/<comment_id:id>")
+@openapi.tag("comments")
+@require_auth
+async def delete_comment(request: Request, comment_id: int) -> HTTPResponse:
+    """Delete a comment (its author, or the post's author)."""
+    await comments.delete_comment(request.app.ctx.stores, path_id(comment_id), _viewer_id(request))
+    return HTTPResponse(status=204)

@@ -1,0 +1,73 @@
+"""Input models for posts and comments, and the checks on ids that arrive in paths and cursors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, model_validator
+
+from nubo_backend.errors import NuboError, not_found
+from nubo_backend.pagination import decode_cursor
+from nubo_backend.validation import Body
+
+MAX_MEDIA = 4
+MAX_URL_LENGTH = 2048
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+
+
+def _media_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError("must be an http(s) URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    return url
+
+
+MediaUrl = Annotated[str, AfterValidator(_media_url)]
+
+
+class PostIn(Body):
+    body: str = Field(min_length=1)
+    media_urls: list[MediaUrl] = Field(default_factory=list, max_length=MAX_MEDIA)
+
+
+class PostPatch(Body):
+    body: str | None = Field(None, min_length=1)
+    media_urls: list[MediaUrl] | None = Field(None, max_length=MAX_MEDIA)
+
+    @model_validator(mode="after")
+    def _something(self) -> PostPatch:
+        if self.body is None and self.media_urls is None:
+            raise ValueError("give body and/or media_urls")
+        return self
+
+
+class CommentIn(Body):
+    body: str = Field(min_length=1)
+
+
+def path_id(value: int) -> int:
+    """An id from the URL; one that no row can have is simply not found (never a 500)."""
+    if not 0 < value <= MAX_ID:
+        raise not_found()
+    return value
+
+
+def cursor_id(cursor: str | None) -> int | None:
+    """The row id a keyset cursor continues from (None for the first page); 400 if forged."""
+    key: list[Any] | None = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    value = key[0]
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise NuboError(400, "invalid_cursor", "Invalid cursor")
+    return value
+
+
+def check_length(field: str, text: str, limit: int) -> None:
+    """Length limits come from settings, so they are checked here rather than in the models."""
+    if len(text) > limit:
+        raise NuboError(422, "validation_error", f"Invalid input: {field}",
+                        details=[{"field": field, "message": f"At most {limit} characters"}])

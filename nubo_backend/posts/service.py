@@ -1,0 +1,346 @@
+"""Posts, likes and feeds: the rules, the cache around them, and the events they cause.
+
+What is cached is what every viewer shares: one entry per post (`post:<id>`), and the id
+lists of the first pages (`posts:recent`, `feed:<user id>`). Pages are id lists hydrated
+from the post entries, so a like or an edit touches one key, never every page showing the
+post. The viewer's own state (`liked_by_me`) comes from a cached set of the post ids they
+liked (`liked:<user id>`, dropped on their like/unlike). A cached page is one Redis round
+trip (`read_view`) and is sent on without decoding. The signed-out front page (`GET /posts`)
+is also kept whole (`posts:recent:public`), dropped on any post change.
+
+Feed first pages are invalidated by deleting the followers' keys when an author posts or
+deletes: the same fan-out as the `post.created` event that already goes to each follower,
+so it costs one pipelined round trip more, and it is exact (no version to compare on reads,
+which stay one round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+from orjson import Fragment
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from nubo_backend.cache import (
+    View,
+    get_many_or_load,
+    get_or_load,
+    invalidate,
+    load_members,
+    read_view,
+)
+from nubo_backend.errors import forbidden, not_found
+from nubo_backend.jsonutil import loads
+from nubo_backend.notifications.service import notify
+from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from nubo_backend.posts.schemas import MAX_ID, check_length
+from nubo_backend.realtime.events import emit
+from nubo_backend.stores import Stores
+
+log = logging.getLogger("nubo.posts")
+
+# The first pages are cached long enough for any ?limit= (fetching limit + 1).
+FIRST_PAGE_IDS = MAX_LIMIT + 1
+
+
+def post_key(stores: Stores, post_id: int) -> str:
+    return stores.keys("post", post_id)
+
+
+def recent_key(stores: Stores) -> str:
+    return stores.keys("posts", "recent")
+
+
+def public_page_key(stores: Stores) -> str:
+    """The whole rendered response of `GET /posts` for anonymous readers (default limit)."""
+    return stores.keys("posts", "recent", "public")
+
+
+def feed_key(stores: Stores, user_id: int) -> str:
+    return stores.keys("feed", user_id)
+
+
+def profile_key(stores: Stores, user_id: int) -> str:
+    return stores.keys("profile", user_id)
+
+
+def liked_key(stores: Stores, user_id: int) -> str:
+    """The set of post ids a user liked (the viewer part of every post they read)."""
+    return stores.keys("liked", user_id)
+
+
+def public_author(row: Any) -> dict[str, Any]:
+    """The author shown with a post or comment, from a row that joined users."""
+    return {
+        "id": row["author_id"],
+        "username": row["username"],
+        "display_name": row["display_name"],
+        "avatar_url": row["avatar_url"],
+    }
+
+
+def public_post(row: Any) -> dict[str, Any]:
+    """A post as every viewer sees it (the cached part)."""
+    return {
+        "id": row["id"],
+        "author": public_author(row),
+        "body": row["body"],
+        "media_urls": list(row["media_urls"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "edited_at": row["edited_at"],
+        "like_count": row["like_count"],
+        "comment_count": row["comment_count"],
+    }
+
+
+# Announcements in flight: asyncio keeps only weak references to tasks, so they are held here
+# until done (the standard fire-and-forget idiom; nothing else is kept between requests).
+_announcing: set[asyncio.Task[None]] = set()
+
+
+def after_commit(what: str, action: Coroutine[Any, Any, Any]) -> None:
+    """Announce a committed change (event, notification) without making the request wait.
+
+    The change is already durable and visible; the fan-out (a Redis counter, a MongoDB
+    journal write and a publish per recipient) runs beside the response, and a failure is
+    logged, never turned into an error for the writer. Clients that miss an event resync
+    through REST."""
+
+    async def run() -> None:
+        try:
+            await action
+        except (RedisError, PyMongoError, OSError) as exc:
+            log.warning("%s not delivered: %s", what, exc)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+async def _load_posts(stores: Stores, ids: list[int]) -> dict[int, dict[str, Any]]:
+    return {row["id"]: public_post(row) async for row in stores.sql.posts.posts_by_ids(stores.pg, ids=ids)}
+
+
+def _viewed(raw: bytes, liked: bool) -> Fragment:
+    """A cached post (JSON bytes ending in `}`) with the viewer's flag spliced in, undecoded."""
+    return Fragment(raw[:-1] + (b',"liked_by_me":true}' if liked else b',"liked_by_me":false}'))
+
+
+async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | None) -> list[bool]:
+    """Which of ids the viewer liked: from the view's set flags, else by loading the set."""
+    if view is not None and view.members is not None:
+        return view.members
+    if view is None:  # Redis unreachable: ask PostgreSQL about these ids only
+        rows = stores.sql.posts.liked_post_ids(stores.pg, user_id=viewer_id, ids=ids)
+        liked_ids = {r["post_id"] async for r in rows}
+        return [i in liked_ids for i in ids]
+
+    async def load() -> list[int]:
+        return [r["post_id"] async for r in stores.sql.posts.all_liked_post_ids(stores.pg, user_id=viewer_id)]
+
+    members = await load_members(stores, liked_key(stores, viewer_id), load)
+    return [str(i) in members for i in ids]
+
+
+async def hydrate(
+    stores: Stores, ids: list[int], viewer_id: int | None, view: View | None = None
+) -> list[Fragment]:
+    """Posts for ids, in that order, as the viewer sees them; ids deleted meanwhile are skipped.
+
+    One round trip when everything is cached (`view`, or read here): entries and likes."""
+    if not ids:
+        return []
+    set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
+    if view is None:
+        view = await read_view(stores, post_key(stores, ""), ids=ids, set_key=set_key)
+    entries = await get_many_or_load(stores, ids, lambda i: post_key(stores, i),
+                                     lambda missing: _load_posts(stores, missing),
+                                     cached=view.entries if view is not None else None)
+    liked = await _liked(stores, viewer_id, ids, view) if viewer_id is not None else [False] * len(ids)
+    return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True) if raw is not None]
+
+
+async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> Fragment:
+    if viewer_id is None:  # anonymous: one GET, sent on as stored
+        async def load() -> dict[str, Any] | None:
+            return (await _load_posts(stores, [post_id])).get(post_id)
+
+        raw = await get_or_load(stores, post_key(stores, post_id), load)
+        found = [_viewed(raw, False)] if raw is not None else []
+    else:
+        found = await hydrate(stores, [post_id], viewer_id)
+    if not found:
+        raise not_found("Post not found", "post_not_found")
+    return found[0]
+
+
+IdQuery = Callable[[int, int], AsyncIterator[Any]]
+
+
+async def _id_page(
+    stores: Stores,
+    query: IdQuery,
+    first_page_key: str | None,
+    limit: int,
+    before: int | None,
+    viewer_id: int | None,
+) -> dict[str, Any]:
+    """One page of posts, newest first: ids by keyset (first page cached), then hydration.
+
+    A cached first page is one round trip: ids, posts and the viewer's likes (`read_view`)."""
+
+    async def ids_from(start: int, count: int) -> list[int]:
+        return [r["id"] async for r in query(start, count)]
+
+    view = None
+    if before is None and first_page_key is not None:
+        set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
+        view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
+                               take=limit + 1, read=limit, set_key=set_key)
+        if view is not None and view.ids is not None:
+            ids = view.ids
+        else:
+            view = None
+            raw = await get_or_load(stores, first_page_key, lambda: ids_from(MAX_ID, FIRST_PAGE_IDS))
+            ids = loads(raw)[: limit + 1] if raw is not None else []
+    else:
+        ids = await ids_from(before or MAX_ID, limit + 1)
+    result = page(ids, limit, lambda post_id: [post_id])
+    result["items"] = await hydrate(stores, result["items"], viewer_id, view)
+    return result
+
+
+async def recent_posts(
+    stores: Stores, limit: int, before: int | None, viewer_id: int | None
+) -> dict[str, Any] | Fragment:
+    def query(start: int, count: int) -> AsyncIterator[Any]:
+        return stores.sql.posts.recent_post_ids(stores.pg, before=start, lim=count)
+
+    if before is None and viewer_id is None and limit == DEFAULT_LIMIT:
+        # The front page as everyone sees it signed out: one GET of the finished response.
+        async def render() -> dict[str, Any]:
+            return await _id_page(stores, query, recent_key(stores), limit, None, None)
+
+        raw = await get_or_load(stores, public_page_key(stores), render)
+        return Fragment(raw)
+    return await _id_page(stores, query, recent_key(stores), limit, before, viewer_id)
+
+
+async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> dict[str, Any]:
+    def query(start: int, count: int) -> AsyncIterator[Any]:
+        return stores.sql.posts.feed_post_ids(stores.pg, user_id=user_id, before=start, lim=count)
+
+    return await _id_page(stores, query, feed_key(stores, user_id), limit, before, user_id)
+
+
+async def user_posts(
+    stores: Stores, author_id: int, limit: int, before: int | None, viewer_id: int | None
+) -> dict[str, Any]:
+    if not await stores.sql.users.user_exists(stores.pg, user_id=author_id):
+        raise not_found("User not found", "user_not_found")
+
+    def query(start: int, count: int) -> AsyncIterator[Any]:
+        return stores.sql.posts.user_post_ids(stores.pg, author_id=author_id, before=start, lim=count)
+
+    return await _id_page(stores, query, None, limit, before, viewer_id)
+
+
+# --- writes ----------------------------------------------------------------------------
+
+
+async def _author_fanout(stores: Stores, author_id: int) -> list[int]:
+    return [r["follower_id"] async for r in stores.sql.users.follower_ids(stores.pg, user_id=author_id)]
+
+
+async def post_changed(stores: Stores, post_id: int, *extra: str) -> None:
+    """A post's content or counts changed: its entry, and the rendered front page showing it."""
+    await invalidate(stores, post_key(stores, post_id), public_page_key(stores), *extra)
+
+
+async def _invalidate_timelines(stores: Stores, author_id: int, follower_ids: list[int], *extra: str) -> None:
+    """A post appeared or vanished: every first page that can show it, and the post count."""
+    await invalidate(
+        stores,
+        recent_key(stores),
+        public_page_key(stores),
+        profile_key(stores, author_id),
+        *(feed_key(stores, uid) for uid in (author_id, *follower_ids)),
+        *extra,
+    )
+
+
+async def create_post(
+    stores: Stores, author_id: int, body: str, media_urls: list[str]
+) -> dict[str, Any]:
+    check_length("body", body, stores.settings.post_max_length)
+    row = await stores.sql.posts.insert_post(
+        stores.pg, author_id=author_id, body=body, media_urls=media_urls
+    )
+    post = public_post(row)
+    follower_ids = list(row["follower_ids"])
+    await _invalidate_timelines(stores, author_id, follower_ids)
+    after_commit("post.created", emit(stores, follower_ids, "post.created", {"post": post}))
+    post["liked_by_me"] = False
+    return post
+
+
+async def _own_post(stores: Stores, post_id: int, user_id: int) -> None:
+    author_id = await stores.sql.posts.post_author_id(stores.pg, post_id=post_id)
+    if author_id is None:
+        raise not_found("Post not found", "post_not_found")
+    if author_id != user_id:
+        raise forbidden("Only the author may change this post", "not_author")
+
+
+async def update_post(
+    stores: Stores, post_id: int, user_id: int, body: str | None, media_urls: list[str] | None
+) -> Fragment:
+    if body is not None:
+        check_length("body", body, stores.settings.post_max_length)
+    await _own_post(stores, post_id, user_id)
+    row = await stores.sql.posts.update_post(
+        stores.pg, post_id=post_id, author_id=user_id, body=body, media_urls=media_urls
+    )
+    if row is None:  # deleted between the check and the update
+        raise not_found("Post not found", "post_not_found")
+    await post_changed(stores, post_id)
+    return await get_post(stores, post_id, user_id)
+
+
+async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
+    await _own_post(stores, post_id, user_id)
+    if await stores.sql.posts.delete_post(stores.pg, post_id=post_id, author_id=user_id) is None:
+        raise not_found("Post not found", "post_not_found")
+    follower_ids = await _author_fanout(stores, user_id)
+    await _invalidate_timelines(stores, user_id, follower_ids, post_key(stores, post_id))
+
+
+async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
+    """Idempotent: liking twice counts once."""
+    try:
+        author_id = await stores.sql.posts.like_post(stores.pg, post_id=post_id, user_id=user_id)
+    except asyncpg.ForeignKeyViolationError:
+        raise not_found("Post not found", "post_not_found") from None
+    if author_id is not None:
+        # The liker's set is dropped, not edited: a like and an unlike racing would apply
+        # their edits in either order, while a reload after both always reads the truth.
+        await post_changed(stores, post_id, liked_key(stores, user_id))
+        after_commit("like.created", notify(
+            stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
+    return await get_post(stores, post_id, user_id)
+
+
+async def unlike_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
+    """Idempotent: unliking a post not liked changes nothing."""
+    if await stores.sql.posts.unlike_post(stores.pg, post_id=post_id, user_id=user_id) is not None:
+        await post_changed(stores, post_id, liked_key(stores, user_id))
+    return await get_post(stores, post_id, user_id)

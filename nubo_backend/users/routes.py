@@ -1,0 +1,77 @@
+"""HTTP for public profiles and follows."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import optional_principal, require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.pagination import PageQuery
+from nubo_backend.posts import service as posts
+from nubo_backend.posts.schemas import cursor_id, path_id
+from nubo_backend.users import service
+from nubo_backend.validation import parse_query
+
+bp = Blueprint("users")
+
+
+@bp.get("/users/<ref:str>")
+@openapi.tag("users")
+async def profile(request: Request, ref: str) -> HTTPResponse:
+    """A public profile by id or username, with follower/following/post counts."""
+    stores = request.app.ctx.stores
+    viewer = await optional_principal(request)
+    user_id = await service.resolve_user(stores, ref)
+    return json_response(await service.get_profile(stores, user_id, viewer.user_id if viewer else None))
+
+
+@bp.post("/users/<user_id:id>/follow")
+@openapi.tag("users")
+@require_auth
+async def follow(request: Request, user_id: int) -> HTTPResponse:
+    """Follow a user (idempotent); returns their profile."""
+    result = await service.follow(request.app.ctx.stores, request.ctx.principal.user_id, path_id(user_id))
+    return json_response(result)
+
+
+@bp.delete("/users/<user_id:id>/follow")
+@openapi.tag("users")
+@require_auth
+async def unfollow(request: Request, user_id: int) -> HTTPResponse:
+    """Stop following a user (idempotent); returns their profile."""
+    result = await service.unfollow(request.app.ctx.stores, request.ctx.principal.user_id, path_id(user_id))
+    return json_response(result)
+
+
+async def _follow_list(request: Request, user_id: int, direction: str) -> HTTPResponse:
+    query = parse_query(request, PageQuery)
+    result = await service.follow_list(request.app.ctx.stores, path_id(user_id), direction, query.limit,
+                                       cursor_id(query.cursor))
+    return json_response(result)
+
+
+@bp.get("/users/<user_id:id>/followers")
+@openapi.tag("users")
+async def followers(request: Request, user_id: int) -> HTTPResponse:
+    """Who follows this user, most recent first."""
+    return await _follow_list(request, user_id, "followers")
+
+
+@bp.get("/users/<user_id:id>/following")
+@openapi.tag("users")
+async def following(request: Request, user_id: int) -> HTTPResponse:
+    """Whom this user follows, most recent first."""
+    return await _follow_list(request, user_id, "following")
+
+
+@bp.get("/users/<user_id:id>/posts")
+@openapi.tag("users")
+async def user_posts(request: Request, user_id: int) -> HTTPResponse:
+    """This user's posts, newest first."""
+    query = parse_query(request, PageQuery)
+    viewer = await optional_principal(request)
+    result = await posts.user_posts(request.app.ctx.stores, path_id(user_id), query.limit,
+                                    cursor_id(query.cursor), viewer.user_id if viewer else None)
+    return json_response(result)

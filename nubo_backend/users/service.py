@@ -1,0 +1,109 @@
+"""Public profiles (cached, shared by every viewer) and follows (idempotent, counted exactly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from nubo_backend.cache import get_or_load, invalidate
+from nubo_backend.errors import NuboError, not_found
+from nubo_backend.jsonutil import loads
+from nubo_backend.notifications.service import notify
+from nubo_backend.pagination import page
+from nubo_backend.posts.schemas import MAX_ID
+from nubo_backend.posts.service import after_commit, feed_key, profile_key
+from nubo_backend.stores import Stores
+
+PROFILE_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at",
+                  "followers_count", "following_count", "posts_count")
+
+
+def _user_not_found() -> NuboError:
+    return not_found("User not found", "user_not_found")
+
+
+async def resolve_user(stores: Stores, ref: str) -> int:
+    """A user id from `/users/<id or username>`; 404 for anything that names nobody."""
+    if ref.isascii() and ref.isdigit():
+        user_id = int(ref)
+        if 0 < user_id <= MAX_ID:
+            return user_id
+        raise _user_not_found()
+    user_id = await stores.sql.users.user_id_by_username(stores.pg, username=ref)
+    if user_id is None:
+        raise _user_not_found()
+    return user_id
+
+
+async def get_profile(stores: Stores, user_id: int, viewer_id: int | None) -> dict[str, Any]:
+    async def load() -> dict[str, Any] | None:
+        row = await stores.sql.users.get_profile(stores.pg, user_id=user_id)
+        return None if row is None else {f: row[f] for f in PROFILE_FIELDS}
+
+    raw = await get_or_load(stores, profile_key(stores, user_id), load)
+    if raw is None:
+        raise _user_not_found()
+    profile = loads(raw)
+    if viewer_id is not None and viewer_id != user_id:
+        profile["followed_by_me"] = await stores.sql.users.is_following(
+            stores.pg, follower_id=viewer_id, followed_id=user_id
+        )
+    elif viewer_id is not None:
+        profile["followed_by_me"] = False
+    return profile
+
+
+async def invalidate_profile(stores: Stores, user_id: int) -> None:
+    """For any change to a user's public fields (e.g. a profile edit), once committed."""
+    await invalidate(stores, profile_key(stores, user_id))
+
+
+def _no_self_follow(follower_id: int, followed_id: int) -> None:
+    if follower_id == followed_id:
+        raise NuboError(422, "self_follow", "You cannot follow yourself",
+                        details=[{"field": "id", "message": "Cannot follow yourself"}])
+
+
+async def _after_follow_change(stores: Stores, follower_id: int, followed_id: int) -> None:
+    # Both profiles' counts changed, and the follower's feed gains or loses an author.
+    await invalidate(stores, profile_key(stores, follower_id), profile_key(stores, followed_id),
+                     feed_key(stores, follower_id))
+
+
+async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str, Any]:
+    """Idempotent: following twice changes nothing the second time."""
+    _no_self_follow(follower_id, followed_id)
+    try:
+        created = await stores.sql.users.follow(stores.pg, follower_id=follower_id, followed_id=followed_id)
+    except asyncpg.ForeignKeyViolationError:
+        raise _user_not_found() from None
+    if created:
+        await _after_follow_change(stores, follower_id, followed_id)
+        after_commit("follow.created", notify(
+            stores, followed_id, "follow.created", {"actor_id": follower_id}))
+    return await get_profile(stores, followed_id, follower_id)
+
+
+async def unfollow(stores: Stores, follower_id: int, followed_id: int) -> dict[str, Any]:
+    _no_self_follow(follower_id, followed_id)
+    if await stores.sql.users.unfollow(stores.pg, follower_id=follower_id, followed_id=followed_id):
+        await _after_follow_change(stores, follower_id, followed_id)
+    return await get_profile(stores, followed_id, follower_id)
+
+
+async def follow_list(
+    stores: Stores, user_id: int, direction: str, limit: int, before: int | None
+) -> dict[str, Any]:
+    """`followers` or `following` of user_id, most recent follow first."""
+    if not await stores.sql.users.user_exists(stores.pg, user_id=user_id):
+        raise _user_not_found()
+    query = stores.sql.users.followers_page if direction == "followers" else stores.sql.users.following_page
+    rows = [r async for r in query(stores.pg, user_id=user_id, before=before or MAX_ID, lim=limit + 1)]
+    result = page(rows, limit, lambda r: [r["follow_id"]])
+    result["items"] = [
+        {"id": r["id"], "username": r["username"], "display_name": r["display_name"],
+         "avatar_url": r["avatar_url"], "followed_at": r["followed_at"]}
+        for r in result["items"]
+    ]
+    return result

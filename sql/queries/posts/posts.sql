@@ -1,0 +1,108 @@
+-- Posts: one row as the API shows it (author joined), the id lists that pages are made of,
+-- and the writes, each one statement so that its counter moves in the same transaction.
+
+-- name: posts_by_ids(ids)
+-- Hydrates a page (or one post) from ids; callers keep their own order.
+SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
+       p.created_at, p.updated_at, p.edited_at,
+       u.id AS author_id, u.username, u.display_name, u.avatar_url
+FROM posts p
+JOIN users u ON u.id = p.author_id
+WHERE p.id = ANY(:ids);
+
+-- name: recent_post_ids(before, lim)
+-- GET /posts: newest first, strictly before the cursor (backward scan of the primary key).
+SELECT id FROM posts WHERE id < :before ORDER BY id DESC LIMIT :lim;
+
+-- name: user_post_ids(author_id, before, lim)
+SELECT id FROM posts
+WHERE author_id = :author_id AND id < :before
+ORDER BY id DESC LIMIT :lim;
+
+-- name: feed_post_ids(user_id, before, lim)
+-- The user's own posts and those of the people they follow, newest first. One bounded
+-- index scan per author (LATERAL ... LIMIT), so the cost is follows x limit, not the
+-- authors' whole history.
+SELECT p.id
+FROM (
+    SELECT followed_id AS author_id FROM follows WHERE follower_id = :user_id
+    UNION ALL
+    SELECT CAST(:user_id AS bigint)
+) AS a
+CROSS JOIN LATERAL (
+    SELECT id FROM posts
+    WHERE posts.author_id = a.author_id AND posts.id < :before
+    ORDER BY id DESC LIMIT :lim
+) AS p
+ORDER BY p.id DESC
+LIMIT :lim;
+
+-- name: post_author_id(post_id)$
+SELECT author_id FROM posts WHERE id = :post_id;
+
+-- name: insert_post(author_id, body, media_urls)^
+WITH p AS (
+    INSERT INTO posts (author_id, body, media_urls)
+    VALUES (:author_id, :body, :media_urls)
+    RETURNING *
+), u AS (
+    UPDATE users SET posts_count = posts_count + 1
+    WHERE id = :author_id
+    RETURNING id, username, display_name, avatar_url
+)
+SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
+       p.created_at, p.updated_at, p.edited_at,
+       u.id AS author_id, u.username, u.display_name, u.avatar_url,
+       -- who to tell (events, feed caches), in the same round trip
+       ARRAY(SELECT follower_id FROM follows WHERE followed_id = :author_id) AS follower_ids
+FROM p, u;
+
+-- name: update_post(post_id, author_id, body, media_urls)^
+-- NULL leaves a field as it is (PATCH).
+UPDATE posts p
+SET body = COALESCE(:body, p.body),
+    media_urls = COALESCE(:media_urls, p.media_urls),
+    updated_at = now(),
+    edited_at = now()
+FROM users u
+WHERE p.id = :post_id AND p.author_id = :author_id AND u.id = p.author_id
+RETURNING p.id, p.body, p.media_urls, p.like_count, p.comment_count,
+          p.created_at, p.updated_at, p.edited_at,
+          u.id AS author_id, u.username, u.display_name, u.avatar_url;
+
+-- name: delete_post(post_id, author_id)$
+-- Comments and likes go with it (ON DELETE CASCADE).
+WITH d AS (
+    DELETE FROM posts WHERE id = :post_id AND author_id = :author_id RETURNING author_id
+)
+UPDATE users SET posts_count = posts_count - 1
+FROM d WHERE users.id = d.author_id
+RETURNING users.id;
+
+-- name: like_post(post_id, user_id)$
+-- The post's author when this like is new, NULL when it already existed.
+WITH ins AS (
+    INSERT INTO post_likes (post_id, user_id) VALUES (:post_id, :user_id)
+    ON CONFLICT DO NOTHING
+    RETURNING post_id
+)
+UPDATE posts SET like_count = like_count + 1
+FROM ins WHERE posts.id = ins.post_id
+RETURNING posts.author_id;
+
+-- name: unlike_post(post_id, user_id)$
+WITH del AS (
+    DELETE FROM post_likes WHERE post_id = :post_id AND user_id = :user_id
+    RETURNING post_id
+)
+UPDATE posts SET like_count = like_count - 1
+FROM del WHERE posts.id = del.post_id
+RETURNING posts.id;
+
+-- name: liked_post_ids(user_id, ids)
+-- The viewer's part of a page: which of these posts they liked.
+SELECT post_id FROM post_likes WHERE user_id = :user_id AND post_id = ANY(:ids);
+
+-- name: all_liked_post_ids(user_id)
+-- Fills the viewer's cached set of liked posts (index-only scan of post_likes_user_idx).
+SELECT post_id FROM post_likes WHERE user_id = :user_id;

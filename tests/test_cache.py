@@ -1,0 +1,192 @@
+"""The read-through cache: hits, invalidation across instances, no stale refill, Redis down."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import httpx
+from redis.asyncio import Redis
+
+from nubo_backend.cache import (
+    get_many_or_load,
+    get_or_load,
+    invalidate,
+    load_members,
+    read_view,
+)
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.stores import Stores
+from tests.factories import make_user
+from tests.support import PrivateRedis
+
+
+async def test_value_is_loaded_once_then_served_from_redis(stores: Stores):
+    calls = []
+
+    async def load():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    key = stores.keys("test", "once")
+    assert loads(await get_or_load(stores, key, load)) == {"n": 1}
+    assert loads(await get_or_load(stores, key, load)) == {"n": 1}
+    assert len(calls) == 1
+    await invalidate(stores, key)
+    assert loads(await get_or_load(stores, key, load)) == {"n": 2}
+
+
+async def test_absent_values_are_not_cached(stores: Stores):
+    calls = []
+
+    async def load():
+        calls.append(1)
+
+    key = stores.keys("test", "absent")
+    assert await get_or_load(stores, key, load) is None
+    assert await get_or_load(stores, key, load) is None
+    assert len(calls) == 2
+
+
+async def test_reader_that_loaded_before_a_write_does_not_refill_the_old_value(stores: Stores):
+    key = stores.keys("test", "race")
+
+    async def slow_load_overtaken_by_a_write():
+        value = {"body": "old"}  # read from PostgreSQL before the write commits...
+        await invalidate(stores, key)  # ...and the writer invalidates after its commit
+        return value
+
+    assert loads(await get_or_load(stores, key, slow_load_overtaken_by_a_write)) == {"body": "old"}
+    assert await stores.redis.get(key) is None  # the old value was not put back
+
+    async def fresh():
+        return {"body": "new"}
+
+    assert loads(await get_or_load(stores, key, fresh)) == {"body": "new"}
+    assert await stores.redis.get(key) is not None
+
+
+async def test_many_values_are_read_in_one_go_and_only_missing_ones_loaded(stores: Stores):
+    loaded = []
+
+    async def load(ids):
+        loaded.append(list(ids))
+        return {i: {"id": i} for i in ids if i != 3}
+
+    def key_of(i):
+        return stores.keys("test", "many", i)
+
+    first = await get_many_or_load(stores, [1, 2, 3], key_of, load)
+    assert first == [dumps({"id": 1}), dumps({"id": 2}), None]
+    again = await get_many_or_load(stores, [2, 1, 4], key_of, load)
+    assert again == [dumps({"id": 2}), dumps({"id": 1}), dumps({"id": 4})]
+    assert loaded == [[1, 2, 3], [4]]
+
+
+async def test_view_reads_list_entries_and_membership_in_one_go(stores: Stores):
+    prefix, list_key, set_key = stores.keys("test", "e", ""), stores.keys("test", "list"), stores.keys("test", "set")
+    await stores.redis.set(list_key, dumps([30, 20, 10]))
+    await stores.redis.set(prefix + "30", b'{"id":30}')
+    await stores.redis.set(prefix + "10", b'{"id":10}')
+
+    view = await read_view(stores, prefix, list_key=list_key, take=3, read=2, set_key=set_key)
+    assert (view.ids, view.entries, view.members) == ([30, 20, 10], [b'{"id":30}', None], None)
+
+    async def load():
+        return [20, 99]
+
+    assert await load_members(stores, set_key, load) == {"20", "99"}
+    view = await read_view(stores, prefix, ids=[10, 20], set_key=set_key)
+    assert (view.ids, view.members) == ([10, 20], [False, True])
+    missing = await read_view(stores, prefix, list_key=stores.keys("test", "nolist"), take=3, read=3)
+    assert missing.ids is None
+
+
+async def test_set_loaded_before_a_write_is_not_cached(stores: Stores):
+    set_key = stores.keys("test", "members")
+
+    async def load_then_write_races():
+        snapshot = [1]  # read from PostgreSQL, then a like of post 2 commits and invalidates
+        await invalidate(stores, set_key)
+        return snapshot
+
+    await load_members(stores, set_key, load_then_write_races)
+    assert not await stores.redis.exists(set_key)
+
+    async def load():
+        return [1, 2]
+
+    await load_members(stores, set_key, load)
+    assert await stores.redis.smembers(set_key) == {b"0", b"1", b"2"}
+
+
+async def test_edit_and_delete_are_seen_at_once_by_another_instance(
+    api: httpx.AsyncClient, stores: Stores, start_server
+):
+    alice, bob = await make_user(stores), await make_user(stores)
+    other = start_server()
+    post = (await api.post("/posts", json={"body": "v1"}, headers=alice.headers)).json()
+    async with httpx.AsyncClient(base_url=other.url, timeout=10) as api2:
+        for client in (api, api2):  # both instances warm the shared cache
+            assert (await client.get(f"/posts/{post['id']}")).json()["body"] == "v1"
+            await client.get("/posts")
+            await client.get(f"/users/{alice.id}")
+        await api.patch(f"/posts/{post['id']}", json={"body": "v2"}, headers=alice.headers)
+        assert (await api2.get(f"/posts/{post['id']}")).json()["body"] == "v2"
+        assert (await api2.get("/posts")).json()["items"][0]["body"] == "v2"
+
+        await api.put(f"/posts/{post['id']}/like", headers=bob.headers)
+        seen = (await api2.get(f"/posts/{post['id']}", headers=bob.headers)).json()
+        assert (seen["like_count"], seen["liked_by_me"]) == (1, True)
+        assert (await api2.get("/posts", headers=bob.headers)).json()["items"][0]["liked_by_me"] is True
+        front = (await api2.get("/posts")).json()["items"][0]  # the signed-out front page
+        assert (front["like_count"], front["liked_by_me"]) == (1, False)
+
+        await api.post(f"/posts/{post['id']}/comments", json={"body": "c"}, headers=bob.headers)
+        assert (await api2.get("/posts")).json()["items"][0]["comment_count"] == 1
+
+        await api.post(f"/users/{alice.id}/follow", headers=bob.headers)
+        assert (await api2.get(f"/users/{alice.id}")).json()["followers_count"] == 1
+
+        await api.delete(f"/posts/{post['id']}", headers=alice.headers)
+        assert (await api2.get(f"/posts/{post['id']}")).status_code == 404
+        assert (await api2.get("/posts")).json()["items"] == []
+        assert (await api2.get(f"/users/{alice.id}")).json()["posts_count"] == 0
+
+
+async def test_reads_and_writes_survive_redis_going_down(stores: Stores, start_server):
+    redis = PrivateRedis().start()
+    client = Redis.from_url(redis.url)
+    try:
+        private = dataclasses.replace(stores, redis=client)
+        alice, bob = await make_user(private), await make_user(private)
+        server = start_server({"NUBO_REDIS_URL": redis.url})
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+            post = (await api.post("/posts", json={"body": "before"}, headers=alice.headers)).json()
+            await api.post(f"/users/{alice.id}/follow", headers=bob.headers)
+            for path in [f"/posts/{post['id']}", "/posts", f"/users/{alice.id}"]:
+                assert (await api.get(path)).status_code == 200
+            assert await client.exists(private.keys("post", post["id"]))  # the cache was warm
+
+            redis.stop()
+            started = time.monotonic()
+            assert (await api.get(f"/posts/{post['id']}")).json()["body"] == "before"
+            assert [p["id"] for p in (await api.get("/posts")).json()["items"]] == [post["id"]]
+            assert (await api.get(f"/users/{alice.id}")).json()["followers_count"] == 1
+            feed = await api.get("/feed", headers=bob.headers)
+            assert [p["id"] for p in feed.json()["items"]] == [post["id"]]
+
+            created = await api.post("/posts", json={"body": "during"}, headers=alice.headers)
+            assert created.status_code == 201
+            edited = await api.patch(f"/posts/{post['id']}", json={"body": "edited"}, headers=alice.headers)
+            assert edited.status_code == 200
+            liked = await api.put(f"/posts/{post['id']}/like", headers=bob.headers)
+            assert (liked.status_code, liked.json()["like_count"]) == (200, 1)
+            comment = await api.post(f"/posts/{post['id']}/comments", json={"body": "c"}, headers=bob.headers)
+            assert comment.status_code == 201
+            assert (await api.get(f"/posts/{post['id']}")).json()["body"] == "edited"
+            assert len((await api.get("/posts")).json()["items"]) == 2
+            assert time.monotonic() - started < 10  # degraded, not hanging
+    finally:
+        await client.aclose()
+        redis.stop()
