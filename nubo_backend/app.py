@@ -12,6 +12,7 @@ from nubo_backend import __version__
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
+from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
 
@@ -34,7 +35,7 @@ def row_id(segment: str) -> int:
     """Route parameter type `<x:id>`: a positive bigint. Anything else matches no route (404)
     instead of reaching the database driver and overflowing it."""
     value = int(segment)
-    if not 0 < value < 2**63:
+    if not 0 < value <= MAX_ROW_ID:
         raise ValueError(segment)
     return value
 

@@ -17,6 +17,7 @@ from nubo_backend.validation import Query
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_ROW_ID = 2**63 - 1  # PostgreSQL bigint: ids in URLs and cursors stay below it
 
 
 class PageQuery(Query):
@@ -40,6 +41,17 @@ def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
     if not isinstance(key, list) or len(key) != arity:
         raise NuboError(400, "invalid_cursor", "Invalid cursor")
     return key
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The row id a newest-first keyset cursor continues from (None for the first page)."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    value = key[0]
+    if type(value) is not int or not 0 < value <= MAX_ROW_ID:
+        raise NuboError(400, "invalid_cursor", "Invalid cursor")
+    return value
 
 
 def page(items: list[Any], limit: int, key_of: Any) -> dict[str, Any]:

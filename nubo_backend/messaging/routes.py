@@ -10,7 +10,7 @@ from nubo_backend.auth.guard import require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
-from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.pagination import PageQuery, decode_cursor, decode_id_cursor
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
@@ -88,9 +88,9 @@ async def leave(request: Request, conversation_id: int) -> HTTPResponse:
 async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
     """Messages of a conversation, newest first (deleted ones as tombstones)."""
     query = parse_query(request, PageQuery)
-    cursor = decode_cursor(query.cursor)
+    before_id = decode_id_cursor(query.cursor)
     return json_response(
-        await service.list_messages(request.app.ctx.stores, _user(request), conversation_id, query.limit, cursor)
+        await service.list_messages(request.app.ctx.stores, _user(request), conversation_id, query.limit, before_id)
     )
 
 

@@ -228,22 +228,14 @@ async def send_message(
 
 
 async def list_messages(
-    stores: Stores, user_id: int, conversation_id: int, limit: int, cursor: list[Any] | None
+    stores: Stores, user_id: int, conversation_id: int, limit: int, before_id: int | None
 ) -> dict[str, Any]:
     async with stores.pg.acquire() as conn:
         await _require_member(conn, stores, conversation_id, user_id)
         rows = await all_rows(stores.sql.messaging.list_messages(
-            conn, conversation_id=conversation_id, before_id=_id_from(cursor), limit=limit + 1,
+            conn, conversation_id=conversation_id, before_id=before_id, limit=limit + 1,
         ))
     return page([_message(r) for r in rows], limit, lambda m: [m["id"]])
-
-
-def _id_from(cursor: list[Any] | None) -> int | None:
-    if cursor is None:
-        return None
-    if not isinstance(cursor[0], int):
-        raise bad_request("Invalid cursor", "invalid_cursor")
-    return cursor[0]
 
 
 async def _own_message(conn: asyncpg.Connection, stores: Stores, user_id: int, message_id: int) -> asyncpg.Record:

@@ -8,9 +8,9 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery
+from nubo_backend.pagination import PageQuery, decode_id_cursor
 from nubo_backend.posts import comments, service
-from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch, cursor_id, path_id
+from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("posts")
@@ -36,7 +36,7 @@ async def list_posts(request: Request) -> HTTPResponse:
     """Every user's posts, newest first (readable without auth)."""
     query = parse_query(request, PageQuery)
     viewer = await optional_principal(request)
-    result = await service.recent_posts(request.app.ctx.stores, query.limit, cursor_id(query.cursor),
+    result = await service.recent_posts(request.app.ctx.stores, query.limit, decode_id_cursor(query.cursor),
                                         viewer.user_id if viewer else None)
     return json_response(result)
 
@@ -46,7 +46,7 @@ async def list_posts(request: Request) -> HTTPResponse:
 async def get_post(request: Request, post_id: int) -> HTTPResponse:
     """One post (readable without auth)."""
     viewer = await optional_principal(request)
-    post = await service.get_post(request.app.ctx.stores, path_id(post_id), viewer.user_id if viewer else None)
+    post = await service.get_post(request.app.ctx.stores, post_id, viewer.user_id if viewer else None)
     return json_response(post)
 
 
@@ -56,7 +56,7 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
     """Edit a post's body and/or media (author only)."""
     data = parse_body(request, PostPatch)
-    post = await service.update_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request),
+    post = await service.update_post(request.app.ctx.stores, post_id, _viewer_id(request),
                                      data.body, data.media_urls)
     return json_response(post)
 
@@ -66,7 +66,7 @@ async def update_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def delete_post(request: Request, post_id: int) -> HTTPResponse:
     """Delete a post with its comments and likes, permanently (author only)."""
-    await service.delete_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    await service.delete_post(request.app.ctx.stores, post_id, _viewer_id(request))
     return HTTPResponse(status=204)
 
 
@@ -75,7 +75,7 @@ async def delete_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def like_post(request: Request, post_id: int) -> HTTPResponse:
     """Like a post (idempotent); returns the post."""
-    post = await service.like_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    post = await service.like_post(request.app.ctx.stores, post_id, _viewer_id(request))
     return json_response(post)
 
 
@@ -84,7 +84,7 @@ async def like_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
     """Take a like back (idempotent); returns the post."""
-    post = await service.unlike_post(request.app.ctx.stores, path_id(post_id), _viewer_id(request))
+    post = await service.unlike_post(request.app.ctx.stores, post_id, _viewer_id(request))
     return json_response(post)
 
 
@@ -94,7 +94,8 @@ async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
 async def feed(request: Request) -> HTTPResponse:
     """Posts of the people the caller follows, and the caller's own, newest first."""
     query = parse_query(request, PageQuery)
-    result = await service.feed(request.app.ctx.stores, _viewer_id(request), query.limit, cursor_id(query.cursor))
+    before = decode_id_cursor(query.cursor)
+    result = await service.feed(request.app.ctx.stores, _viewer_id(request), query.limit, before)
     return json_response(result)
 
 
@@ -104,7 +105,7 @@ async def feed(request: Request) -> HTTPResponse:
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
     data = parse_body(request, CommentIn)
-    comment = await comments.add_comment(request.app.ctx.stores, path_id(post_id), _viewer_id(request), data.body)
+    comment = await comments.add_comment(request.app.ctx.stores, post_id, _viewer_id(request), data.body)
     return json_response(comment, status=201)
 
 
@@ -113,8 +114,8 @@ async def add_comment(request: Request, post_id: int) -> HTTPResponse:
 async def list_comments(request: Request, post_id: int) -> HTTPResponse:
     """A post's comments, oldest first (readable without auth)."""
     query = parse_query(request, PageQuery)
-    result = await comments.list_comments(request.app.ctx.stores, path_id(post_id), query.limit,
-                                          cursor_id(query.cursor))
+    result = await comments.list_comments(request.app.ctx.stores, post_id, query.limit,
+                                          decode_id_cursor(query.cursor))
     return json_response(result)
 
 
@@ -124,7 +125,7 @@ async def list_comments(request: Request, post_id: int) -> HTTPResponse:
 async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Edit a comment (its author only)."""
     data = parse_body(request, CommentIn)
-    comment = await comments.update_comment(request.app.ctx.stores, path_id(comment_id), _viewer_id(request),
+    comment = await comments.update_comment(request.app.ctx.stores, comment_id, _viewer_id(request),
                                             data.body)
     return json_response(comment)
 
@@ -134,5 +135,5 @@ async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
 @require_auth
 async def delete_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Delete a comment (its author, or the post's author)."""
-    await comments.delete_comment(request.app.ctx.stores, path_id(comment_id), _viewer_id(request))
+    await comments.delete_comment(request.app.ctx.stores, comment_id, _viewer_id(request))
     return HTTPResponse(status=204)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
-from nubo_backend.errors import NuboError, not_found
-from nubo_backend.pagination import decode_cursor
+from nubo_backend.errors import NuboError
 from nubo_backend.validation import Body
 
 MAX_MEDIA = 4
 MAX_URL_LENGTH = 2048
-MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
 
 def _media_url(url: str) -> str:
@@ -46,24 +44,6 @@ class PostPatch(Body):
 
 class CommentIn(Body):
     body: str = Field(min_length=1)
-
-
-def path_id(value: int) -> int:
-    """An id from the URL; one that no row can have is simply not found (never a 500)."""
-    if not 0 < value <= MAX_ID:
-        raise not_found()
-    return value
-
-
-def cursor_id(cursor: str | None) -> int | None:
-    """The row id a keyset cursor continues from (None for the first page); 400 if forged."""
-    key: list[Any] | None = decode_cursor(cursor, 1)
-    if key is None:
-        return None
-    value = key[0]
-    if type(value) is not int or not 0 < value <= MAX_ID:
-        raise NuboError(400, "invalid_cursor", "Invalid cursor")
-    return value
 
 
 def check_length(field: str, text: str, limit: int) -> None:

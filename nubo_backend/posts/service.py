@@ -37,8 +37,8 @@ from nubo_backend.cache import (
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
-from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from nubo_backend.posts.schemas import MAX_ID, check_length
+from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, page
+from nubo_backend.posts.schemas import check_length
 from nubo_backend.realtime.events import emit
 from nubo_backend.stores import Stores
 
@@ -210,10 +210,10 @@ async def _id_page(
             ids = view.ids
         else:
             view = None
-            raw = await get_or_load(stores, first_page_key, lambda: ids_from(MAX_ID, FIRST_PAGE_IDS))
+            raw = await get_or_load(stores, first_page_key, lambda: ids_from(MAX_ROW_ID, FIRST_PAGE_IDS))
             ids = loads(raw)[: limit + 1] if raw is not None else []
     else:
-        ids = await ids_from(before or MAX_ID, limit + 1)
+        ids = await ids_from(before or MAX_ROW_ID, limit + 1)
     result = page(ids, limit, lambda post_id: [post_id])
     result["items"] = await hydrate(stores, result["items"], viewer_id, view)
     return result

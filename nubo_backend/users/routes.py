@@ -8,9 +8,8 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery
+from nubo_backend.pagination import PageQuery, decode_id_cursor
 from nubo_backend.posts import service as posts
-from nubo_backend.posts.schemas import cursor_id, path_id
 from nubo_backend.users import service
 from nubo_backend.validation import parse_query
 
@@ -32,7 +31,7 @@ async def profile(request: Request, ref: str) -> HTTPResponse:
 @require_auth
 async def follow(request: Request, user_id: int) -> HTTPResponse:
     """Follow a user (idempotent); returns their profile."""
-    result = await service.follow(request.app.ctx.stores, request.ctx.principal.user_id, path_id(user_id))
+    result = await service.follow(request.app.ctx.stores, request.ctx.principal.user_id, user_id)
     return json_response(result)
 
 
@@ -41,14 +40,14 @@ async def follow(request: Request, user_id: int) -> HTTPResponse:
 @require_auth
 async def unfollow(request: Request, user_id: int) -> HTTPResponse:
     """Stop following a user (idempotent); returns their profile."""
-    result = await service.unfollow(request.app.ctx.stores, request.ctx.principal.user_id, path_id(user_id))
+    result = await service.unfollow(request.app.ctx.stores, request.ctx.principal.user_id, user_id)
     return json_response(result)
 
 
 async def _follow_list(request: Request, user_id: int, direction: str) -> HTTPResponse:
     query = parse_query(request, PageQuery)
-    result = await service.follow_list(request.app.ctx.stores, path_id(user_id), direction, query.limit,
-                                       cursor_id(query.cursor))
+    result = await service.follow_list(request.app.ctx.stores, user_id, direction, query.limit,
+                                       decode_id_cursor(query.cursor))
     return json_response(result)
 
 
@@ -72,6 +71,6 @@ async def user_posts(request: Request, user_id: int) -> HTTPResponse:
     """This user's posts, newest first."""
     query = parse_query(request, PageQuery)
     viewer = await optional_principal(request)
-    result = await posts.user_posts(request.app.ctx.stores, path_id(user_id), query.limit,
-                                    cursor_id(query.cursor), viewer.user_id if viewer else None)
+    result = await posts.user_posts(request.app.ctx.stores, user_id, query.limit,
+                                    decode_id_cursor(query.cursor), viewer.user_id if viewer else None)
     return json_response(result)

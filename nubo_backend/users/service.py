@@ -10,8 +10,7 @@ from nubo_backend.cache import get_or_load, invalidate
 from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
-from nubo_backend.pagination import page
-from nubo_backend.posts.schemas import MAX_ID
+from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import after_commit, feed_key, profile_key
 from nubo_backend.stores import Stores
 
@@ -27,7 +26,7 @@ async def resolve_user(stores: Stores, ref: str) -> int:
     """A user id from `/users/<id or username>`; 404 for anything that names nobody."""
     if ref.isascii() and ref.isdigit():
         user_id = int(ref)
-        if 0 < user_id <= MAX_ID:
+        if 0 < user_id <= MAX_ROW_ID:
             return user_id
         raise _user_not_found()
     user_id = await stores.sql.users.user_id_by_username(stores.pg, username=ref)
@@ -99,7 +98,7 @@ async def follow_list(
     if not await stores.sql.users.user_exists(stores.pg, user_id=user_id):
         raise _user_not_found()
     query = stores.sql.users.followers_page if direction == "followers" else stores.sql.users.following_page
-    rows = [r async for r in query(stores.pg, user_id=user_id, before=before or MAX_ID, lim=limit + 1)]
+    rows = [r async for r in query(stores.pg, user_id=user_id, before=before or MAX_ROW_ID, lim=limit + 1)]
     result = page(rows, limit, lambda r: [r["follow_id"]])
     result["items"] = [
         {"id": r["id"], "username": r["username"], "display_name": r["display_name"],
