@@ -105,3 +105,11 @@ async def test_user_posts_list_only_their_posts(api: httpx.AsyncClient, stores: 
     rest = (await api.get(f"/users/{alice.id}/posts", params={"limit": 2, "cursor": body["next_cursor"]})).json()
     assert [p["id"] for p in rest["items"]] == [mine[0]]
     assert rest["next_cursor"] is None
+
+
+async def test_profile_edit_is_visible_at_once_despite_the_cache(api: httpx.AsyncClient, stores: Stores):
+    alice = await make_user(stores)
+    assert (await api.get(f"/users/{alice.id}")).json()["display_name"] == ""  # now cached
+    edited = await api.patch("/me", json={"display_name": "Alice A."}, headers=alice.headers)
+    assert edited.status_code == 200
+    assert (await api.get(f"/users/{alice.id}")).json()["display_name"] == "Alice A."

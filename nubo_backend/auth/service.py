@@ -26,6 +26,7 @@ from nubo_backend.auth.sessions import (
 from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
 from nubo_backend.stores import Stores
+from nubo_backend.users.service import invalidate_profile
 
 log = logging.getLogger("nubo.auth")
 
@@ -226,6 +227,7 @@ async def update_profile(stores: Stores, user_id: int, patch: ProfilePatch) -> d
         )
     if user is None:
         raise not_found("Account not found", code="user_not_found")
+    await invalidate_profile(stores, user_id)  # the cached public profile must show the edit
     return own_account(user)
 
 
