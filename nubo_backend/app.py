@@ -22,8 +22,11 @@ log = logging.getLogger("nubo.app")
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.health.routes import bp as health
+    from nubo_backend.notifications.routes import bp as notifications
+    from nubo_backend.realtime.routes import bp as realtime
+    from nubo_backend.realtime.routes import ws_bp as realtime_ws
 
-    return [health]
+    return [health, realtime_ws, realtime, notifications]
 
 
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:

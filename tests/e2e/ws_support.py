@@ -1,0 +1,55 @@
+"""WebSocket clients for the end-to-end tests: connect as a user, read frames with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from nubo_backend.jsonutil import loads
+from tests.factories import TestUser
+from tests.support import ServerProcess
+
+
+async def open_ws(server: ServerProcess, user: TestUser, query: str = "", **kwargs: Any) -> ClientConnection:
+    """A client connected to server's /ws as user (Bearer header)."""
+    url = server.ws_url + (f"?{query}" if query else "")
+    return await connect(url, additional_headers=user.headers, open_timeout=5, **kwargs)
+
+
+async def next_frame(ws: ClientConnection, timeout: float = 5.0) -> Any:
+    """The next frame: parsed JSON when it is JSON, else the raw text."""
+    raw = await asyncio.wait_for(ws.recv(), timeout)
+    try:
+        return loads(raw)
+    except ValueError:
+        return raw
+
+
+async def next_event(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    """The next frame that is a per-user event (has an `id`), skipping presence and others."""
+    while True:
+        frame = await next_frame(ws, timeout)
+        if isinstance(frame, dict) and frame.get("id") is not None:
+            return frame
+
+
+async def frames_until(ws: ClientConnection, predicate: Any, timeout: float = 5.0) -> list[Any]:
+    """Read until predicate(frame) is true; every frame read, the matching one last."""
+    seen = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await next_frame(ws, timeout)
+            seen.append(frame)
+            if predicate(frame):
+                return seen
+
+
+async def silent(ws: ClientConnection, seconds: float = 0.3) -> bool:
+    """True if nothing arrives within `seconds`."""
+    try:
+        await asyncio.wait_for(ws.recv(), seconds)
+    except TimeoutError:
+        return True
+    return False
