@@ -196,6 +196,8 @@ class Connection:
         """Begin delivery after the subscription is live: from now, or replaying after last_event_id."""
         current = await read_sequence(self.hub.stores, self.user_id)
         self.base = self.watermark = current
+        # The first frame: from here on, every event of the user reaches this socket.
+        self.send({"type": "ready", "user_id": self.user_id, "last_event_id": current})
         if last_event_id is None:
             self._release_buffer()
         else:

@@ -13,34 +13,37 @@ from tests.support import ServerProcess
 
 
 async def open_ws(server: ServerProcess, user: TestUser, query: str = "", **kwargs: Any) -> ClientConnection:
-    """A client connected to server's /ws as user (Bearer header)."""
+    """A client connected to server's /ws as user (Bearer header), once its `ready` frame came."""
     url = server.ws_url + (f"?{query}" if query else "")
-    return await connect(url, additional_headers=user.headers, open_timeout=5, **kwargs)
+    ws = await connect(url, additional_headers=user.headers, open_timeout=5, **kwargs)
+    ready = await next_frame(ws)
+    assert ready["type"] == "ready", ready
+    return ws
 
 
-async def next_frame(ws: ClientConnection, timeout: float = 5.0) -> Any:
+async def next_frame(ws: ClientConnection, within: float = 5.0) -> Any:
     """The next frame: parsed JSON when it is JSON, else the raw text."""
-    raw = await asyncio.wait_for(ws.recv(), timeout)
+    raw = await asyncio.wait_for(ws.recv(), within)
     try:
         return loads(raw)
     except ValueError:
         return raw
 
 
-async def next_event(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+async def next_event(ws: ClientConnection, within: float = 5.0) -> dict[str, Any]:
     """The next frame that is a per-user event (has an `id`), skipping presence and others."""
     while True:
-        frame = await next_frame(ws, timeout)
+        frame = await next_frame(ws, within)
         if isinstance(frame, dict) and frame.get("id") is not None:
             return frame
 
 
-async def frames_until(ws: ClientConnection, predicate: Any, timeout: float = 5.0) -> list[Any]:
+async def frames_until(ws: ClientConnection, predicate: Any, within: float = 5.0) -> list[Any]:
     """Read until predicate(frame) is true; every frame read, the matching one last."""
     seen = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
-            frame = await next_frame(ws, timeout)
+            frame = await next_frame(ws, within)
             seen.append(frame)
             if predicate(frame):
                 return seen
