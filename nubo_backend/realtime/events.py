@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from redis.exceptions import RedisError
 
 from nubo_backend.jsonutil import dumps
@@ -72,7 +72,7 @@ async def _emit(
     ]
     try:
         await stores.mongo[EVENTS].insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
+    except (BulkWriteError, DuplicateKeyError) as exc:
         await _renumber_after_counter_loss(stores, docs, ids, exc)
     async with stores.redis.pipeline(transaction=False) as pipe:
         for uid, eid in zip(targets, ids, strict=True):
@@ -82,16 +82,18 @@ async def _emit(
 
 
 async def _renumber_after_counter_loss(
-    stores: Stores, docs: list[dict[str, Any]], ids: list[int], exc: BulkWriteError
+    stores: Stores, docs: list[dict[str, Any]], ids: list[int], exc: PyMongoError
 ) -> None:
     """Redis lost its counters (restarted without persistence): ids restarted at 1 and clash
     with the journal. Move each clashing counter past the journal and number those again."""
-    errors = exc.details.get("writeErrors", [])
-    if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-        raise exc
+    if isinstance(exc, BulkWriteError):
+        if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise exc
     retry = []
-    for index in (e["index"] for e in errors):
-        doc = docs[index]
+    for index, doc in enumerate(docs):
+        held = await stores.mongo[EVENTS].find_one({"user_id": doc["user_id"], "id": doc["id"]})
+        if held is not None and held["_id"] == doc.get("_id"):
+            continue  # this one went in
         newest = await stores.mongo[EVENTS].find_one({"user_id": doc["user_id"]}, sort=[("id", -1)])
         highest = newest["id"] if newest else 0
         doc["id"] = ids[index] = int(
@@ -99,8 +101,9 @@ async def _renumber_after_counter_loss(
         )
         doc.pop("_id", None)
         retry.append(doc)
-    log.warning("event counters reseeded from the journal for %d user(s)", len(retry))
-    await stores.mongo[EVENTS].insert_many(retry, ordered=False)
+    if retry:
+        log.warning("event counters reseeded from the journal for %d user(s)", len(retry))
+        await stores.mongo[EVENTS].insert_many(retry, ordered=False)
 
 
 async def read_sequence(stores: Stores, user_id: int) -> int:

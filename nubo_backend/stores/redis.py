@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 
 def open_client(url: str) -> Redis:
@@ -12,6 +14,9 @@ def open_client(url: str) -> Redis:
         socket_timeout=5,
         health_check_interval=30,
         max_connections=256,
+        # After a Redis restart every pooled connection is dead: retry once on a fresh one
+        # instead of failing the first command on each of them.
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
     )
 
 
