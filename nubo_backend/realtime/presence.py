@@ -80,10 +80,9 @@ async def is_online(stores: Stores, user_id: int) -> bool:
 async def _announce(stores: Stores, user_id: int, status: str) -> None:
     try:
         async with stores.pg.acquire() as conn:
-            rows = await stores.sql.realtime.contacts(conn, user_id=user_id)
+            contacts = [row["user_id"] async for row in stores.sql.realtime.contacts(conn, user_id=user_id)]
     except Exception as exc:  # noqa: BLE001 - presence is best effort, never fails a connection
         log.warning("contacts of user %s unavailable: %s", user_id, exc)
         return
-    contacts = [row["user_id"] for row in rows]
     if contacts:
         await publish_transient(stores, contacts, "presence", {"user_id": user_id, "status": status})
