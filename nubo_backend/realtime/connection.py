@@ -35,6 +35,7 @@ log = logging.getLogger("nubo.realtime")
 GAP_WAIT = 0.5  # seconds an out-of-order id waits for the ids before it
 REPLAY_BATCH = 1000
 SKIPPED_KEPT = 256  # skipped ids remembered, so a very late one is still delivered once
+UNKNOWN = -1  # watermark when Redis could not tell the last id at connect time
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -145,6 +146,10 @@ class Connection:
                 self.push(wire)
             return
         if event_id != self.watermark + 1:
+            if self.watermark == UNKNOWN:
+                self.watermark = event_id - 1
+                self._accept(event_id, wire)
+                return
             if self.pending is None:
                 self.pending = {}
             self.pending[event_id] = wire
@@ -194,10 +199,11 @@ class Connection:
 
     async def start_stream(self, last_event_id: int | None) -> None:
         """Begin delivery after the subscription is live: from now, or replaying after last_event_id."""
-        current = await read_sequence(self.hub.stores, self.user_id)
+        current = await self._current_sequence()
         self.base = self.watermark = current
         # The first frame: from here on, every event of the user reaches this socket.
-        self.send({"type": "ready", "user_id": self.user_id, "last_event_id": current})
+        known = current if current != UNKNOWN else None
+        self.send({"type": "ready", "user_id": self.user_id, "last_event_id": known})
         if last_event_id is None:
             self._release_buffer()
         else:
@@ -209,8 +215,12 @@ class Connection:
             self.buffer = []
         try:
             if current is None:
-                current = await read_sequence(self.hub.stores, self.user_id)
-            replayed = await self._replay(last_event_id, current)
+                current = await self._current_sequence()
+            try:
+                replayed = await self._replay(last_event_id, current)
+            except Exception as exc:  # noqa: BLE001 - journal unreachable: the client resyncs via REST
+                log.warning("replay for user %s failed: %s", self.user_id, exc)
+                replayed = None
             delivered_live = self.watermark > self.base
             if replayed is None:
                 self.send({"type": "resync_required"})
@@ -221,10 +231,18 @@ class Connection:
         finally:
             self._release_buffer()
 
+    async def _current_sequence(self) -> int:
+        """The user's last issued event id; UNKNOWN if Redis cannot say (the first live id decides)."""
+        try:
+            return await read_sequence(self.hub.stores, self.user_id)
+        except Exception as exc:  # noqa: BLE001 - deliver what comes rather than refuse the socket
+            log.warning("event sequence of user %s unavailable: %s", self.user_id, exc)
+            return UNKNOWN
+
     async def _replay(self, last_event_id: int, current: int) -> int | None:
         """Push journaled events after last_event_id (skipping those this socket already got);
         the last id replayed, or None when the client must resync through REST."""
-        if last_event_id > current:
+        if current != UNKNOWN and last_event_id > current:
             return None  # an id never issued (or issued before a counter reset)
         cursor = last_event_id
         while True:
