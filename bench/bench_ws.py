@@ -342,30 +342,38 @@ def fanout(pool: Pool, rounds: int, expected: int) -> tuple[list[float], float]:
 async def event_latency(
     pool: Pool, send: Any, user_ids: list[int], rate: int, duration: float
 ) -> tuple[list[float], int]:
-    """Call send(user_id, data) at `rate` per second for `duration` seconds (at most MAX_IN_FLIGHT
-    at once); latencies (s) from the call to the receipt, and how many were sent."""
+    """Call send(user_id, data) at `rate` per second for `duration` seconds, at most MAX_IN_FLIGHT
+    at once (a backend that cannot keep up lowers the achieved rate); latencies (s) from the call
+    to the receipt, and how many were sent."""
     pool.latencies()
     interval = 1 / rate
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-    tasks = set()
+    tasks: set[asyncio.Task] = set()
 
-    async def one(uid: int, t0: float) -> None:
-        async with in_flight:
-            await send(uid, {"t": t0})
+    async def one(uid: int) -> None:
+        try:
+            await send(uid, {"t": time.monotonic()})
+        finally:
+            in_flight.release()
 
     begin = time.monotonic()
     n = 0
     while time.monotonic() - begin < duration:
-        due = begin + n * interval
-        if (wait := due - time.monotonic()) > 0:
+        if (wait := begin + n * interval - time.monotonic()) > 0:
             await asyncio.sleep(wait)
-        task = asyncio.create_task(one(random.choice(user_ids), time.monotonic()))
+        await in_flight.acquire()
+        task = asyncio.create_task(one(random.choice(user_ids)))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         n += 1
-    await asyncio.gather(*tasks)
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
     await asyncio.sleep(0.5)
     return pool.latencies(), n
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -386,6 +394,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     pool = Pool(args.concurrency).start()
     servers: list[subprocess.Popen] = []
     try:
+        progress("creating users")
         users = await make_users(stores, max(args.connections, args.event_users), tag)
         tokens = [t for _, t in users]
         port_a, port_b = free_port(), free_port()
@@ -395,14 +404,18 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         before = rss_kib(a.pid)
 
         # 2. fan-out to --fanout clients (connected first, then the rest for the hold phase)
+        progress(f"connecting {args.fanout} clients to instance A")
         held = pool.connect(port_a, "/ws", tokens[: args.fanout])
+        progress(f"{held} connected; fan-out")
         got, share = fanout(pool, args.rounds, held)
         rows.append((f"fan-out of one broadcast to {held} clients (nubo)",
                      f"p50 {pct(got, .5):.1f} ms, p99 {pct(got, .99):.1f} ms", f"delivered {share:.1%}"))
         nubo_p99 = pct(got, .99)
 
         # 1. connections held and memory per connection
+        progress("connecting the rest")
         held += pool.connect(port_a, "/ws", tokens[args.fanout: args.connections])
+        progress(f"{held} connected")
         await asyncio.sleep(2)
         after = rss_kib(a.pid)
         per_conn = (after - before) / max(held, 1)
@@ -425,6 +438,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
              lambda uid, data: emit(stores, [uid], "bench", data)),
         ]
         for name, send in phases:
+            progress(name)
             started = time.monotonic()
             got, sent = await event_latency(pool, send, ids, args.rate, args.duration)
             achieved = sent / (time.monotonic() - started)
@@ -437,6 +451,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         port_c = free_port()
         baseline = start([sys.executable, str(ROOT / "bench/ws_baseline.py"), str(port_c)], port_c, {}, None)
         servers.append(baseline)
+        progress("baseline")
         held = pool.connect(port_c, "/", [None] * args.fanout)
         got, share = fanout(pool, args.rounds, held)
         base_p99 = pct(got, .99)
@@ -448,6 +463,9 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         pool.stop()
         for proc in servers:
             stop(proc)
+        ids = [row["id"] for row in await stores.pg.fetch("SELECT id FROM users WHERE username LIKE $1", f"{tag}%")]
+        for collection in ("events", "broadcasts"):  # the journal of throw-away users goes too
+            await stores.mongo[collection].delete_many({"user_id": {"$in": ids}})
         await stores.pg.execute("DELETE FROM users WHERE username LIKE $1", f"{tag}%")
         await stores.close()
     return rows

@@ -92,15 +92,20 @@ class Bus:
 
     async def _connect(self) -> None:
         pubsub = self.stores.redis.pubsub()
-        for name in list(self.listeners):
+        wanted = list(self.listeners)  # never empty: the broadcast channel
+        for name in wanted:
             if name not in self.confirmed or self.confirmed[name].done():
                 self.confirmed[name] = asyncio.get_running_loop().create_future()
         try:
-            await pubsub.subscribe(*self.listeners)  # never empty: the broadcast channel
+            await pubsub.subscribe(*wanted)
+            self.pubsub = pubsub
+            # Channels asked for while the line above ran saw no pubsub yet: subscribe them too.
+            if late := [name for name in self.listeners if name not in wanted]:
+                await pubsub.subscribe(*late)
         except BaseException:
+            self.pubsub = None
             await pubsub.aclose()
             raise
-        self.pubsub = pubsub
         self.connected.set()
         log.info("Redis pub/sub connected, %d channel(s)", len(self.listeners))
 

@@ -34,6 +34,7 @@ class Hub:
         self.subscribing: dict[int, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.refresher: asyncio.Task[None] | None = None
+        self.stopping = False
 
     def start(self) -> None:
         self.bus.listen(self.stores.keys.broadcast_channel, self.on_broadcast)
@@ -42,6 +43,7 @@ class Hub:
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere (1001), then leave Redis."""
+        self.stopping = True
         if self.refresher is not None:
             self.refresher.cancel()
         await asyncio.gather(
@@ -86,7 +88,8 @@ class Hub:
             if not held:
                 del self.by_user[conn.user_id]
                 await self.bus.unsubscribe(user_channel(self.stores, conn.user_id))
-        await presence.disconnected(self.stores, conn.user_id)
+        # While shutting down, clients move to another instance: count them out, announce nothing.
+        await presence.disconnected(self.stores, conn.user_id, announce=not self.stopping)
 
     # -- delivery (called by the bus for each Redis message) -----------------------------
 

@@ -44,7 +44,7 @@ async def connected(stores: Stores, user_id: int) -> None:
         await _announce(stores, user_id, ONLINE)
 
 
-async def disconnected(stores: Stores, user_id: int) -> None:
+async def disconnected(stores: Stores, user_id: int, *, announce: bool = True) -> None:
     """Count one connection less; announce `offline` when it was the user's last anywhere."""
     try:
         count = await stores.redis.decr(_key(stores, user_id))
@@ -53,7 +53,7 @@ async def disconnected(stores: Stores, user_id: int) -> None:
     except (RedisError, OSError) as exc:
         log.warning("presence of user %s not recorded: %s", user_id, exc)
         return
-    if count <= 0:
+    if count <= 0 and announce:
         await _announce(stores, user_id, OFFLINE)
 
 
