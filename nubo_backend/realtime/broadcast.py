@@ -6,14 +6,10 @@ MongoDB (`broadcasts`), readable with GET /broadcast.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
-
-from nubo_backend.errors import NuboError
-from nubo_backend.pagination import page
+from nubo_backend.pagination import recent_documents
 from nubo_backend.stores import Stores
 
 BROADCASTS = "broadcasts"
@@ -29,17 +25,11 @@ async def publish(stores: Stores, user_id: int, text: str) -> None:
 
 async def recent(stores: Stores, limit: int, cursor: list[Any] | None) -> dict[str, Any]:
     """The last broadcast lines, newest first; expired ones are left out even before MongoDB deletes them."""
-    cutoff = datetime.now(UTC) - timedelta(days=stores.settings.mongo_ttl_days)
-    query: dict[str, Any] = {"created_at": {"$gt": cutoff}}
-    if cursor:
-        try:
-            query["_id"] = {"$lt": ObjectId(str(cursor[0]))}
-        except InvalidId:
-            raise NuboError(400, "invalid_cursor", "Invalid cursor") from None
-    docs = await stores.mongo[BROADCASTS].find(query).sort("_id", -1).limit(limit + 1).to_list()
-    items = [
-        {"id": str(d["_id"]), "user_id": d["user_id"], "text": d["text"],
-         "created_at": d["created_at"].isoformat()}
-        for d in docs
-    ]
-    return page(items, limit, lambda item: [item["id"]])
+    return await recent_documents(
+        stores.mongo[BROADCASTS], {}, limit, cursor, stores.settings.mongo_ttl_days, _public
+    )
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(doc["_id"]), "user_id": doc["user_id"], "text": doc["text"],
+            "created_at": doc["created_at"].isoformat()}

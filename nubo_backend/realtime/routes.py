@@ -46,8 +46,8 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
         return
     log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
     conn = Connection(ws, hub, user_id)
-    await hub.attach(conn)
     try:
+        await hub.attach(conn)
         await conn.start_stream(request.ctx.ws_query.last_event_id)
         await conn.run(request.app.ctx.command_handlers)
     finally:
