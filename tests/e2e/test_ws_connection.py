@@ -106,3 +106,31 @@ async def test_graceful_shutdown_closes_with_1001_and_asks_clients_to_reconnect(
     await stopping
     assert closed.value.rcvd.code == 1001
     assert closed.value.rcvd.reason == "server shutting down, reconnect"
+
+
+async def test_a_client_that_stops_answering_heartbeats_is_closed_and_counted_offline(
+    stores: Stores, start_server
+) -> None:
+    from nubo_backend.realtime.presence import is_online
+
+    server = start_server({"NUBO_WS_HEARTBEAT_INTERVAL": "1"})
+    user = await make_user(stores)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(
+        (
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {user.token}\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    while chunk := await asyncio.to_thread(sock.recv, 65536):  # never answers the pings
+        received += chunk
+    sock.close()
+    assert received.startswith(b"HTTP/1.1 101")
+    assert b"\x88\x02\x03\xf3" in received  # a close frame with code 1011
+    for _ in range(50):
+        if not await is_online(stores, user.id):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the connection was not released")
