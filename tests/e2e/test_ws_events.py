@@ -114,3 +114,35 @@ async def test_a_gap_that_never_fills_is_taken_from_the_journal_or_skipped(store
     await stores.redis.publish(user_channel(stores, alice.id), dumps(frame(lost, "late", {})))
     assert (await next_event(ws))["id"] == lost
 
+
+
+async def test_an_instance_holds_a_users_channel_only_while_it_holds_a_connection_of_theirs(
+    stores: Stores, start_server
+) -> None:
+    from nubo_backend.realtime.events import user_channel
+
+    a, b = start_server(), start_server()
+    alice = await make_user(stores)
+    channel = user_channel(stores, alice.id)
+
+    async def subscribers(expected: int) -> int:
+        """The channel's subscriber count once it is `expected` (or after 3 s)."""
+        for _ in range(30):
+            count = dict(await stores.redis.pubsub_numsub(channel))[channel.encode()]
+            if count == expected:
+                break
+            await asyncio.sleep(0.1)
+        return count
+
+    assert await subscribers(0) == 0
+    first, second = await open_ws(a, alice), await open_ws(a, alice)
+    assert await subscribers(1) == 1  # one subscription per instance, not per connection
+    other = await open_ws(b, alice)
+    assert await subscribers(2) == 2
+    await first.close()
+    await other.close()
+    assert await subscribers(1) == 1
+    await asyncio.sleep(0.3)
+    assert await subscribers(1) == 1  # A still holds `second`
+    await second.close()
+    assert await subscribers(0) == 0
