@@ -11,11 +11,16 @@ from nubo_backend.jsonutil import loads
 from tests.factories import TestUser
 from tests.support import ServerProcess
 
+# Clients opened by the running test; tests/e2e/conftest.py closes them after it, so a
+# connection left open cannot receive the next test's events (user ids restart at 1).
+OPENED: list[ClientConnection] = []
+
 
 async def open_ws(server: ServerProcess, user: TestUser, query: str = "", **kwargs: Any) -> ClientConnection:
     """A client connected to server's /ws as user (Bearer header), once its `ready` frame came."""
     url = server.ws_url + (f"?{query}" if query else "")
     ws = await connect(url, additional_headers=user.headers, open_timeout=5, **kwargs)
+    OPENED.append(ws)
     ready = await next_frame(ws)
     assert ready["type"] == "ready", ready
     return ws
