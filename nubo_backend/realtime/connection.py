@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -57,7 +58,7 @@ class Connection:
         self.hub = hub
         self.user_id = user_id
         self.transport: asyncio.Transport = ws.io_proto.transport
-        self.queue: list[bytes] | None = None  # frames waiting for the socket, oldest first
+        self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
         self.queue_max = hub.settings.ws_send_queue
         self.writer: asyncio.Task[None] | None = None
         self.closed = False
@@ -84,7 +85,7 @@ class Connection:
                 if self.ws.ws_proto.state is State.OPEN:
                     transport.write(wire)
                 return
-            self.queue = []
+            self.queue = deque()
         if len(self.queue) >= self.queue_max:
             self.drop(CLOSE_TRY_AGAIN, "send queue full: client too slow, reconnect")
             return
@@ -97,7 +98,7 @@ class Connection:
         io_proto = self.ws.io_proto
         try:
             while self.queue and not self.closed:
-                wire = self.queue.pop(0)
+                wire = self.queue.popleft()
                 if self.ws.ws_proto.state is not State.OPEN:
                     break
                 await io_proto.send(wire)
@@ -115,6 +116,14 @@ class Connection:
         self.queue = None
         log.info("closing websocket of user %s: %s %s", self.user_id, code, reason)
         self.ws.fail_connection(code, reason)
+
+    def release(self) -> None:
+        """The socket is gone: stop its writer (it may wait forever on a dead socket) and timers."""
+        self.closed = True
+        self.queue = self.pending = None
+        if self.writer is not None:
+            self.writer.cancel()
+        self._cancel_gap_timer()
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed:

@@ -80,7 +80,7 @@ class Hub:
         await presence.connected(self.stores, uid)
 
     async def detach(self, conn: Connection) -> None:
-        conn.closed = True
+        conn.release()
         self.connections.discard(conn)
         held = self.by_user.get(conn.user_id)
         if held is not None and conn in held:

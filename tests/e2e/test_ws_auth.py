@@ -82,3 +82,9 @@ async def test_the_connected_user_id_is_logged(stores: Stores, start_server) -> 
     await next_frame(ws)
     await ws.close()
     assert f"Utilisateur connecté (userID): {user.id}" in server.output()
+
+
+async def test_a_plain_http_get_is_told_to_upgrade(stores: Stores, api) -> None:
+    user = await make_user(stores)
+    response = await api.get("/ws", headers=user.headers)
+    assert response.status_code == 426 and "error" in response.json()
