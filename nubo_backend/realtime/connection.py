@@ -261,9 +261,16 @@ class Connection:
             for event in batch:
                 if not self.base < event["id"] <= self.watermark:
                     self.push(text_frame(dumps(event)))
+                    await self._room_in_queue()
                 cursor = event["id"]
             if len(batch) < REPLAY_BATCH:
                 return cursor
+
+    async def _room_in_queue(self) -> None:
+        """Let a long replay follow the client's pace instead of overflowing its send queue."""
+        writer = self.writer
+        if writer is not None and self.queue is not None and len(self.queue) > self.queue_max // 2:
+            await asyncio.wait([writer])  # the queue drained (or the socket is gone)
 
     def _release_buffer(self) -> None:
         held, self.buffer = self.buffer or [], None

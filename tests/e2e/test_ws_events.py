@@ -146,3 +146,14 @@ async def test_an_instance_holds_a_users_channel_only_while_it_holds_a_connectio
     assert await subscribers(1) == 1  # A still holds `second`
     await second.close()
     assert await subscribers(0) == 0
+
+
+async def test_a_long_replay_follows_the_clients_pace_instead_of_dropping_it(stores: Stores, start_server) -> None:
+    server = start_server({"NUBO_WS_SEND_QUEUE": "8"})
+    alice = await make_user(stores)
+    big = "x" * 20_000
+    for n in range(1, 301):  # 6 MB to replay, far more than socket buffers and an 8-frame queue
+        await emit(stores, [alice.id], "n", {"n": n, "pad": big})
+    ws = await open_ws(server, alice, "last_event_id=0", max_queue=1)
+    await asyncio.sleep(1)  # the client reads nothing for a while
+    assert [(await next_event(ws))["id"] for _ in range(300)] == list(range(1, 301))
