@@ -18,6 +18,7 @@ bp = Blueprint("notifications")
 
 @bp.get("/notifications")
 @openapi.tag("notifications")
+@openapi.secured("bearer")
 @require_auth
 async def notifications(request: Request) -> HTTPResponse:
     """The caller's notifications of the last 30 days, newest first; `?limit=&cursor=`."""
@@ -30,7 +31,8 @@ async def notifications(request: Request) -> HTTPResponse:
 
 @bp.post("/notifications/read")
 @openapi.tag("notifications")
-@openapi.body({"application/json": MarkRead})
+@openapi.secured("bearer")
+@openapi.body({"application/json": openapi.Component(MarkRead)})
 @require_auth
 async def read_notifications(request: Request) -> HTTPResponse:
     """Mark notifications read: `{"ids": [...]}`, or every unread one with `{}`."""

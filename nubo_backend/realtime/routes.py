@@ -72,6 +72,7 @@ async def stop_hub(app: Sanic) -> None:
 
 @bp.get("/broadcast")
 @openapi.tag("realtime")
+@openapi.secured("bearer")
 @require_auth
 async def recent_broadcasts(request: Request) -> HTTPResponse:
     """The last broadcast lines (kept 30 days), newest first; `?limit=&cursor=`."""
