@@ -25,10 +25,13 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.health.routes import bp as health
     from nubo_backend.messaging.routes import bp as messaging
+    from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.realtime.routes import bp as realtime
+    from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.users.routes import bp as users
 
-    return [health, auth, users, posts, messaging]
+    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications]
 
 
 def row_id(segment: str) -> int:

@@ -7,8 +7,12 @@ after it, so rows inserted meanwhile never shift a page (no duplicates, no gaps)
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+from bson.errors import InvalidId
 from pydantic import Field
 
 from nubo_backend.errors import NuboError
@@ -60,3 +64,26 @@ def page(items: list[Any], limit: int, key_of: Any) -> dict[str, Any]:
     items = items[:limit]
     next_cursor = encode_cursor(key_of(items[-1])) if more and items else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+async def recent_documents(
+    collection: Any,
+    query: dict[str, Any],
+    limit: int,
+    cursor: list[Any] | None,
+    ttl_days: int,
+    public: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """A newest-first page of temporary MongoDB documents (keyed by ObjectId, `id` in public form).
+
+    Documents older than ttl_days are left out: MongoDB's TTL monitor deletes them only
+    periodically, so reads filter by created_at too.
+    """
+    query = {**query, "created_at": {"$gt": datetime.now(UTC) - timedelta(days=ttl_days)}}
+    if cursor:
+        try:
+            query["_id"] = {"$lt": ObjectId(str(cursor[0]))}
+        except InvalidId:
+            raise NuboError(400, "invalid_cursor", "Invalid cursor") from None
+    docs = await collection.find(query).sort("_id", -1).limit(limit + 1).to_list()
+    return page([public(d) for d in docs], limit, lambda item: [item["id"]])

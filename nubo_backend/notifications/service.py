@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from nubo_backend.errors import NuboError
-from nubo_backend.pagination import page
+from nubo_backend.pagination import recent_documents
 from nubo_backend.realtime.events import emit
 from nubo_backend.stores import Stores
 
@@ -42,15 +42,9 @@ async def notify(stores: Stores, user_id: int, event_type: str, data: dict[str, 
 async def list_notifications(
     stores: Stores, user_id: int, limit: int, cursor: list[Any] | None
 ) -> dict[str, Any]:
-    cutoff = datetime.now(UTC) - timedelta(days=stores.settings.mongo_ttl_days)
-    query: dict[str, Any] = {"user_id": user_id, "created_at": {"$gt": cutoff}}
-    if cursor:
-        try:
-            query["_id"] = {"$lt": ObjectId(str(cursor[0]))}
-        except InvalidId:
-            raise NuboError(400, "invalid_cursor", "Invalid cursor") from None
-    docs = await stores.mongo[NOTIFICATIONS].find(query).sort("_id", -1).limit(limit + 1).to_list()
-    return page([_public(d) for d in docs], limit, lambda item: [item["id"]])
+    return await recent_documents(
+        stores.mongo[NOTIFICATIONS], {"user_id": user_id}, limit, cursor, stores.settings.mongo_ttl_days, _public
+    )
 
 
 async def mark_read(stores: Stores, user_id: int, ids: list[str] | None) -> int:

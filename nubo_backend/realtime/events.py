@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from redis.exceptions import RedisError
 
 from nubo_backend.jsonutil import dumps
@@ -22,6 +22,13 @@ from nubo_backend.stores import Stores
 log = logging.getLogger("nubo.events")
 
 EVENTS = "events"
+_DUPLICATE_KEY = 11000
+# Move a user's counter past the journal's highest id, then take the next one.
+_RESEED = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+"""
 
 
 def user_channel(stores: Stores, user_id: int) -> str:
@@ -59,18 +66,49 @@ async def _emit(
             pipe.incr(stores.keys("evseq", uid))
         ids = await pipe.execute()
     now = datetime.now(UTC)
-    await stores.mongo[EVENTS].insert_many(
-        [
-            {"user_id": uid, "id": eid, "type": event_type, "data": data, "created_at": now}
-            for uid, eid in zip(targets, ids, strict=True)
-        ],
-        ordered=False,
-    )
+    docs = [
+        {"user_id": uid, "id": eid, "type": event_type, "data": data, "created_at": now}
+        for uid, eid in zip(targets, ids, strict=True)
+    ]
+    try:
+        await stores.mongo[EVENTS].insert_many(docs, ordered=False)
+    except (BulkWriteError, DuplicateKeyError) as exc:
+        await _renumber_after_counter_loss(stores, docs, ids, exc)
     async with stores.redis.pipeline(transaction=False) as pipe:
         for uid, eid in zip(targets, ids, strict=True):
             pipe.publish(user_channel(stores, uid), dumps(frame(eid, event_type, data)))
         await pipe.execute()
     return dict(zip(targets, ids, strict=True))
+
+
+async def _renumber_after_counter_loss(
+    stores: Stores, docs: list[dict[str, Any]], ids: list[int], exc: PyMongoError
+) -> None:
+    """Redis lost its counters (restarted without persistence): ids restarted at 1 and clash
+    with the journal. Move each clashing counter past the journal and number those again."""
+    if isinstance(exc, BulkWriteError):
+        if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise exc
+    retry = []
+    for index, doc in enumerate(docs):
+        held = await stores.mongo[EVENTS].find_one({"user_id": doc["user_id"], "id": doc["id"]})
+        if held is not None and held["_id"] == doc.get("_id"):
+            continue  # this one went in
+        newest = await stores.mongo[EVENTS].find_one({"user_id": doc["user_id"]}, sort=[("id", -1)])
+        highest = newest["id"] if newest else 0
+        doc["id"] = ids[index] = int(
+            await stores.redis.eval(_RESEED, 1, stores.keys("evseq", doc["user_id"]), highest)
+        )
+        doc.pop("_id", None)
+        retry.append(doc)
+    if retry:
+        log.warning("event counters reseeded from the journal for %d user(s)", len(retry))
+        await stores.mongo[EVENTS].insert_many(retry, ordered=False)
+
+
+async def read_sequence(stores: Stores, user_id: int) -> int:
+    """The last event id issued to user_id (0 when none)."""
+    return int(await stores.redis.get(stores.keys("evseq", user_id)) or 0)
 
 
 async def publish_transient(

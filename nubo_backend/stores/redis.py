@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 
 def open_client(url: str) -> Redis:
-    return Redis.from_url(
+    # A blocking pool: a burst of work (thousands of WebSocket connects) waits for a free
+    # connection instead of failing with "Too many connections".
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=256,
+        timeout=5,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
-        max_connections=256,
+        # After a Redis restart every pooled connection is dead: retry on a fresh one
+        # instead of failing the first command on each of them.
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
     )
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # aclose() closes the pool it owns
+    return client
 
 
 async def check(client: Redis) -> None:

@@ -1,0 +1,41 @@
+"""GET /notifications (cursor pagination) and POST /notifications/read."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.notifications.schemas import MarkRead
+from nubo_backend.notifications.service import list_notifications, mark_read
+from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.validation import parse_body, parse_query
+
+bp = Blueprint("notifications")
+
+
+@bp.get("/notifications")
+@openapi.tag("notifications")
+@openapi.secured("bearer")
+@require_auth
+async def notifications(request: Request) -> HTTPResponse:
+    """The caller's notifications of the last 30 days, newest first; `?limit=&cursor=`."""
+    query = parse_query(request, PageQuery)
+    user_id = request.ctx.principal.user_id
+    return json_response(
+        await list_notifications(request.app.ctx.stores, user_id, query.limit, decode_cursor(query.cursor))
+    )
+
+
+@bp.post("/notifications/read")
+@openapi.tag("notifications")
+@openapi.secured("bearer")
+@openapi.body({"application/json": openapi.Component(MarkRead)})
+@require_auth
+async def read_notifications(request: Request) -> HTTPResponse:
+    """Mark notifications read: `{"ids": [...]}`, or every unread one with `{}`."""
+    body = parse_body(request, MarkRead) if request.body else MarkRead()
+    changed = await mark_read(request.app.ctx.stores, request.ctx.principal.user_id, body.ids)
+    return json_response({"updated": changed})

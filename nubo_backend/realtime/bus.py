@@ -1,0 +1,140 @@
+"""Redis Pub/Sub between instances: the broadcast channel always, a user's channel while held.
+
+One subscriber connection per instance. If Redis goes away (restart, network), the loop
+reconnects with backoff and subscribes again to every channel it should hold, so delivery
+resumes without restarting the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from nubo_backend.stores import Stores
+
+log = logging.getLogger("nubo.bus")
+
+Listener = Callable[[bytes], None]
+
+SUBSCRIBE_WAIT = 2.0  # seconds a new connection waits for its channel to be live
+MAX_BACKOFF = 5.0
+
+
+class Bus:
+    """Subscribes to channels on demand and hands each message to its channel's listener."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+        self.listeners: dict[bytes, Listener] = {}
+        self.confirmed: dict[bytes, asyncio.Future[None]] = {}
+        self.pubsub: PubSub | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def listen(self, channel: str, listener: Listener) -> None:
+        """Register a channel to hold from start-up on (the broadcast channel)."""
+        self.listeners[channel.encode()] = listener
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="nubo-bus")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self._discard()
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        """Listen to channel; returns once Redis confirms (or after SUBSCRIBE_WAIT if it is down)."""
+        name = channel.encode()
+        self.listeners[name] = listener
+        waiter = self.confirmed.get(name)
+        if waiter is None:
+            waiter = self.confirmed[name] = asyncio.get_running_loop().create_future()
+        pubsub = self.pubsub
+        try:
+            if pubsub is not None:
+                await pubsub.subscribe(name)
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # The reconnect loop subscribes it as soon as Redis is back.
+            log.warning("subscription to %s pending: %s", channel, exc or type(exc).__name__)
+
+    async def unsubscribe(self, channel: str) -> None:
+        name = channel.encode()
+        self.listeners.pop(name, None)
+        self.confirmed.pop(name, None)
+        pubsub = self.pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.unsubscribe(name)
+            except (RedisError, OSError) as exc:
+                log.warning("unsubscribe from %s failed: %s", channel, exc)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.1
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", exc, backoff)
+            await self._discard()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _connect(self) -> None:
+        pubsub = self.stores.redis.pubsub()
+        wanted = list(self.listeners)  # never empty: the broadcast channel
+        for name in wanted:
+            if name not in self.confirmed or self.confirmed[name].done():
+                self.confirmed[name] = asyncio.get_running_loop().create_future()
+        try:
+            await pubsub.subscribe(*wanted)
+            self.pubsub = pubsub
+            # Channels asked for while the line above ran saw no pubsub yet: subscribe them too.
+            if late := [name for name in self.listeners if name not in wanted]:
+                await pubsub.subscribe(*late)
+        except BaseException:
+            self.pubsub = None
+            await pubsub.aclose()
+            raise
+        self.connected.set()
+        log.info("Redis pub/sub connected, %d channel(s)", len(self.listeners))
+
+    async def _listen(self) -> None:
+        pubsub = self.pubsub
+        assert pubsub is not None
+        listeners, confirmed = self.listeners, self.confirmed
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            kind, channel = message["type"], message["channel"]
+            if kind == "message":
+                listener = listeners.get(channel)
+                if listener is not None:
+                    try:
+                        listener(message["data"])
+                    except Exception:  # noqa: BLE001 - one bad frame must not stop the bus
+                        log.exception("listener of %r failed", channel)
+            elif kind == "subscribe":
+                waiter = confirmed.get(channel)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+
+    async def _discard(self) -> None:
+        self.connected.clear()
+        pubsub, self.pubsub = self.pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass

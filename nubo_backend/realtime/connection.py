@@ -1,0 +1,360 @@
+"""One WebSocket connection: its bounded send queue, its in-order event stream, its read loop.
+
+Sending never blocks the caller: a frame is written to the socket at once when the socket
+takes it, else queued; a writer task drains the queue as the client reads. When the queue
+is full the client is too slow and is dropped (close 1013), so it never slows anyone else.
+
+Per-user events carry ids from a Redis counter, so two instances may publish ids 7 and 8
+in the opposite order. Each connection delivers ids in increasing order without duplicates:
+an early id waits (at most GAP_WAIT seconds) for the missing ones; a gap still open then
+is filled from the journal, and ids the journal never got (a failed emit) are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.protocol import State
+
+from nubo_backend.errors import NuboError
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.realtime import broadcast
+from nubo_backend.realtime.commands import CommandHandler
+from nubo_backend.realtime.events import events_after, read_sequence
+from nubo_backend.realtime.frames import error_frame, json_frame, text_frame
+
+if TYPE_CHECKING:
+    from nubo_backend.realtime.hub import Hub
+
+log = logging.getLogger("nubo.realtime")
+
+GAP_WAIT = 0.5  # seconds an out-of-order id waits for the ids before it
+REPLAY_BATCH = 1000
+SKIPPED_KEPT = 256  # skipped ids remembered, so a very late one is still delivered once
+UNKNOWN = -1  # watermark when Redis could not tell the last id at connect time
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+
+class Connection:
+    """A client's socket as the hub sees it: push frames, deliver events in order."""
+
+    __slots__ = (
+        "ws", "hub", "user_id", "transport", "queue", "queue_max", "writer", "closed",
+        "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
+        "tokens", "last_refill", "strikes",
+    )
+
+    def __init__(self, ws: WebsocketImplProtocol, hub: Hub, user_id: int) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.user_id = user_id
+        self.transport: asyncio.Transport = ws.io_proto.transport
+        self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
+        self.queue_max = hub.settings.ws_send_queue
+        self.writer: asyncio.Task[None] | None = None
+        self.closed = False
+        # Events: everything in (base, watermark] was delivered; ids above wait in pending.
+        self.base = 0
+        self.watermark = 0
+        self.pending: dict[int, bytes] | None = None
+        self.buffer: list[tuple[int, bytes]] | None = []  # live events held while replaying
+        self.skipped: set[int] | None = None
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.tokens = float(hub.settings.ws_rate_limit)
+        self.last_refill = time.monotonic()
+        self.strikes = 0
+
+    # -- sending -------------------------------------------------------------------------
+
+    def push(self, wire: bytes) -> None:
+        """Send one prebuilt frame without waiting; drop the client if its queue is full."""
+        if self.closed:
+            return
+        if self.queue is None:
+            transport = self.transport
+            if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+                if self.ws.ws_proto.state is State.OPEN:
+                    transport.write(wire)
+                return
+            self.queue = deque()
+        if len(self.queue) >= self.queue_max:
+            self.drop(CLOSE_TRY_AGAIN, "send queue full: client too slow, reconnect")
+            return
+        self.queue.append(wire)
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Write queued frames as fast as the client reads them (waits on TCP back-pressure)."""
+        io_proto = self.ws.io_proto
+        try:
+            while self.queue and not self.closed:
+                wire = self.queue.popleft()
+                if self.ws.ws_proto.state is not State.OPEN:
+                    break
+                await io_proto.send(wire)
+        except Exception:  # noqa: BLE001 - the socket went away; the read loop cleans up
+            pass
+        finally:
+            self.queue = None
+            self.writer = None
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close now, without waiting for the client (a slow client would never answer)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.queue = None
+        log.info("closing websocket of user %s: %s %s", self.user_id, code, reason)
+        self.ws.fail_connection(code, reason)
+
+    def release(self) -> None:
+        """The socket is gone: stop its writer (it may wait forever on a dead socket) and timers."""
+        self.closed = True
+        self.queue = self.pending = None
+        if self.writer is not None:
+            self.writer.cancel()
+        self._cancel_gap_timer()
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await asyncio.wait_for(self.ws.close(code, reason), 2)
+        except Exception:  # noqa: BLE001 - timeout or broken socket: fall back to a hard close
+            self.ws.fail_connection(code, reason)
+
+    def send(self, body: dict[str, Any]) -> None:
+        self.push(json_frame(body))
+
+    # -- per-user events -----------------------------------------------------------------
+
+    def deliver(self, event_id: int | None, wire: bytes) -> None:
+        """A frame from the user's channel: transient ones go out at once, numbered ones in order."""
+        if event_id is None:
+            self.push(wire)
+        elif self.buffer is not None:
+            self.buffer.append((event_id, wire))
+        else:
+            self._accept(event_id, wire)
+
+    def _accept(self, event_id: int, wire: bytes) -> None:
+        if event_id <= self.watermark:
+            if self.skipped and event_id in self.skipped:  # late, but never delivered: once
+                self.skipped.discard(event_id)
+                self.push(wire)
+            return
+        if event_id != self.watermark + 1:
+            if self.watermark == UNKNOWN:
+                self.watermark = event_id - 1
+                self._accept(event_id, wire)
+                return
+            if self.pending is None:
+                self.pending = {}
+            self.pending[event_id] = wire
+            if self.gap_timer is None:
+                self.gap_timer = asyncio.get_running_loop().call_later(GAP_WAIT, self._gap_expired)
+            return
+        self.push(wire)
+        self.watermark = event_id
+        pending = self.pending
+        if pending:
+            while (nxt := pending.pop(self.watermark + 1, None)) is not None:
+                self.push(nxt)
+                self.watermark += 1
+            if not pending:
+                self.pending = None
+                self._cancel_gap_timer()
+
+    def _cancel_gap_timer(self) -> None:
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
+
+    def _gap_expired(self) -> None:
+        self.gap_timer = None
+        if self.pending and not self.closed:
+            self.hub.spawn(self._fill_gap())
+
+    async def _fill_gap(self) -> None:
+        """Ids still missing after GAP_WAIT: take them from the journal, skip those it lacks."""
+        try:
+            journal = await events_after(self.hub.stores, self.user_id, self.watermark)
+        except Exception as exc:  # noqa: BLE001 - the journal is a best effort here
+            log.warning("gap fill for user %s failed: %s", self.user_id, exc)
+            journal = None
+        for event in journal or []:
+            if not self.pending or event["id"] > max(self.pending):
+                break
+            self._accept(event["id"], text_frame(dumps(event)))
+        while self.pending:
+            nxt = min(self.pending)
+            skipped = self.skipped if self.skipped is not None else set()
+            skipped.update(range(self.watermark + 1, nxt))
+            self.skipped = set(sorted(skipped)[-SKIPPED_KEPT:])
+            self.watermark = nxt - 1
+            self._accept(nxt, self.pending.pop(nxt))
+        self.pending = None
+
+    async def start_stream(self, last_event_id: int | None) -> None:
+        """Begin delivery after the subscription is live: from now, or replaying after last_event_id."""
+        current = await self._current_sequence()
+        self.base = self.watermark = current
+        # The first frame: from here on, every event of the user reaches this socket.
+        known = current if current != UNKNOWN else None
+        self.send({"type": "ready", "user_id": self.user_id, "last_event_id": known})
+        if last_event_id is None:
+            self._release_buffer()
+        else:
+            await self.resume(last_event_id, current)
+
+    async def resume(self, last_event_id: int, current: int | None = None) -> None:
+        """Send every journaled event after last_event_id, in order, then the live ones held meanwhile."""
+        if self.buffer is None:
+            self.buffer = []
+        try:
+            if current is None:
+                current = await self._current_sequence()
+            try:
+                replayed = await self._replay(last_event_id, current)
+            except Exception as exc:  # noqa: BLE001 - journal unreachable: the client resyncs via REST
+                log.warning("replay for user %s failed: %s", self.user_id, exc)
+                replayed = None
+            delivered_live = self.watermark > self.base
+            if replayed is None:
+                self.send({"type": "resync_required"})
+                self.base = self.watermark = max(self.watermark, current)
+            else:
+                self.watermark = max(self.watermark, replayed) if delivered_live else replayed
+                self.base = min(self.base, last_event_id)
+        finally:
+            self._release_buffer()
+
+    async def _current_sequence(self) -> int:
+        """The user's last issued event id; UNKNOWN if Redis cannot say (the first live id decides)."""
+        try:
+            return await read_sequence(self.hub.stores, self.user_id)
+        except Exception as exc:  # noqa: BLE001 - deliver what comes rather than refuse the socket
+            log.warning("event sequence of user %s unavailable: %s", self.user_id, exc)
+            return UNKNOWN
+
+    async def _replay(self, last_event_id: int, current: int) -> int | None:
+        """Push journaled events after last_event_id (skipping those this socket already got);
+        the last id replayed, or None when the client must resync through REST."""
+        if current != UNKNOWN and last_event_id > current:
+            return None  # an id never issued (or issued before a counter reset)
+        cursor = last_event_id
+        while True:
+            batch = await events_after(self.hub.stores, self.user_id, cursor, REPLAY_BATCH)
+            if batch is None:
+                return None
+            for event in batch:
+                if not self.base < event["id"] <= self.watermark:
+                    self.push(text_frame(dumps(event)))
+                    await self._room_in_queue()
+                cursor = event["id"]
+            if len(batch) < REPLAY_BATCH:
+                return cursor
+
+    async def _room_in_queue(self) -> None:
+        """Let a long replay follow the client's pace instead of overflowing its send queue."""
+        writer = self.writer
+        if writer is not None and self.queue is not None and len(self.queue) > self.queue_max // 2:
+            await asyncio.wait([writer])  # the queue drained (or the socket is gone)
+
+    def _release_buffer(self) -> None:
+        held, self.buffer = self.buffer or [], None
+        for event_id, wire in held:
+            self._accept(event_id, wire)
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def run(self, handlers: dict[str, CommandHandler]) -> None:
+        """Read frames until the client leaves, idles too long or abuses the rate limit."""
+        idle = self.hub.settings.ws_idle_timeout
+        ws = self.ws
+        while not self.closed:
+            message = await ws.recv(timeout=idle)
+            if message is None:
+                if ws.ws_proto.state is State.OPEN and not self.closed:
+                    await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
+                return
+            if not self._within_rate():
+                continue
+            if isinstance(message, bytes):
+                self.push(error_frame("unsupported_frame", "Binary frames are not supported"))
+                continue
+            await self._handle_text(message, handlers)
+
+    def _within_rate(self) -> bool:
+        """Token bucket of ws_rate_limit frames per second; sustained abuse closes the socket."""
+        rate = self.hub.settings.ws_rate_limit
+        now = time.monotonic()
+        self.tokens = min(rate, self.tokens + (now - self.last_refill) * rate)
+        self.last_refill = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        if self.strikes > 2 * rate:
+            self.drop(CLOSE_POLICY, "rate limit exceeded")
+        else:
+            self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second"))
+        return False
+
+    async def _handle_text(self, text: str, handlers: dict[str, CommandHandler]) -> None:
+        if not text.lstrip().startswith("{"):
+            await self._broadcast(text)
+            return
+        try:
+            command = loads(text)
+        except ValueError:
+            self.push(error_frame("malformed_json", "Frame is not valid JSON"))
+            return
+        kind = command.get("type") if isinstance(command, dict) else None
+        if not isinstance(kind, str):
+            await self._broadcast(text)  # JSON without a type is plain text, as in the seed
+            return
+        ref = command.get("client_id") or kind
+        try:
+            if kind == "resume":
+                await self.resume(_event_id(command.get("last_event_id")))
+                return
+            handler = handlers.get(kind)
+            if handler is None:
+                raise NuboError(400, "unknown_type", f"Unknown frame type: {kind}")
+            reply = await handler(self.hub.stores, self.user_id, command)
+        except NuboError as exc:
+            self.push(error_frame(exc.code, exc.message, ref))
+            return
+        except Exception:  # noqa: BLE001 - one failed command must not end the connection
+            log.exception("command %s failed for user %s", kind, self.user_id)
+            self.push(error_frame("internal_error", "Internal server error", ref))
+            return
+        if reply is not None:
+            self.send(reply)
+
+    async def _broadcast(self, text: str) -> None:
+        try:
+            await broadcast.publish(self.hub.stores, self.user_id, text)
+        except Exception as exc:  # noqa: BLE001 - Redis or MongoDB down: tell the sender
+            log.warning("broadcast from user %s failed: %s", self.user_id, exc)
+            self.push(error_frame("unavailable", "Broadcast unavailable, try again"))
+
+
+def _event_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NuboError(422, "validation_error", "last_event_id must be a non-negative integer")
+    return value
+

@@ -1,0 +1,82 @@
+"""GET /ws (the authenticated WebSocket) and GET /broadcast (the last broadcast lines)."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import Field
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
+from sanic.server.websockets.impl import WebsocketImplProtocol
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import authenticate, require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.realtime import broadcast
+from nubo_backend.realtime.commands import command_handlers
+from nubo_backend.realtime.connection import CLOSE_TRY_AGAIN, Connection
+from nubo_backend.realtime.hub import Hub
+from nubo_backend.validation import Query, parse_query
+
+log = logging.getLogger("nubo.realtime")
+
+ws_bp = Blueprint("realtime_ws")
+bp = Blueprint("realtime")
+
+
+class WsQuery(Query):
+    last_event_id: int | None = Field(None, ge=0)
+
+
+@ws_bp.on_request
+async def guard_upgrade(request: Request) -> None:
+    """Runs before the handshake: a refused client gets the guard's JSON 401, never an upgrade."""
+    await authenticate(request, allow_query_token=True)
+    request.ctx.ws_query = parse_query(request, WsQuery)
+
+
+@ws_bp.websocket("/ws")
+async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
+    """Real-time events and commands; see docs/realtime.md for the protocol."""
+    user_id = request.ctx.principal.user_id
+    hub: Hub | None = getattr(request.app.ctx, "hub", None)
+    if hub is None:  # a connection in the instant before start-up finished
+        await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")
+        return
+    log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
+    conn = Connection(ws, hub, user_id)
+    try:
+        await hub.attach(conn)
+        await conn.start_stream(request.ctx.ws_query.last_event_id)
+        await conn.run(request.app.ctx.command_handlers)
+    finally:
+        await hub.detach(conn)
+        log.info("websocket closed (userID): %s", user_id, extra={"user_id": user_id})
+
+
+@ws_bp.after_server_start
+async def start_hub(app: Sanic) -> None:
+    app.ctx.command_handlers = command_handlers()
+    hub = Hub(app.ctx.stores)
+    hub.start()
+    app.ctx.hub = hub
+
+
+@ws_bp.before_server_stop
+async def stop_hub(app: Sanic) -> None:
+    hub: Hub | None = getattr(app.ctx, "hub", None)
+    if hub is not None:
+        await hub.shutdown()
+
+
+@bp.get("/broadcast")
+@openapi.tag("realtime")
+@openapi.secured("bearer")
+@require_auth
+async def recent_broadcasts(request: Request) -> HTTPResponse:
+    """The last broadcast lines (kept 30 days), newest first; `?limit=&cursor=`."""
+    query = parse_query(request, PageQuery)
+    return json_response(
+        await broadcast.recent(request.app.ctx.stores, query.limit, decode_cursor(query.cursor))
+    )

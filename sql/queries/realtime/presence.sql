@@ -1,0 +1,7 @@
+-- name: contacts(user_id)
+-- People who share at least one conversation with the user: they see the user's presence.
+SELECT DISTINCT other.user_id
+  FROM conversation_members AS mine
+  JOIN conversation_members AS other
+    ON other.conversation_id = mine.conversation_id AND other.user_id <> mine.user_id
+ WHERE mine.user_id = :user_id;
