@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -9,6 +10,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
 from nubo_backend import __version__
+from nubo_backend.auth.tokens import TokenVerifier
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
@@ -55,6 +57,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
         env_prefix="NUBO_SANIC_",
     )
     app.ctx.settings = settings
+    app.ctx.token_verifier = TokenVerifier(settings.jwt_secret)
     app.router.register_pattern("id", row_id, r"^\d{1,19}$")
     _configure(app, settings)
     for bp in blueprints():
@@ -88,6 +91,15 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
     @app.before_server_start
     async def open_connections(app: Sanic) -> None:
         app.ctx.stores = await open_stores(settings)
+
+    @app.after_server_start
+    async def calm_the_garbage_collector(app: Sanic) -> None:
+        # Everything alive now (modules, routes, pools) lives as long as the process: move it
+        # out of the collector's sight, and collect young objects less often. Shorter GC
+        # pauses under load, measured in docs/benchmarks.md.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         log.info("stores open", extra={"postgres": "ok", "redis": "ok", "mongo": "ok"})
 
     @app.after_server_stop

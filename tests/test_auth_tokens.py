@@ -4,7 +4,7 @@ import time
 import httpx
 import pytest
 
-from nubo_backend.auth.tokens import mint_access_token
+from nubo_backend.auth.tokens import InvalidToken, TokenVerifier, mint_access_token
 from nubo_backend.stores import Stores
 from tests.auth_support import bearer, forge_jwt, login, signup
 from tests.factories import make_user
@@ -240,3 +240,20 @@ async def test_sessions_list_drops_sessions_that_expired(api: httpx.AsyncClient,
     assert len(items) == 2
     user_id = laptop["user"]["id"]
     assert not await stores.redis.sismember(stores.keys("user_sessions", user_id), phone_sid)
+
+
+def test_verifier_memo_still_refuses_a_token_once_it_expires() -> None:
+    verifier = TokenVerifier("s" * 40)
+    token, _ = mint_access_token("s" * 40, 7, "sid", ttl=1)
+    assert verifier.verify(token).user_id == 7
+    assert verifier.verify(token).user_id == 7  # from the memo
+    time.sleep(1.1)
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+
+
+def test_verifier_memo_is_bounded() -> None:
+    verifier = TokenVerifier("s" * 40, max_entries=3)
+    tokens = [mint_access_token("s" * 40, n, f"sid{n}", ttl=60)[0] for n in range(5)]
+    assert [verifier.verify(t).user_id for t in tokens] == [0, 1, 2, 3, 4]
+    assert len(verifier._verified) == 3

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from sanic import Request
 
 from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
-from nubo_backend.auth.tokens import InvalidToken, decode_access_token
+from nubo_backend.auth.tokens import InvalidToken
 from nubo_backend.errors import NuboError
 
 log = logging.getLogger("nubo.auth")
@@ -56,7 +56,7 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
     stores = request.app.ctx.stores
     token = _token_from(request, allow_query_token)
     try:
-        claims = decode_access_token(stores.settings.jwt_secret, token)
+        claims = request.app.ctx.token_verifier.verify(token)
     except InvalidToken:
         raise _invalid() from None
     try:

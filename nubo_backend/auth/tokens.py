@@ -55,3 +55,30 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
+
+
+class TokenVerifier:
+    """decode_access_token with a bounded memo of tokens already verified.
+
+    A client sends the same access token with every request for its whole life, and
+    verifying it (base64, JSON, HMAC) is a sizeable part of a cached read. The result is
+    a pure function of the token and the secret, so it is remembered until the token's
+    `exp`; revocation is unaffected, since the guard still checks the session every time.
+    """
+
+    def __init__(self, secret: str, max_entries: int = 50_000) -> None:
+        self._secret = secret
+        self._max_entries = max_entries
+        self._verified: dict[str, AccessClaims] = {}
+
+    def verify(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = decode_access_token(self._secret, token)
+            if len(self._verified) >= self._max_entries:
+                del self._verified[next(iter(self._verified))]  # oldest first
+            self._verified[token] = claims
+        elif claims.expires_at <= time.time():
+            del self._verified[token]
+            raise InvalidToken("token expired")
+        return claims
