@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from nubo_backend.migrations import migrate
 from nubo_backend.settings import Settings, load_settings
 from nubo_backend.stores import Stores, open_stores
-from nubo_backend.stores.mongo import collections
+from nubo_backend.stores.mongo import collections, ensure_indexes
 from tests.support import MongoEmulator, ServerProcess, jongodb_binary
 
 RUN_ID = f"{os.getpid()}"
@@ -113,6 +113,8 @@ async def database(settings: Settings) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def session_stores(settings: Settings, database: str) -> AsyncIterator[Stores]:
     stores = await open_stores(settings)
+    # What `nubo migrate` does for MongoDB: collections get their unique and TTL indexes.
+    await ensure_indexes(stores.mongo, settings.mongo_ttl_days * 86400)
     yield stores
     await _clean(stores)
     await stores.close()

@@ -6,7 +6,6 @@ import contextlib
 from nubo_backend.realtime.events import emit
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
-from nubo_backend.stores.mongo import ensure_indexes
 from tests.e2e.ws_support import next_event, next_frame, open_ws
 from tests.factories import make_user
 from tests.support import PrivateRedis
@@ -17,7 +16,6 @@ async def test_delivery_resumes_after_redis_restarts(settings: Settings, stores,
     restarted = PrivateRedis()
     restarted.port = redis.port
     own = await open_stores(settings.replace(redis_url=redis.url))
-    await ensure_indexes(stores.mongo, settings.mongo_ttl_days * 86400)  # as `nubo migrate` does
     try:
         a = start_server({"NUBO_REDIS_URL": redis.url})
         b = start_server({"NUBO_REDIS_URL": redis.url})
