@@ -14,7 +14,14 @@ from dotenv import dotenv_values
 
 ROOT = Path(os.environ.get("NUBO_ROOT", Path(__file__).resolve().parent.parent))
 ENVIRONMENTS = ("development", "test", "production")
-DEV_SECRETS = {"", "dev-insecure-secret-change-me", "change-me", "secret", "ta-cle-secrete"}
+DEV_SECRETS = {
+    "",
+    "dev-insecure-secret-never-use-in-production",
+    "replace-me-with-openssl-rand-hex-32",  # .env.example
+    "change-me",
+    "secret",
+    "ta-cle-secrete",  # the seed's
+}
 MIN_SECRET_LENGTH = 32
 SECRET_FIELDS = {"jwt_secret"}
 

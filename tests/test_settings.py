@@ -14,7 +14,7 @@ def test_defaults_come_from_config_directory(tmp_path: Path) -> None:
     settings = load_settings(environ={}, env_file=tmp_path / "none")
     assert settings.env == "development"
     assert settings.port == 8080
-    assert settings.jwt_secret == "dev-insecure-secret-change-me"
+    assert settings.jwt_secret == "dev-insecure-secret-never-use-in-production"
 
 
 def test_environment_beats_dotenv_beats_config(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_production_refuses_missing_secret(tmp_path: Path) -> None:
 
 def test_production_refuses_development_secret(tmp_path: Path) -> None:
     settings = load_settings(
-        environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "dev-insecure-secret-change-me"},
+        environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "dev-insecure-secret-never-use-in-production"},
         env_file=tmp_path / "none",
     )
     with pytest.raises(SettingsError, match="openssl rand"):
@@ -75,3 +75,13 @@ def test_masked_hides_secret_and_url_passwords(tmp_path: Path) -> None:
 
 def test_mask_url_leaves_passwordless_urls_alone() -> None:
     assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_production_refuses_the_env_example_placeholder(tmp_path: Path) -> None:
+    from tests.support import ROOT
+
+    example = ROOT / ".env.example"
+    settings = load_settings(environ={}, env_file=example)
+    assert settings.is_production
+    with pytest.raises(SettingsError, match="NUBO_JWT_SECRET"):
+        settings.check()
