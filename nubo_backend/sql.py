@@ -1,13 +1,15 @@
-"""Named SQL queries, loaded by aiosql from sql/queries/*.sql and called by name."""
+"""Named SQL queries, loaded by aiosql from sql/queries/<domain>/*.sql and called by name.
+
+A query with no suffix yields its rows lazily (aiosql 15): collect them with
+`[row async for row in stores.sql.<domain>.<name>(conn, ...)]`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
 import aiosql
-from asyncpg import Record
 
 from nubo_backend.settings import ROOT
 
@@ -22,7 +24,3 @@ Queries = Any  # aiosql builds the class at run time: one method per `-- name:` 
 def load_queries() -> Queries:
     return aiosql.from_path(QUERIES_DIR, "asyncpg")
 
-
-async def all_rows(rows: AsyncIterator[Record]) -> list[Record]:
-    """Collect a multi-row query: aiosql yields the rows of a plain `-- name:` query lazily."""
-    return [row async for row in rows]

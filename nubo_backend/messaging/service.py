@@ -14,7 +14,6 @@ import asyncpg
 from nubo_backend.errors import NuboError, bad_request, forbidden, not_found, unprocessable
 from nubo_backend.pagination import page
 from nubo_backend.realtime.events import emit, publish_transient
-from nubo_backend.sql import all_rows
 from nubo_backend.stores import Stores
 
 
@@ -78,12 +77,20 @@ async def _require_member(
 
 
 async def _member_ids(conn: asyncpg.Connection, stores: Stores, conversation_id: int) -> list[int]:
-    rows = await all_rows(stores.sql.messaging.member_ids(conn, conversation_id=conversation_id))
+    rows = [row async for row in stores.sql.messaging.member_ids(conn, conversation_id=conversation_id)]
     return [r["user_id"] for r in rows]
 
 
+async def _add_members(
+    conn: asyncpg.Connection, stores: Stores, conversation_id: int, user_ids: list[int], role: str
+) -> list[int]:
+    """Add members (those already in are left alone); returns the ids actually added."""
+    rows = stores.sql.messaging.add_members(conn, conversation_id=conversation_id, user_ids=user_ids, role=role)
+    return [row["user_id"] async for row in rows]
+
+
 async def _require_users(conn: asyncpg.Connection, stores: Stores, user_ids: list[int], field: str) -> None:
-    found = {r["id"] for r in await all_rows(stores.sql.messaging.existing_user_ids(conn, user_ids=user_ids))}
+    found = {row["id"] async for row in stores.sql.messaging.existing_user_ids(conn, user_ids=user_ids)}
     missing = [uid for uid in user_ids if uid not in found]
     if missing:
         raise NuboError(
@@ -104,7 +111,7 @@ async def open_direct(stores: Stores, user_id: int, other_id: int) -> tuple[dict
         conversation_id = await q.insert_direct(conn, direct_key=key, created_by=user_id)
         created = conversation_id is not None
         if created:
-            await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=[low, high], role="member"))
+            await _add_members(conn, stores, conversation_id, [low, high], "member")
     if not created:
         async with stores.pg.acquire() as conn:
             conversation_id = await q.direct_by_key(conn, direct_key=key)
@@ -120,8 +127,8 @@ async def create_group(stores: Stores, owner_id: int, title: str, member_ids: li
     async with stores.pg.acquire() as conn, conn.transaction():
         await _require_users(conn, stores, others, "member_ids")
         conversation_id = await q.insert_group(conn, title=title, created_by=owner_id)
-        await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=[owner_id], role="owner"))
-        await all_rows(q.add_members(conn, conversation_id=conversation_id, user_ids=others, role="member"))
+        await _add_members(conn, stores, conversation_id, [owner_id], "owner")
+        await _add_members(conn, stores, conversation_id, others, "member")
     conversation = await get_conversation(stores, owner_id, conversation_id)
     await emit(stores, [owner_id, *others], "conversation.created", conversation)
     return conversation
@@ -132,7 +139,7 @@ async def get_conversation(stores: Stores, user_id: int, conversation_id: int) -
     async with stores.pg.acquire() as conn:
         await _require_member(conn, stores, conversation_id, user_id)
         row = await q.conversation_by_id(conn, conversation_id=conversation_id)
-        members = await all_rows(q.conversation_members(conn, conversation_id=conversation_id))
+        members = [row async for row in q.conversation_members(conn, conversation_id=conversation_id)]
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -155,9 +162,9 @@ async def list_conversations(
         except (TypeError, ValueError):
             raise bad_request("Invalid cursor", "invalid_cursor") from None
     async with stores.pg.acquire() as conn:
-        rows = await all_rows(stores.sql.messaging.list_conversations(
+        rows = [row async for row in stores.sql.messaging.list_conversations(
             conn, user_id=user_id, before_activity=before_activity, before_id=before_id, limit=limit + 1
-        ))
+        )]
     items = [_conversation_summary(r) for r in rows]
     return page(items, limit, lambda c: [c["last_activity"].isoformat(), c["id"]])
 
@@ -166,17 +173,15 @@ async def add_members(
     stores: Stores, user_id: int, conversation_id: int, new_ids: list[int]
 ) -> dict[str, Any]:
     """Owners add people to a group; everyone in it hears of the newcomers."""
-    q = stores.sql.messaging
     async with stores.pg.acquire() as conn, conn.transaction():
         membership = await _require_member(conn, stores, conversation_id, user_id, lock=True)
         if membership["kind"] != "group":
             raise NuboError(409, "not_a_group", "Members can only be added to a group conversation")
         if membership["role"] != "owner":
             raise forbidden("Only an owner can add members", "not_an_owner")
-        await _require_users(conn, stores, list(dict.fromkeys(new_ids)), "user_ids")
-        added = [r["user_id"] for r in await all_rows(q.add_members(
-            conn, conversation_id=conversation_id, user_ids=list(dict.fromkeys(new_ids)), role="member"
-        ))]
+        new_ids = list(dict.fromkeys(new_ids))
+        await _require_users(conn, stores, new_ids, "user_ids")
+        added = await _add_members(conn, stores, conversation_id, new_ids, "member")
         everyone = await _member_ids(conn, stores, conversation_id)
     conversation = await get_conversation(stores, user_id, conversation_id)
     if added:
@@ -232,9 +237,9 @@ async def list_messages(
 ) -> dict[str, Any]:
     async with stores.pg.acquire() as conn:
         await _require_member(conn, stores, conversation_id, user_id)
-        rows = await all_rows(stores.sql.messaging.list_messages(
+        rows = [row async for row in stores.sql.messaging.list_messages(
             conn, conversation_id=conversation_id, before_id=before_id, limit=limit + 1,
-        ))
+        )]
     return page([_message(r) for r in rows], limit, lambda m: [m["id"]])
 
 
