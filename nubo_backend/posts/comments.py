@@ -10,7 +10,8 @@ from nubo_backend.errors import forbidden, not_found
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import page
 from nubo_backend.posts.schemas import check_length
-from nubo_backend.posts.service import after_commit, post_changed, public_author
+from nubo_backend.posts.service import post_changed, public_author
+from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
 
@@ -44,7 +45,7 @@ async def add_comment(stores: Stores, post_id: int, user_id: int, body: str) -> 
         raise _post_not_found() from None
     await post_changed(stores, post_id)
     comment = public_comment(row)
-    after_commit("comment.created", notify(
+    announce_later(stores, "comment.created", notify(
         stores, row["post_author_id"], "comment.created",
         {"post_id": post_id, "comment_id": comment["id"], "actor_id": user_id},
     ))

@@ -16,15 +16,12 @@ which stay one round trip).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 from orjson import Fragment
-from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
 
 from nubo_backend.cache import (
     View,
@@ -39,7 +36,7 @@ from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, page
 from nubo_backend.posts.schemas import check_length
-from nubo_backend.realtime.events import emit
+from nubo_backend.realtime.events import announce_later, emit
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.posts")
@@ -97,30 +94,6 @@ def public_post(row: Any) -> dict[str, Any]:
         "like_count": row["like_count"],
         "comment_count": row["comment_count"],
     }
-
-
-# Announcements in flight: asyncio keeps only weak references to tasks, so they are held here
-# until done (the standard fire-and-forget idiom; nothing else is kept between requests).
-_announcing: set[asyncio.Task[None]] = set()
-
-
-def after_commit(what: str, action: Coroutine[Any, Any, Any]) -> None:
-    """Announce a committed change (event, notification) without making the request wait.
-
-    The change is already durable and visible; the fan-out (a Redis counter, a MongoDB
-    journal write and a publish per recipient) runs beside the response, and a failure is
-    logged, never turned into an error for the writer. Clients that miss an event resync
-    through REST."""
-
-    async def run() -> None:
-        try:
-            await action
-        except (RedisError, PyMongoError, OSError) as exc:
-            log.warning("%s not delivered: %s", what, exc)
-
-    task = asyncio.get_running_loop().create_task(run())
-    _announcing.add(task)
-    task.add_done_callback(_announcing.discard)
 
 
 # --- reads -----------------------------------------------------------------------------
@@ -288,7 +261,7 @@ async def create_post(
     post = public_post(row)
     follower_ids = list(row["follower_ids"])
     await _invalidate_timelines(stores, author_id, follower_ids)
-    after_commit("post.created", emit(stores, follower_ids, "post.created", {"post": post}))
+    announce_later(stores, "post.created", emit(stores, follower_ids, "post.created", {"post": post}))
     post["liked_by_me"] = False
     return post
 
@@ -334,7 +307,7 @@ async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
         # The liker's set is dropped, not edited: a like and an unlike racing would apply
         # their edits in either order, while a reload after both always reads the truth.
         await post_changed(stores, post_id, liked_key(stores, user_id))
-        after_commit("like.created", notify(
+        announce_later(stores, "like.created", notify(
             stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
     return await get_post(stores, post_id, user_id)
 

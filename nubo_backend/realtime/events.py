@@ -9,7 +9,7 @@ that was already delivered to its other devices.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,6 +109,23 @@ async def _renumber_after_counter_loss(
 async def read_sequence(stores: Stores, user_id: int) -> int:
     """The last event id issued to user_id (0 when none)."""
     return int(await stores.redis.get(stores.keys("evseq", user_id)) or 0)
+
+
+def announce_later(stores: Stores, what: str, action: Coroutine[Any, Any, Any]) -> None:
+    """Announce a committed change (event, notification) without making the request wait.
+
+    The change is already durable and visible; the fan-out (a Redis counter, a MongoDB
+    journal write and a publish per recipient) runs beside the response, and a failure is
+    logged, never turned into an error for the writer. Clients that miss an event resync
+    through REST."""
+
+    async def run() -> None:
+        try:
+            await action
+        except (RedisError, PyMongoError, OSError) as exc:
+            log.warning("%s not delivered: %s", what, exc)
+
+    stores.run_in_background(run())
 
 
 async def publish_transient(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
@@ -42,8 +42,18 @@ class Stores:
     mongo: AsyncDatabase
     keys: Keys
     sql: Queries
+    # Work started by a request that finishes after its response (event fan-out); held here
+    # because asyncio keeps only weak references to tasks, and drained before the pools close.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def run_in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def close(self) -> None:
+        if self.background:
+            await asyncio.wait(self.background, timeout=5)
         await self.pg.close()
         await self.redis.aclose()
         await self.mongo_client.close()

@@ -11,7 +11,8 @@ from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import MAX_ROW_ID, page
-from nubo_backend.posts.service import after_commit, feed_key, profile_key
+from nubo_backend.posts.service import feed_key, profile_key
+from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
 PROFILE_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at",
@@ -79,7 +80,7 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
         raise _user_not_found() from None
     if created:
         await _after_follow_change(stores, follower_id, followed_id)
-        after_commit("follow.created", notify(
+        announce_later(stores, "follow.created", notify(
             stores, followed_id, "follow.created", {"actor_id": follower_id}))
     return await get_profile(stores, followed_id, follower_id)
 
