@@ -9,6 +9,7 @@ import asyncpg
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import page
+from nubo_backend.posts.mentions import notify_mentions
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.posts.service import post_changed, public_author
 from nubo_backend.realtime.events import announce_later
@@ -49,6 +50,8 @@ async def add_comment(stores: Stores, post_id: int, user_id: int, body: str) -> 
         stores, row["post_author_id"], "comment.created",
         {"post_id": post_id, "comment_id": comment["id"], "actor_id": user_id},
     ))
+    announce_later(stores, "mention.created", notify_mentions(
+        stores, user_id, body, {"post_id": post_id, "comment_id": comment["id"]}))
     return comment
 
 

@@ -35,6 +35,7 @@ from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, page
+from nubo_backend.posts.mentions import notify_mentions
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.realtime.events import announce_later, emit
 from nubo_backend.stores import Stores
@@ -262,6 +263,7 @@ async def create_post(
     follower_ids = list(row["follower_ids"])
     await _invalidate_timelines(stores, author_id, follower_ids)
     announce_later(stores, "post.created", emit(stores, follower_ids, "post.created", {"post": post}))
+    announce_later(stores, "mention.created", notify_mentions(stores, author_id, body, {"post_id": post["id"]}))
     post["liked_by_me"] = False
     return post
 

@@ -62,3 +62,7 @@ SELECT f.id AS follow_id, f.created_at AS followed_at,
 FROM follows f JOIN users u ON u.id = f.followed_id
 WHERE f.follower_id = :user_id AND f.id < :before
 ORDER BY f.id DESC LIMIT :lim;
+
+-- name: ids_by_usernames(usernames)
+-- Users named (case-insensitively) in a post or comment; unknown names are simply absent.
+SELECT id FROM users WHERE lower(username) = ANY(:usernames::text[]);
