@@ -25,6 +25,7 @@ from nubo_backend.auth.sessions import (
 )
 from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
+from nubo_backend.realtime.events import publish_transient
 from nubo_backend.stores import Stores
 from nubo_backend.users.service import invalidate_profile
 
@@ -160,6 +161,7 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
         result = await rotate_refresh(stores.redis, stores.keys, refresh_token, stores.settings.refresh_token_ttl)
     if result.outcome is Rotation.REUSED:
         log.warning("rotated refresh token presented again; session revoked", extra={"user_id": result.user_id})
+        await _announce_revoked(stores, result.user_id, [refresh_token.partition(".")[0]])
         raise NuboError(
             401, "refresh_token_reused", "Refresh token already used: the session has been revoked, log in again"
         )
@@ -169,14 +171,23 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
     return _token_pair(stores, result.user_id, session_id, result.refresh_token)
 
 
+async def _announce_revoked(stores: Stores, user_id: int | None, session_ids: list[str]) -> None:
+    """Tell every instance: WebSockets opened with these sessions close now (see realtime.hub)."""
+    if user_id is not None and session_ids:
+        await publish_transient(stores, [user_id], "session.revoked", {"session_ids": session_ids})
+
+
 async def logout(stores: Stores, user_id: int, session_id: str) -> None:
     with sessions_available():
         await revoke_session(stores.redis, stores.keys, user_id, session_id)
+    await _announce_revoked(stores, user_id, [session_id])
 
 
 async def logout_everywhere(stores: Stores, user_id: int) -> int:
     with sessions_available():
-        return await revoke_all_sessions(stores.redis, stores.keys, user_id)
+        revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
+    await _announce_revoked(stores, user_id, revoked)
+    return len(revoked)
 
 
 def _session_view(info: SessionInfo, current_session_id: str) -> dict[str, Any]:
@@ -202,6 +213,7 @@ async def revoke_own_session(stores: Stores, user_id: int, session_id: str) -> N
         revoked = await revoke_session(stores.redis, stores.keys, user_id, session_id)
     if not revoked:
         raise not_found("Session not found", code="session_not_found")
+    await _announce_revoked(stores, user_id, [session_id])
 
 
 async def account(stores: Stores, user_id: int) -> dict[str, Any]:
@@ -253,5 +265,6 @@ async def change_password(
         raise conflict("The password was changed meanwhile, retry", code="password_changed")
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id, keep=session_id)
-    log.info("password changed", extra={"user_id": user_id, "revoked_sessions": revoked})
-    return revoked
+    await _announce_revoked(stores, user_id, revoked)
+    log.info("password changed", extra={"user_id": user_id, "revoked_sessions": len(revoked)})
+    return len(revoked)

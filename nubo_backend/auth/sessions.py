@@ -218,16 +218,16 @@ async def revoke_session(redis: Redis, keys: Keys, user_id: int, session_id: str
 
 async def revoke_all_sessions(
     redis: Redis, keys: Keys, user_id: int, *, keep: str | None = None
-) -> int:
-    """Revoke every session of user_id except `keep`; returns how many were revoked."""
+) -> list[str]:
+    """Revoke every session of user_id except `keep`; returns the ids revoked."""
     index = keys("user_sessions", user_id)
     session_ids = [s.decode() if isinstance(s, bytes) else s for s in await redis.smembers(index)]
     doomed = [sid for sid in session_ids if sid != keep]
     if not doomed:
-        return 0
+        return []
     async with redis.pipeline(transaction=True) as pipe:
         for sid in doomed:
             pipe.delete(keys("sess", sid), keys("sess_rotated", sid))
         pipe.srem(index, *doomed)
         results = await pipe.execute()
-    return sum(1 for deleted in results[:-1] if deleted)
+    return [sid for sid, deleted in zip(doomed, results[:-1], strict=True) if deleted]

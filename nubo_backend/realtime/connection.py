@@ -48,15 +48,16 @@ class Connection:
     """A client's socket as the hub sees it: push frames, deliver events in order."""
 
     __slots__ = (
-        "ws", "hub", "user_id", "transport", "queue", "queue_max", "writer", "closed",
+        "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
         "tokens", "last_refill", "strikes",
     )
 
-    def __init__(self, ws: WebsocketImplProtocol, hub: Hub, user_id: int) -> None:
+    def __init__(self, ws: WebsocketImplProtocol, hub: Hub, user_id: int, session_id: str) -> None:
         self.ws = ws
         self.hub = hub
         self.user_id = user_id
+        self.session_id = session_id
         self.transport: asyncio.Transport = ws.io_proto.transport
         self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
         self.queue_max = hub.settings.ws_send_queue

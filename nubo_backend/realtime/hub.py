@@ -14,7 +14,7 @@ from typing import Any
 from nubo_backend.jsonutil import loads
 from nubo_backend.realtime import presence
 from nubo_backend.realtime.bus import Bus
-from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, Connection
+from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection
 from nubo_backend.realtime.events import user_channel
 from nubo_backend.realtime.frames import text_frame
 from nubo_backend.stores import Stores
@@ -102,10 +102,21 @@ class Hub:
         targets = self.by_user.get(user_id)
         if not targets:
             return
-        event_id = loads(raw).get("id")
+        event = loads(raw)
+        if event.get("type") == "session.revoked":  # internal: not forwarded to clients
+            self._close_revoked(targets, event["data"]["session_ids"])
+            return
+        event_id = event.get("id")
         wire = text_frame(raw)
         for conn in list(targets):
             conn.deliver(event_id, wire)
+
+    def _close_revoked(self, targets: list[Connection], session_ids: list[str]) -> None:
+        """A revoked session loses its open sockets at once, not only its next connection."""
+        revoked = set(session_ids)
+        for conn in list(targets):
+            if conn.session_id in revoked:
+                self.spawn(conn.close(CLOSE_POLICY, "session revoked, log in again"))
 
     async def _refresh_presence(self) -> None:
         interval = max(self.settings.ws_heartbeat_interval, 1.0)

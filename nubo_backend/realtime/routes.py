@@ -45,7 +45,7 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
         await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")
         return
     log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
-    conn = Connection(ws, hub, user_id)
+    conn = Connection(ws, hub, user_id, request.ctx.principal.session_id)
     try:
         await hub.attach(conn)
         await conn.start_stream(request.ctx.ws_query.last_event_id)

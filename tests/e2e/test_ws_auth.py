@@ -4,7 +4,7 @@ import socket
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from nubo_backend.auth.sessions import revoke_session
 from nubo_backend.jsonutil import loads
@@ -88,3 +88,47 @@ async def test_a_plain_http_get_is_told_to_upgrade(stores: Stores, api) -> None:
     user = await make_user(stores)
     response = await api.get("/ws", headers=user.headers)
     assert response.status_code == 426 and "error" in response.json()
+
+
+async def second_device(stores: Stores, user):
+    """The same user logged in on another device: a session and token of its own."""
+    import dataclasses
+
+    from nubo_backend.auth.sessions import create_session
+    from nubo_backend.auth.tokens import mint_access_token
+
+    session = await create_session(stores.redis, stores.keys, user.id, stores.settings.refresh_token_ttl)
+    token, _ = mint_access_token(stores.settings.jwt_secret, user.id, session.session_id, 900)
+    return dataclasses.replace(user, token=token, session_id=session.session_id)
+
+
+async def test_logout_closes_that_sessions_open_websockets_on_every_instance(
+    stores: Stores, start_server, api
+) -> None:
+    a, b = start_server(), start_server()
+    alice = await make_user(stores)
+    phone = await second_device(stores, alice)
+    laptop_on_a, laptop_on_b, phone_on_b = await open_ws(a, alice), await open_ws(b, alice), await open_ws(b, phone)
+
+    assert (await api.post("/logout", headers=alice.headers)).status_code == 204
+
+    for ws in (laptop_on_a, laptop_on_b):
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_frame(ws, within=5)
+        assert closed.value.rcvd.code == 1008
+        assert "revoked" in closed.value.rcvd.reason
+    await phone_on_b.send('{"type": "ping"}')  # the other session is untouched
+    assert await next_frame(phone_on_b) == {"type": "pong"}
+
+
+async def test_password_change_closes_the_other_sessions_websockets(stores: Stores, server: ServerProcess, api) -> None:
+    alice = await make_user(stores)
+    other = await second_device(stores, alice)
+    mine, theirs = await open_ws(server, alice), await open_ws(server, other)
+    changed = await api.post("/me/password", json={"current_password": "password123", "new_password": "a new secret"},
+                             headers=alice.headers)
+    assert changed.status_code == 200, changed.text
+    with pytest.raises(ConnectionClosed):
+        await next_frame(theirs, within=5)
+    await mine.send('{"type": "ping"}')
+    assert await next_frame(mine) == {"type": "pong"}
