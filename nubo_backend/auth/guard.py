@@ -75,6 +75,11 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
     return principal
 
 
+def caller_id(request: Request) -> int:
+    """The authenticated caller's user id (in a handler behind the guard)."""
+    return request.ctx.principal.user_id
+
+
 Handler = Callable[..., Awaitable[Any]]
 
 

@@ -7,7 +7,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.auth import ratelimit, service
-from nubo_backend.auth.guard import require_auth
+from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
 from nubo_backend.jsonutil import json_response
@@ -99,7 +99,7 @@ async def logout(request: Request) -> HTTPResponse:
 @require_auth
 async def logout_all(request: Request) -> HTTPResponse:
     """Revoke every session of the caller, the current one included."""
-    await service.logout_everywhere(_stores(request), request.ctx.principal.user_id)
+    await service.logout_everywhere(_stores(request), caller_id(request))
     return HTTPResponse(status=204)
 
 
@@ -120,7 +120,7 @@ async def sessions(request: Request) -> HTTPResponse:
 @require_auth
 async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
     """Revoke one of the caller's sessions (404 if it is not theirs)."""
-    await service.revoke_own_session(_stores(request), request.ctx.principal.user_id, session_id)
+    await service.revoke_own_session(_stores(request), caller_id(request), session_id)
     return HTTPResponse(status=204)
 
 
@@ -130,7 +130,7 @@ async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
 @require_auth
 async def me(request: Request) -> HTTPResponse:
     """The caller's own account, e-mail included."""
-    return json_response(await service.account(_stores(request), request.ctx.principal.user_id))
+    return json_response(await service.account(_stores(request), caller_id(request)))
 
 
 @bp.patch("/me")
@@ -141,7 +141,7 @@ async def me(request: Request) -> HTTPResponse:
 async def update_me(request: Request) -> HTTPResponse:
     """Change display name, bio or avatar URL (`avatar_url: null` removes it)."""
     patch = parse_body(request, ProfilePatch)
-    return json_response(await service.update_profile(_stores(request), request.ctx.principal.user_id, patch))
+    return json_response(await service.update_profile(_stores(request), caller_id(request), patch))
 
 
 @bp.post("/me/password")

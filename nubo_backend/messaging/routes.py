@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import require_auth
+from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
@@ -14,10 +14,6 @@ from nubo_backend.pagination import PageQuery, decode_cursor, decode_id_cursor
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
-
-
-def _user(request: Request) -> int:
-    return request.ctx.principal.user_id
 
 
 @bp.post("/conversations")
@@ -28,9 +24,9 @@ async def create_conversation(request: Request) -> HTTPResponse:
     data = parse_body(request, NewConversation)
     stores = request.app.ctx.stores
     if data.user_id is not None:
-        conversation, created = await service.open_direct(stores, _user(request), data.user_id)
+        conversation, created = await service.open_direct(stores, caller_id(request), data.user_id)
         return json_response(conversation, status=201 if created else 200)
-    conversation = await service.create_group(stores, _user(request), data.title, data.member_ids or [])
+    conversation = await service.create_group(stores, caller_id(request), data.title, data.member_ids or [])
     return json_response(conversation, status=201)
 
 
@@ -42,7 +38,7 @@ async def list_conversations(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     cursor = decode_cursor(query.cursor, arity=2)
     return json_response(
-        await service.list_conversations(request.app.ctx.stores, _user(request), query.limit, cursor)
+        await service.list_conversations(request.app.ctx.stores, caller_id(request), query.limit, cursor)
     )
 
 
@@ -51,7 +47,7 @@ async def list_conversations(request: Request) -> HTTPResponse:
 @require_auth
 async def get_conversation(request: Request, conversation_id: int) -> HTTPResponse:
     """One conversation with its members."""
-    return json_response(await service.get_conversation(request.app.ctx.stores, _user(request), conversation_id))
+    return json_response(await service.get_conversation(request.app.ctx.stores, caller_id(request), conversation_id))
 
 
 @bp.post("/conversations/<conversation_id:id>/members")
@@ -60,7 +56,7 @@ async def get_conversation(request: Request, conversation_id: int) -> HTTPRespon
 async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
     """Add people to a group (owners only)."""
     data = parse_body(request, NewMembers)
-    conversation = await service.add_members(request.app.ctx.stores, _user(request), conversation_id, data.user_ids)
+    conversation = await service.add_members(request.app.ctx.stores, caller_id(request), conversation_id, data.user_ids)
     return json_response(conversation)
 
 
@@ -69,7 +65,7 @@ async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
 @require_auth
 async def remove_member(request: Request, conversation_id: int, user_id: int) -> HTTPResponse:
     """Remove a member from a group (owners), or leave it (your own id)."""
-    await service.remove_member(request.app.ctx.stores, _user(request), conversation_id, user_id)
+    await service.remove_member(request.app.ctx.stores, caller_id(request), conversation_id, user_id)
     return HTTPResponse(status=204)
 
 
@@ -78,7 +74,7 @@ async def remove_member(request: Request, conversation_id: int, user_id: int) ->
 @require_auth
 async def leave(request: Request, conversation_id: int) -> HTTPResponse:
     """Leave a group."""
-    await service.remove_member(request.app.ctx.stores, _user(request), conversation_id, _user(request))
+    await service.remove_member(request.app.ctx.stores, caller_id(request), conversation_id, caller_id(request))
     return HTTPResponse(status=204)
 
 
@@ -90,7 +86,7 @@ async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     before_id = decode_id_cursor(query.cursor)
     return json_response(
-        await service.list_messages(request.app.ctx.stores, _user(request), conversation_id, query.limit, before_id)
+        await service.list_messages(request.app.ctx.stores, caller_id(request), conversation_id, query.limit, before_id)
     )
 
 
@@ -101,7 +97,7 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
     """Send {body, client_id}; a retry with the same client_id returns the first message (200)."""
     data = parse_body(request, NewMessage)
     message, created = await service.send_message(
-        request.app.ctx.stores, _user(request), conversation_id, data.body, data.client_id
+        request.app.ctx.stores, caller_id(request), conversation_id, data.body, data.client_id
     )
     return json_response(message, status=201 if created else 200)
 
@@ -112,7 +108,7 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
 async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
     """Move the caller's read marker to {message_id}."""
     data = parse_body(request, ReadMarker)
-    receipt = await service.mark_read(request.app.ctx.stores, _user(request), conversation_id, data.message_id)
+    receipt = await service.mark_read(request.app.ctx.stores, caller_id(request), conversation_id, data.message_id)
     return json_response(receipt)
 
 
@@ -122,7 +118,7 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""
     data = parse_body(request, MessageEdit)
-    return json_response(await service.edit_message(request.app.ctx.stores, _user(request), message_id, data.body))
+    return json_response(await service.edit_message(request.app.ctx.stores, caller_id(request), message_id, data.body))
 
 
 @bp.delete("/messages/<message_id:id>")
@@ -130,5 +126,5 @@ async def edit_message(request: Request, message_id: int) -> HTTPResponse:
 @require_auth
 async def delete_message(request: Request, message_id: int) -> HTTPResponse:
     """Delete your own message for everyone (a tombstone remains)."""
-    await service.delete_message(request.app.ctx.stores, _user(request), message_id)
+    await service.delete_message(request.app.ctx.stores, caller_id(request), message_id)
     return HTTPResponse(status=204)

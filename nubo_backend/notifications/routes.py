@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import require_auth
+from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.notifications.schemas import MarkRead
 from nubo_backend.notifications.service import list_notifications, mark_read
@@ -23,7 +23,7 @@ bp = Blueprint("notifications")
 async def notifications(request: Request) -> HTTPResponse:
     """The caller's notifications of the last 30 days, newest first; `?limit=&cursor=`."""
     query = parse_query(request, PageQuery)
-    user_id = request.ctx.principal.user_id
+    user_id = caller_id(request)
     return json_response(
         await list_notifications(request.app.ctx.stores, user_id, query.limit, decode_cursor(query.cursor))
     )
@@ -37,5 +37,5 @@ async def notifications(request: Request) -> HTTPResponse:
 async def read_notifications(request: Request) -> HTTPResponse:
     """Mark notifications read: `{"ids": [...]}`, or every unread one with `{}`."""
     body = parse_body(request, MarkRead) if request.body else MarkRead()
-    changed = await mark_read(request.app.ctx.stores, request.ctx.principal.user_id, body.ids)
+    changed = await mark_read(request.app.ctx.stores, caller_id(request), body.ids)
     return json_response({"updated": changed})

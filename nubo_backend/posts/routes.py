@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import optional_principal, require_auth
+from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor
 from nubo_backend.posts import comments, service
@@ -16,17 +16,13 @@ from nubo_backend.validation import parse_body, parse_query
 bp = Blueprint("posts")
 
 
-def _viewer_id(request: Request) -> int:
-    return request.ctx.principal.user_id
-
-
 @bp.post("/posts")
 @openapi.tag("posts")
 @require_auth
 async def create_post(request: Request) -> HTTPResponse:
     """Publish a post `{body, media_urls?}`; its author's followers get `post.created`."""
     data = parse_body(request, PostIn)
-    post = await service.create_post(request.app.ctx.stores, _viewer_id(request), data.body, data.media_urls)
+    post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_urls)
     return json_response(post, status=201)
 
 
@@ -56,7 +52,7 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
     """Edit a post's body and/or media (author only)."""
     data = parse_body(request, PostPatch)
-    post = await service.update_post(request.app.ctx.stores, post_id, _viewer_id(request),
+    post = await service.update_post(request.app.ctx.stores, post_id, caller_id(request),
                                      data.body, data.media_urls)
     return json_response(post)
 
@@ -66,7 +62,7 @@ async def update_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def delete_post(request: Request, post_id: int) -> HTTPResponse:
     """Delete a post with its comments and likes, permanently (author only)."""
-    await service.delete_post(request.app.ctx.stores, post_id, _viewer_id(request))
+    await service.delete_post(request.app.ctx.stores, post_id, caller_id(request))
     return HTTPResponse(status=204)
 
 
@@ -75,7 +71,7 @@ async def delete_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def like_post(request: Request, post_id: int) -> HTTPResponse:
     """Like a post (idempotent); returns the post."""
-    post = await service.like_post(request.app.ctx.stores, post_id, _viewer_id(request))
+    post = await service.like_post(request.app.ctx.stores, post_id, caller_id(request))
     return json_response(post)
 
 
@@ -84,7 +80,7 @@ async def like_post(request: Request, post_id: int) -> HTTPResponse:
 @require_auth
 async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
     """Take a like back (idempotent); returns the post."""
-    post = await service.unlike_post(request.app.ctx.stores, post_id, _viewer_id(request))
+    post = await service.unlike_post(request.app.ctx.stores, post_id, caller_id(request))
     return json_response(post)
 
 
@@ -95,7 +91,7 @@ async def feed(request: Request) -> HTTPResponse:
     """Posts of the people the caller follows, and the caller's own, newest first."""
     query = parse_query(request, PageQuery)
     before = decode_id_cursor(query.cursor)
-    result = await service.feed(request.app.ctx.stores, _viewer_id(request), query.limit, before)
+    result = await service.feed(request.app.ctx.stores, caller_id(request), query.limit, before)
     return json_response(result)
 
 
@@ -105,7 +101,7 @@ async def feed(request: Request) -> HTTPResponse:
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
     data = parse_body(request, CommentIn)
-    comment = await comments.add_comment(request.app.ctx.stores, post_id, _viewer_id(request), data.body)
+    comment = await comments.add_comment(request.app.ctx.stores, post_id, caller_id(request), data.body)
     return json_response(comment, status=201)
 
 
@@ -125,7 +121,7 @@ async def list_comments(request: Request, post_id: int) -> HTTPResponse:
 async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Edit a comment (its author only)."""
     data = parse_body(request, CommentIn)
-    comment = await comments.update_comment(request.app.ctx.stores, comment_id, _viewer_id(request),
+    comment = await comments.update_comment(request.app.ctx.stores, comment_id, caller_id(request),
                                             data.body)
     return json_response(comment)
 
@@ -135,5 +131,5 @@ async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
 @require_auth
 async def delete_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Delete a comment (its author, or the post's author)."""
-    await comments.delete_comment(request.app.ctx.stores, comment_id, _viewer_id(request))
+    await comments.delete_comment(request.app.ctx.stores, comment_id, caller_id(request))
     return HTTPResponse(status=204)

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import authenticate, require_auth
+from nubo_backend.auth.guard import authenticate, caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_cursor
 from nubo_backend.realtime import broadcast
@@ -39,7 +39,7 @@ async def guard_upgrade(request: Request) -> None:
 @ws_bp.websocket("/ws")
 async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
     """Real-time events and commands; see docs/realtime.md for the protocol."""
-    user_id = request.ctx.principal.user_id
+    user_id = caller_id(request)
     hub: Hub | None = getattr(request.app.ctx, "hub", None)
     if hub is None:  # a connection in the instant before start-up finished
         await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")

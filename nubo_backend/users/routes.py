@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import optional_principal, require_auth
+from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor
 from nubo_backend.posts import service as posts
@@ -31,7 +31,7 @@ async def profile(request: Request, ref: str) -> HTTPResponse:
 @require_auth
 async def follow(request: Request, user_id: int) -> HTTPResponse:
     """Follow a user (idempotent); returns their profile."""
-    result = await service.follow(request.app.ctx.stores, request.ctx.principal.user_id, user_id)
+    result = await service.follow(request.app.ctx.stores, caller_id(request), user_id)
     return json_response(result)
 
 
@@ -40,7 +40,7 @@ async def follow(request: Request, user_id: int) -> HTTPResponse:
 @require_auth
 async def unfollow(request: Request, user_id: int) -> HTTPResponse:
     """Stop following a user (idempotent); returns their profile."""
-    result = await service.unfollow(request.app.ctx.stores, request.ctx.principal.user_id, user_id)
+    result = await service.unfollow(request.app.ctx.stores, caller_id(request), user_id)
     return json_response(result)
 
 
