@@ -61,6 +61,7 @@ class Settings:
     comment_max_length: int = 2000
     message_max_length: int = 4000
     cache_ttl: int = 300
+    session_memo_ttl: float = 5.0
     ws_heartbeat_interval: float = 20.0
     ws_idle_timeout: float = 60.0
     ws_send_queue: int = 256

@@ -59,10 +59,20 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
         claims = request.app.ctx.token_verifier.verify(token)
     except InvalidToken:
         raise _invalid() from None
+    memo = stores.live_sessions
     try:
-        owner, last_used = await session_state(stores.redis, stores.keys, claims.session_id)
+        known = memo.get(claims.session_id)
+        if known is None:
+            asked_at = time.monotonic()
+            owner, last_used = await session_state(stores.redis, stores.keys, claims.session_id)
+            if owner is not None:
+                memo.remember(claims.session_id, owner, last_used, asked_at)
+        else:
+            owner, last_used = known
         if owner == claims.user_id and time.time() - last_used >= TOUCH_INTERVAL:
-            await touch_session(stores.redis, stores.keys, claims.session_id)
+            asked_at, now = time.monotonic(), int(time.time())
+            await touch_session(stores.redis, stores.keys, claims.session_id, now)
+            memo.remember(claims.session_id, owner, now, asked_at)
     except (RedisError, OSError) as exc:
         # Redis down: trust the signature for the token's short life rather than take the
         # whole API down with the cache. Revocation resumes as soon as Redis answers.

@@ -161,7 +161,7 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
         result = await rotate_refresh(stores.redis, stores.keys, refresh_token, stores.settings.refresh_token_ttl)
     if result.outcome is Rotation.REUSED:
         log.warning("rotated refresh token presented again; session revoked", extra={"user_id": result.user_id})
-        await _announce_revoked(stores, result.user_id, [refresh_token.partition(".")[0]])
+        await _after_revocation(stores, result.user_id, [refresh_token.partition(".")[0]])
         raise NuboError(
             401, "refresh_token_reused", "Refresh token already used: the session has been revoked, log in again"
         )
@@ -171,22 +171,25 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
     return _token_pair(stores, result.user_id, session_id, result.refresh_token)
 
 
-async def _announce_revoked(stores: Stores, user_id: int | None, session_ids: list[str]) -> None:
-    """Tell every instance: WebSockets opened with these sessions close now (see realtime.hub)."""
-    if user_id is not None and session_ids:
-        await publish_transient(stores, [user_id], "session.revoked", {"session_ids": session_ids})
+async def _after_revocation(stores: Stores, user_id: int | None, session_ids: list[str]) -> None:
+    """This instance forgets these sessions before it answers (the others hear of it through
+    sessions.py); WebSockets opened with them close on every instance (realtime.hub)."""
+    if user_id is None or not session_ids:
+        return
+    stores.live_sessions.forget(session_ids)
+    await publish_transient(stores, [user_id], "session.revoked", {"session_ids": session_ids})
 
 
 async def logout(stores: Stores, user_id: int, session_id: str) -> None:
     with sessions_available():
         await revoke_session(stores.redis, stores.keys, user_id, session_id)
-    await _announce_revoked(stores, user_id, [session_id])
+    await _after_revocation(stores, user_id, [session_id])
 
 
 async def logout_everywhere(stores: Stores, user_id: int) -> int:
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
-    await _announce_revoked(stores, user_id, revoked)
+    await _after_revocation(stores, user_id, revoked)
     return len(revoked)
 
 
@@ -213,7 +216,7 @@ async def revoke_own_session(stores: Stores, user_id: int, session_id: str) -> N
         revoked = await revoke_session(stores.redis, stores.keys, user_id, session_id)
     if not revoked:
         raise not_found("Session not found", code="session_not_found")
-    await _announce_revoked(stores, user_id, [session_id])
+    await _after_revocation(stores, user_id, [session_id])
 
 
 async def account(stores: Stores, user_id: int) -> dict[str, Any]:
@@ -265,6 +268,6 @@ async def change_password(
         raise conflict("The password was changed meanwhile, retry", code="password_changed")
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id, keep=session_id)
-    await _announce_revoked(stores, user_id, revoked)
+    await _after_revocation(stores, user_id, revoked)
     log.info("password changed", extra={"user_id": user_id, "revoked_sessions": len(revoked)})
     return len(revoked)

@@ -168,6 +168,7 @@ async def rotate_refresh(redis: Redis, keys: Keys, token: str, ttl: int) -> Rota
         return RotateResult(Rotation.ROTATED, int(uid), new_token)
     if status == -1:
         await redis.srem(keys("user_sessions", int(uid)), session_id)
+        await _announce_revoked(redis, keys, [session_id])
         return RotateResult(Rotation.REUSED, int(uid))
     return RotateResult(Rotation.INVALID)
 
@@ -205,6 +206,12 @@ async def list_sessions(redis: Redis, keys: Keys, user_id: int) -> list[SessionI
     return live
 
 
+async def _announce_revoked(redis: Redis, keys: Keys, session_ids: list[str]) -> None:
+    """Every instance forgets these sessions from its memo of live ones (auth.live_sessions)."""
+    if session_ids:
+        await redis.publish(keys.revocation_channel, ",".join(session_ids))
+
+
 async def revoke_session(redis: Redis, keys: Keys, user_id: int, session_id: str) -> bool:
     """Revoke one session of user_id; False when it was not a live session of theirs."""
     if await session_user(redis, keys, session_id) != user_id:
@@ -213,6 +220,7 @@ async def revoke_session(redis: Redis, keys: Keys, user_id: int, session_id: str
         pipe.delete(keys("sess", session_id), keys("sess_rotated", session_id))
         pipe.srem(keys("user_sessions", user_id), session_id)
         deleted, _ = await pipe.execute()
+    await _announce_revoked(redis, keys, [session_id])
     return bool(deleted)
 
 
@@ -230,4 +238,6 @@ async def revoke_all_sessions(
             pipe.delete(keys("sess", sid), keys("sess_rotated", sid))
         pipe.srem(index, *doomed)
         results = await pipe.execute()
-    return [sid for sid, deleted in zip(doomed, results[:-1], strict=True) if deleted]
+    revoked = [sid for sid, deleted in zip(doomed, results[:-1], strict=True) if deleted]
+    await _announce_revoked(redis, keys, revoked)
+    return revoked

@@ -34,6 +34,9 @@ class Bus:
         self.pubsub: PubSub | None = None
         self.task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        # Called on every (re)connection, before it counts as connected: whatever was
+        # published while disconnected was missed (auth.live_sessions forgets everything).
+        self.on_connect: list[Callable[[], None]] = []
 
     def listen(self, channel: str, listener: Listener) -> None:
         """Register a channel to hold from start-up on (the broadcast channel)."""
@@ -106,6 +109,8 @@ class Bus:
             self.pubsub = None
             await pubsub.aclose()
             raise
+        for callback in self.on_connect:
+            callback()
         self.connected.set()
         log.info("Redis pub/sub connected, %d channel(s)", len(self.listeners))
 

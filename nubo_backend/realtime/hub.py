@@ -38,6 +38,11 @@ class Hub:
 
     def start(self) -> None:
         self.bus.listen(self.stores.keys.broadcast_channel, self.on_broadcast)
+        # The auth guard's memo of live sessions is safe only while revocations are heard.
+        memo = self.stores.live_sessions
+        self.bus.listen(self.stores.keys.revocation_channel, lambda raw: memo.forget(raw.decode().split(",")))
+        self.bus.on_connect.append(memo.clear)
+        memo.active = self.bus.connected.is_set
         self.bus.start()
         self.refresher = asyncio.create_task(self._refresh_presence(), name="nubo-presence")
 

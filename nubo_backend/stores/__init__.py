@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from nubo_backend.auth.live_sessions import LiveSessions
 from nubo_backend.settings import Settings, mask_url
 from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
@@ -42,6 +43,7 @@ class Stores:
     mongo: AsyncDatabase
     keys: Keys
     sql: Queries
+    live_sessions: LiveSessions
     # Work started by a request that finishes after its response (event fan-out); held here
     # because asyncio keeps only weak references to tasks, and drained before the pools close.
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -107,6 +109,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         mongo=mongo_client[settings.mongo_db],
         keys=Keys(settings.redis_namespace),
         sql=load_queries(),
+        live_sessions=LiveSessions(settings.session_memo_ttl),
     )
 
 

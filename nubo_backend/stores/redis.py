@@ -46,3 +46,8 @@ class Keys:
     @property
     def broadcast_channel(self) -> str:
         return self.ns + "nubo-websocket"
+
+    @property
+    def revocation_channel(self) -> str:
+        """Session ids revoked anywhere, comma-separated (see auth.live_sessions)."""
+        return self.ns + "sessions-revoked"
