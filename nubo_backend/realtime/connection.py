@@ -50,7 +50,7 @@ class Connection:
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "tokens", "last_refill", "strikes",
+        "tokens", "last_refill", "strikes", "early",
     )
 
     def __init__(self, ws: WebsocketImplProtocol, hub: Hub, user_id: int, session_id: str) -> None:
@@ -73,6 +73,8 @@ class Connection:
         self.tokens = float(hub.settings.ws_rate_limit)
         self.last_refill = time.monotonic()
         self.strikes = 0
+        # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
+        self.early: list[bytes] | None = []
 
     # -- sending -------------------------------------------------------------------------
 
@@ -143,7 +145,10 @@ class Connection:
     def deliver(self, event_id: int | None, wire: bytes) -> None:
         """A frame from the user's channel: transient ones go out at once, numbered ones in order."""
         if event_id is None:
-            self.push(wire)
+            if self.early is not None:
+                self.early.append(wire)
+            else:
+                self.push(wire)
         elif self.buffer is not None:
             self.buffer.append((event_id, wire))
         else:
@@ -214,6 +219,9 @@ class Connection:
         # The first frame: from here on, every event of the user reaches this socket.
         known = current if current != UNKNOWN else None
         self.send({"type": "ready", "user_id": self.user_id, "last_event_id": known})
+        early, self.early = self.early, None
+        for wire in early or ():
+            self.push(wire)
         if last_event_id is None:
             self._release_buffer()
         else:

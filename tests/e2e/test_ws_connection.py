@@ -6,9 +6,11 @@ import socket
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from nubo_backend.jsonutil import loads
 from nubo_backend.stores import Stores
 from tests.e2e.ws_support import frames_until, next_frame, open_ws
 from tests.factories import make_user
+from tests.support import ServerProcess
 
 
 async def test_malformed_json_gets_an_error_frame_and_the_connection_stays_usable(
@@ -134,3 +136,29 @@ async def test_a_client_that_stops_answering_heartbeats_is_closed_and_counted_of
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the connection was not released")
+
+
+async def test_ready_is_the_first_frame_even_while_transient_events_pour_in(
+    stores: Stores, server: ServerProcess
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from nubo_backend.realtime.events import publish_transient
+
+    bob = await make_user(stores)
+    pouring = True
+
+    async def typing_storm() -> None:
+        while pouring:
+            await publish_transient(stores, [bob.id], "typing", {"conversation_id": 1, "user_id": 99})
+            await asyncio.sleep(0.0005)
+
+    storm = asyncio.create_task(typing_storm())
+    try:
+        for _ in range(5):
+            async with connect(server.ws_url, additional_headers=bob.headers, open_timeout=5) as ws:
+                first = loads(await asyncio.wait_for(ws.recv(), 5))
+                assert first["type"] == "ready", first
+    finally:
+        pouring = False
+        await storm
