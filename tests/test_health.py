@@ -50,3 +50,4 @@ async def test_openapi_document_is_served(api: httpx.AsyncClient) -> None:
     spec = response.json()
     assert spec["info"]["title"] == "Nubo API"
     assert "/ping" in spec["paths"]
+    assert "WebSocket" in spec["paths"]["/ws"]["get"]["summary"]

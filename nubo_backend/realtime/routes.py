@@ -55,6 +55,20 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
         log.info("websocket closed (userID): %s", user_id, extra={"user_id": user_id})
 
 
+@ws_bp.before_server_start(priority=1000)
+async def describe_websocket_route(app: Sanic) -> None:
+    """Sanic wraps websocket handlers in a partial, which route decorators never reach; describe
+    the wrapper itself, before sanic-ext builds the OpenAPI document."""
+    for route in ws_bp.routes:
+        openapi.definition(
+            summary="Real-time events and commands (WebSocket)",
+            description="Upgrade after the auth guard (Bearer header or ?access_token=); optional "
+            "?last_event_id= to resume. Protocol: docs/realtime.md.",
+            tag="realtime",
+            secured="bearer",
+        )(route.handler)
+
+
 @ws_bp.after_server_start
 async def start_hub(app: Sanic) -> None:
     app.ctx.command_handlers = command_handlers()
