@@ -9,7 +9,7 @@ from sanic_ext import openapi
 from nubo_backend.auth import ratelimit, service
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
-from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
+from nubo_backend.auth.schemas import AccountDeletion, LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
 from nubo_backend.jsonutil import json_response
 from nubo_backend.stores import Stores
 from nubo_backend.validation import parse_body
@@ -142,6 +142,19 @@ async def update_me(request: Request) -> HTTPResponse:
     """Change display name, bio or avatar URL (`avatar_url: null` removes it)."""
     patch = parse_body(request, ProfilePatch)
     return json_response(await service.update_profile(_stores(request), caller_id(request), patch))
+
+
+@bp.delete("/me")
+@openapi.tag("auth")
+@openapi.secured("bearer")
+@openapi.body({"application/json": openapi.Component(AccountDeletion)})
+@require_auth
+async def delete_account(request: Request) -> HTTPResponse:
+    """Delete your account for good (`{password}` required): posts, comments, likes, follows and
+    sessions go; messages stay in their conversations without a sender."""
+    body = parse_body(request, AccountDeletion)
+    await service.delete_account(_stores(request), _passwords(request), caller_id(request), body.password)
+    return HTTPResponse(status=204)
 
 
 @bp.post("/me/password")

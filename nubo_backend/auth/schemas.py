@@ -93,6 +93,10 @@ class ProfilePatch(Body):
         return value
 
 
+class AccountDeletion(Body):
+    password: GivenPassword
+
+
 class PasswordChange(Body):
     current_password: GivenPassword
     new_password: NewPassword

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncpg import Record, UniqueViolationError
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from nubo_backend.auth.passwords import Passwords
@@ -27,7 +28,7 @@ from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
 from nubo_backend.realtime.events import publish_transient
 from nubo_backend.stores import Stores
-from nubo_backend.users.service import invalidate_profile
+from nubo_backend.users.service import erase_user, invalidate_profile
 
 log = logging.getLogger("nubo.auth")
 
@@ -271,3 +272,24 @@ async def change_password(
     await _after_revocation(stores, user_id, revoked)
     log.info("password changed", extra={"user_id": user_id, "revoked_sessions": len(revoked)})
     return len(revoked)
+
+
+async def delete_account(stores: Stores, passwords: Passwords, user_id: int, password: str) -> None:
+    """Erase the caller's account (the password is asked again): every session first, so
+    nothing else is done in its name meanwhile, then the data, then its 30-day history."""
+    async with stores.pg.acquire() as conn:
+        password_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
+    if password_hash is None:
+        raise not_found("Account not found", code="user_not_found")
+    if not await passwords.verify(password_hash, password):
+        raise NuboError(403, "wrong_password", "Current password is incorrect")
+    with sessions_available():
+        revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
+    await _after_revocation(stores, user_id, revoked)
+    await erase_user(stores, user_id)
+    try:
+        for collection in ("events", "notifications"):
+            await stores.mongo[collection].delete_many({"user_id": user_id})
+    except PyMongoError as exc:  # it expires within 30 days anyway
+        log.warning("history of erased user %s kept until expiry: %s", user_id, exc)
+    log.info("account deleted", extra={"user_id": user_id})

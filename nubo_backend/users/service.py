@@ -11,7 +11,7 @@ from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import MAX_ROW_ID, page
-from nubo_backend.posts.service import feed_key, profile_key
+from nubo_backend.posts.service import feed_key, post_key, profile_key, public_page_key, recent_key
 from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
@@ -107,3 +107,29 @@ async def follow_list(
         for r in result["items"]
     ]
     return result
+
+
+async def erase_user(stores: Stores, user_id: int) -> bool:
+    """Delete an account and everything it owns, keeping everyone else's counters and cached
+    pages right. Its messages stay in their conversations without a sender. False if absent."""
+    q = stores.sql.users
+    async with stores.pg.acquire() as conn, conn.transaction():
+        if await q.lock_user(conn, user_id=user_id) is None:
+            return False
+        users = [row["id"] async for row in q.uncount_follows_of(conn, user_id=user_id)]
+        users += [row["id"] async for row in q.uncount_followers_of(conn, user_id=user_id)]
+        posts = [row["id"] async for row in q.uncount_likes_of(conn, user_id=user_id)]
+        posts += [row["id"] async for row in q.uncount_comments_of(conn, user_id=user_id)]
+        own_posts = [row["id"] async for row in q.post_ids_of(conn, user_id=user_id)]
+        await q.delete_user(conn, user_id=user_id)
+    await invalidate(
+        stores,
+        profile_key(stores, user_id),
+        recent_key(stores),
+        public_page_key(stores),
+        feed_key(stores, user_id),
+        *(profile_key(stores, uid) for uid in set(users)),
+        *(feed_key(stores, uid) for uid in set(users)),  # followers' feeds showed the erased posts
+        *(post_key(stores, pid) for pid in set(posts) | set(own_posts)),
+    )
+    return True
