@@ -34,6 +34,18 @@ async def test_deleted_account_is_gone_and_its_tokens_with_it(api: httpx.AsyncCl
     assert login.status_code == 401
 
 
+async def test_deleted_accounts_temporary_history_goes_too(api: httpx.AsyncClient, stores: Stores) -> None:
+    from datetime import UTC, datetime
+
+    alice = await make_user(stores)
+    now = datetime.now(UTC)
+    for collection in ("events", "notifications", "broadcasts"):
+        await stores.mongo[collection].insert_one({"user_id": alice.id, "id": 1, "created_at": now})
+    await api.request("DELETE", "/me", json={"password": PASSWORD}, headers=alice.headers)
+    for collection in ("events", "notifications", "broadcasts"):
+        assert await stores.mongo[collection].count_documents({"user_id": alice.id}) == 0, collection
+
+
 async def test_others_counters_lose_the_deleted_accounts_marks(api: httpx.AsyncClient, stores: Stores) -> None:
     alice, bob = await make_user(stores), await make_user(stores)
     post = (await api.post("/posts", json={"body": "bob's"}, headers=bob.headers)).json()

@@ -288,7 +288,7 @@ async def delete_account(stores: Stores, passwords: Passwords, user_id: int, pas
     await _after_revocation(stores, user_id, revoked)
     await erase_user(stores, user_id)
     try:
-        for collection in ("events", "notifications"):
+        for collection in ("events", "notifications", "broadcasts"):
             await stores.mongo[collection].delete_many({"user_id": user_id})
     except PyMongoError as exc:  # it expires within 30 days anyway
         log.warning("history of erased user %s kept until expiry: %s", user_id, exc)
