@@ -57,8 +57,11 @@ class ServerProcess:
     def start(self, wait: bool = True) -> ServerProcess:
         cmd = [sys.executable, "-m", "cli", "serve", "--port", str(self.port), *self.args]
         self._log = self.log_path.open("w")
+        # A process group of its own, so that stop() reaches every process it spawned (workers),
+        # as Ctrl-C does in a terminal.
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )
         if wait:
             self.wait_ready()
@@ -84,14 +87,21 @@ class ServerProcess:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self._signal_group(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._signal_group(signal.SIGKILL)  # anything of ours still alive in the group
         self._log.close()
         return self.proc.returncode
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class PrivateRedis:
