@@ -1,5 +1,3 @@
-import asyncio
-
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import list_notifications, mark_read, notify
 from nubo_backend.realtime.events import emit, events_after, user_channel
@@ -51,5 +49,4 @@ async def test_notifications_are_listed_newest_first_and_marked_read(stores: Sto
     rest = await list_notifications(stores, alice.id, 2, [first["items"][-1]["id"]])
     assert [i["data"]["n"] for i in rest["items"]] == [0] and rest["next_cursor"] is None
     assert await mark_read(stores, alice.id, None) == 3
-    await asyncio.sleep(0)
     assert all(i["read"] for i in (await list_notifications(stores, alice.id, 10, None))["items"])

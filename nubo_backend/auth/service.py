@@ -26,7 +26,6 @@ from nubo_backend.auth.sessions import (
 )
 from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
-from nubo_backend.realtime.events import publish_transient
 from nubo_backend.stores import Stores
 from nubo_backend.users.service import erase_user, invalidate_profile
 
@@ -162,7 +161,7 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
         result = await rotate_refresh(stores.redis, stores.keys, refresh_token, stores.settings.refresh_token_ttl)
     if result.outcome is Rotation.REUSED:
         log.warning("rotated refresh token presented again; session revoked", extra={"user_id": result.user_id})
-        await _after_revocation(stores, result.user_id, [refresh_token.partition(".")[0]])
+        stores.live_sessions.forget([refresh_token.partition(".")[0]])  # here at once; elsewhere via the bus
         raise NuboError(
             401, "refresh_token_reused", "Refresh token already used: the session has been revoked, log in again"
         )
@@ -172,25 +171,16 @@ async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
     return _token_pair(stores, result.user_id, session_id, result.refresh_token)
 
 
-async def _after_revocation(stores: Stores, user_id: int | None, session_ids: list[str]) -> None:
-    """This instance forgets these sessions before it answers (the others hear of it through
-    sessions.py); WebSockets opened with them close on every instance (realtime.hub)."""
-    if user_id is None or not session_ids:
-        return
-    stores.live_sessions.forget(session_ids)
-    await publish_transient(stores, [user_id], "session.revoked", {"session_ids": session_ids})
-
-
 async def logout(stores: Stores, user_id: int, session_id: str) -> None:
     with sessions_available():
         await revoke_session(stores.redis, stores.keys, user_id, session_id)
-    await _after_revocation(stores, user_id, [session_id])
+    stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
 
 
 async def logout_everywhere(stores: Stores, user_id: int) -> int:
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
-    await _after_revocation(stores, user_id, revoked)
+    stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus
     return len(revoked)
 
 
@@ -217,7 +207,7 @@ async def revoke_own_session(stores: Stores, user_id: int, session_id: str) -> N
         revoked = await revoke_session(stores.redis, stores.keys, user_id, session_id)
     if not revoked:
         raise not_found("Session not found", code="session_not_found")
-    await _after_revocation(stores, user_id, [session_id])
+    stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
 
 
 async def account(stores: Stores, user_id: int) -> dict[str, Any]:
@@ -269,7 +259,7 @@ async def change_password(
         raise conflict("The password was changed meanwhile, retry", code="password_changed")
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id, keep=session_id)
-    await _after_revocation(stores, user_id, revoked)
+    stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus
     log.info("password changed", extra={"user_id": user_id, "revoked_sessions": len(revoked)})
     return len(revoked)
 
@@ -285,7 +275,7 @@ async def delete_account(stores: Stores, passwords: Passwords, user_id: int, pas
         raise NuboError(403, "wrong_password", "Current password is incorrect")
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
-    await _after_revocation(stores, user_id, revoked)
+    stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus
     await erase_user(stores, user_id)
     try:
         for collection in ("events", "notifications", "broadcasts"):

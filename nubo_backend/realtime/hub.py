@@ -38,9 +38,9 @@ class Hub:
 
     def start(self) -> None:
         self.bus.listen(self.stores.keys.broadcast_channel, self.on_broadcast)
+        self.bus.listen(self.stores.keys.revocation_channel, self.on_revoked)
         # The auth guard's memo of live sessions is safe only while revocations are heard.
         memo = self.stores.live_sessions
-        self.bus.listen(self.stores.keys.revocation_channel, lambda raw: memo.forget(raw.decode().split(",")))
         self.bus.on_connect.append(memo.clear)
         memo.active = self.bus.connected.is_set
         self.bus.start()
@@ -107,19 +107,17 @@ class Hub:
         targets = self.by_user.get(user_id)
         if not targets:
             return
-        event = loads(raw)
-        if event.get("type") == "session.revoked":  # internal: not forwarded to clients
-            self._close_revoked(targets, event["data"]["session_ids"])
-            return
-        event_id = event.get("id")
+        event_id = loads(raw).get("id")
         wire = text_frame(raw)
         for conn in list(targets):
             conn.deliver(event_id, wire)
 
-    def _close_revoked(self, targets: list[Connection], session_ids: list[str]) -> None:
-        """A revoked session loses its open sockets at once, not only its next connection."""
-        revoked = set(session_ids)
-        for conn in list(targets):
+    def on_revoked(self, raw: bytes) -> None:
+        """Sessions revoked anywhere (auth.sessions announces them): the guard's memo forgets
+        them, and their open sockets here close at once, not only their next connection."""
+        revoked = set(raw.decode().split(","))
+        self.stores.live_sessions.forget(revoked)
+        for conn in list(self.connections):
             if conn.session_id in revoked:
                 self.spawn(conn.close(CLOSE_POLICY, "session revoked, log in again"))
 
