@@ -85,6 +85,11 @@ def serve(
         Sanic.serve(primary=sanic_app, app_loader=loader)
 
 
+# Sanic's own graceful shutdown (GRACEFUL_SHUTDOWN_TIMEOUT) is 15 s; an instance still up
+# well after that is stuck, and is killed rather than waited for forever.
+STOP_GRACE_SECONDS = 20
+
+
 def _serve_instances(settings: Settings, count: int) -> None:
     """Start `count` single-instance servers on consecutive ports; Ctrl-C stops them all."""
     children: list[subprocess.Popen[bytes]] = []
@@ -93,11 +98,15 @@ def _serve_instances(settings: Settings, count: int) -> None:
         cmd = [sys.executable, "-m", "cli", "serve", "--host", settings.host, "--port", str(port)]
         children.append(subprocess.Popen(cmd))
         typer.echo(f"instance {i + 1}/{count}: http://{settings.host}:{port}  (pid {children[-1].pid})")
+    stop_deadline: float | None = None
 
     def stop(*_: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+        nonlocal stop_deadline
+        if stop_deadline is None:
+            stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -107,14 +116,19 @@ def _serve_instances(settings: Settings, count: int) -> None:
             if any(child.poll() not in (None, 0) for child in children):
                 status = 1
                 stop()
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                break
             time.sleep(0.2)
     finally:
         stop()
         for child in children:
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=max(0.0, (stop_deadline or 0) - time.monotonic()))
             except subprocess.TimeoutExpired:
+                typer.echo(f"instance pid {child.pid} did not stop within {STOP_GRACE_SECONDS}s; killed", err=True)
                 child.kill()
+                child.wait()
+                status = 1
     raise typer.Exit(status)
 
 

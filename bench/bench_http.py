@@ -9,7 +9,8 @@ tokens are created directly in the stores. It then seeds users, follows and post
 cache, and runs wrk (keep-alive, `--concurrency` connections) on each endpoint in turn:
 GET /ping (the baseline), GET /posts (first page, anonymous and authenticated), GET /feed,
 GET /posts/{id} (anonymous and authenticated), then POST /posts. Prints a markdown table
-with requests/s, each as % of /ping, and p50/p99 latency.
+with requests/s, each as % of /ping, and p50/p99 latency. `--only "signed in"` runs a subset
+(always with the /ping baseline).
 """
 
 from __future__ import annotations
@@ -193,6 +194,8 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--follows", type=int, default=10, help="accounts each seeded user follows")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="run only the endpoints whose name contains TEXT (repeatable; /ping always runs)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install -y wrk")
@@ -217,6 +220,8 @@ async def main() -> None:
             Case("GET /posts/{id} (signed in)", post_paths, tokens),
             Case("POST /posts", ["/posts"], tokens, "POST", '{"body": "benchmark post"}'),
         ]
+        if args.only:
+            cases = [c for n, c in enumerate(cases) if n == 0 or any(t in c.name for t in args.only)]
         warm(url, cases)
         results = []
         for case in cases:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 import time
 
 from sanic import Blueprint, Request, Sanic
@@ -63,6 +65,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     for bp in blueprints():
         app.blueprint(bp)
     _add_listeners(app, settings)
+    _keep_early_stop_requests(app)
     _add_request_log(app)
     return app
 
@@ -107,6 +110,34 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         stores = getattr(app.ctx, "stores", None)
         if stores is not None:
             await stores.close()
+
+
+def _keep_early_stop_requests(app: Sanic) -> None:
+    """Sanic takes SIGINT/SIGTERM before its after_server_start listeners run, and the server
+    already answers requests then; but a stop asked for meanwhile is lost (its loop.stop()
+    ends the start-up's run_until_complete instead of the serving loop), and the process runs
+    on. So a supervisor that stops an instance as soon as it answers would hang. Note such a
+    request and make it again once the server is running."""
+
+    @app.listener("after_server_start", priority=1000)  # before the other listeners
+    async def watch_stop_signals(app: Sanic) -> None:
+        loop = asyncio.get_running_loop()
+        requested = False
+
+        def request_stop() -> None:
+            nonlocal requested
+            requested = True
+            app.stop(terminate=False)
+
+        def repeat_once_running() -> None:
+            if not app.state.is_running:
+                loop.call_later(0.05, repeat_once_running)
+            elif requested:
+                app.stop(terminate=False)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, request_stop)
+        repeat_once_running()
 
 
 def _add_request_log(app: Sanic) -> None:

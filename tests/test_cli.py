@@ -116,3 +116,30 @@ def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_serve_stops_on_ctrl_c_sent_as_soon_as_it_answers(test_env, session_stores) -> None:
+    # The server answers while its start-up listeners still run; Sanic alone would lose a
+    # stop asked for then and run on (app._keep_early_stop_requests).
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **test_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
