@@ -74,9 +74,12 @@ return 0
 """
 
 # One round trip for a page. KEYS: the id list's key ('' when ids are given), the viewer's
-# set key ('' for none). ARGV: entry key prefix, how many ids to take, how many to read,
-# then the ids when no list key is given. Returns {list JSON or nil, entries, membership}.
-# Entry keys are built here from the ids (fine on one Redis; not Redis Cluster).
+# set key ('' for none). ARGV: entry key prefix, how many ids to take, how many to read, the
+# two closings (for a member of the set, for a non-member; '' for none), then the ids when
+# no list key is given. Entry keys are built here from the ids (fine on one Redis; not Redis
+# Cluster). With closings, when every entry and the set are cached, returns {'joined', the
+# entries as one JSON array, each with its last byte (`}`) replaced by its closing, the
+# number of ids taken, the last id read}; otherwise {list JSON or nil, entries, membership}.
 _VIEW = """
 local ids, raw = {}, false
 if KEYS[1] ~= '' then
@@ -88,7 +91,7 @@ if KEYS[1] ~= '' then
     ids[#ids + 1] = id
   end
 else
-  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
 local read = math.min(#ids, tonumber(ARGV[3]))
 local entries, member = {}, {}
@@ -98,6 +101,17 @@ if read > 0 then
   entries = redis.call('MGET', unpack(keys))
   if KEYS[2] ~= '' then
     member = redis.call('SMISMEMBER', KEYS[2], '""" + SET_SENTINEL + """', unpack(ids, 1, read))
+  end
+end
+if ARGV[4] ~= '' and (KEYS[2] == '' or read == 0 or member[1] == 1) then
+  local parts = {}
+  for i = 1, read do
+    local entry = entries[i]
+    if not entry then parts = nil break end
+    parts[i] = string.sub(entry, 1, -2) .. (member[i + 1] == 1 and ARGV[4] or ARGV[5])
+  end
+  if parts then
+    return {'joined', '[' .. table.concat(parts, ',') .. ']', #ids, ids[read] or 0}
   end
 end
 return {raw, entries, member}
@@ -190,11 +204,15 @@ async def invalidate(stores: Stores, *keys: str) -> None:
 
 @dataclass
 class View:
-    """What `read_view` found: the id list (None if not cached), entries, membership flags."""
+    """What `read_view` found: the id list (None if not cached), entries, membership flags;
+    or, when closings were given and everything was cached, the finished array (`joined`)."""
 
     ids: list[int] | None
     entries: list[bytes | None]
     members: list[bool] | None  # None: the set is not cached (or none was asked for)
+    joined: bytes | None = None  # the entries as one JSON array, each with its closing
+    taken: int = 0  # with `joined`: how many ids the list gave (up to `take`)
+    last_id: int = 0  # with `joined`: the id of the last entry in it
 
 
 async def read_view(
@@ -206,18 +224,26 @@ async def read_view(
     take: int = 0,
     read: int = 0,
     set_key: str | None = None,
+    closings: tuple[bytes, bytes] | None = None,
 ) -> View | None:
     """In one round trip: the first `take` ids of a cached id list (or the given ids), the
     entries `<entry_prefix><id>` of the first `read` of them, and whether each is in a set.
-    None when Redis is unreachable."""
+
+    With `closings` (member, non-member), a fully cached view comes back already joined:
+    each entry (a JSON object) closed by the closing of its membership, so a page can be
+    sent without a single entry decoded or copied in Python. None when Redis is unreachable."""
     if list_key is None:
         take = read = len(ids)
+    member_closing, other_closing = closings or (b"", b"")
     try:
         raw, *rest = await _script(stores, _VIEW, 2, list_key or "", set_key or "",
-                                   entry_prefix, take, read, *ids)
+                                   entry_prefix, take, read, member_closing, other_closing, *ids)
     except REDIS_DOWN as exc:
         _down(exc)
         return None
+    if raw == b"joined":
+        joined, taken, last_id = rest
+        return View(None, [], None, joined, taken, int(last_id))
     found = loads(raw)[:take] if raw is not None else None
     if found is None and list_key is not None:
         return View(None, [], None)

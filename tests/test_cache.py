@@ -102,6 +102,33 @@ async def test_view_reads_list_entries_and_membership_in_one_go(stores: Stores):
     assert missing.ids is None
 
 
+async def test_fully_cached_view_comes_back_joined_with_each_entry_closed_by_its_membership(stores: Stores):
+    prefix, list_key, set_key = stores.keys("test", "j", ""), stores.keys("test", "jlist"), stores.keys("test", "jset")
+    closings = (b',"in":true}', b',"in":false}')
+    await stores.redis.set(list_key, dumps([30, 20, 10]))
+    await stores.redis.set(prefix + "30", b'{"id":30}')
+
+    def view(read: int, set_key: str | None = set_key):
+        return read_view(stores, prefix, list_key=list_key, take=3, read=read, set_key=set_key, closings=closings)
+
+    partly = await view(2)  # entry 20 is missing: the caller must load it
+    assert (partly.joined, partly.ids, partly.entries) == (None, [30, 20, 10], [b'{"id":30}', None])
+    await stores.redis.set(prefix + "20", b'{"id":20}')
+    assert (await view(2)).joined is None  # the viewer's set is not cached yet
+
+    async def load():
+        return [20]
+
+    await load_members(stores, set_key, load)
+    joined = await view(2)
+    assert loads(joined.joined) == [{"id": 30, "in": False}, {"id": 20, "in": True}]
+    assert (joined.taken, joined.last_id) == (3, 20)
+    anonymous = await view(1, set_key=None)
+    assert (anonymous.joined, anonymous.taken, anonymous.last_id) == (b'[{"id":30,"in":false}]', 3, 30)
+    await stores.redis.set(list_key, dumps([]))
+    assert (await view(2)).joined == b"[]"
+
+
 async def test_set_loaded_before_a_write_is_not_cached(stores: Stores):
     set_key = stores.keys("test", "members")
 

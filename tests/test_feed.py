@@ -55,6 +55,22 @@ async def test_feed_first_page_follows_new_posts_follows_and_unfollows(api: http
     assert (await api.get("/feed", headers=me.headers)).json()["items"] == []
 
 
+async def test_cached_first_page_reads_exactly_like_the_page_built_from_postgres(
+    api: httpx.AsyncClient, stores: Stores
+):
+    me, friend = await make_user(stores), await make_user(stores)
+    await api.post(f"/users/{friend.id}/follow", headers=me.headers)
+    posts = [await _post(api, friend, f"post {n}") for n in range(3)]
+    await api.put(f"/posts/{posts[1]}/like", headers=me.headers)
+    for path in ("/feed", "/posts"):
+        built = await api.get(path, params={"limit": 2}, headers=me.headers)  # ids and likes loaded
+        cached = await api.get(path, params={"limit": 2}, headers=me.headers)  # one Redis round trip
+        assert cached.json() == built.json()
+        assert [(p["id"], p["liked_by_me"]) for p in cached.json()["items"]] == [(posts[2], False), (posts[1], True)]
+        rest = await api.get(path, params={"cursor": cached.json()["next_cursor"]}, headers=me.headers)
+        assert [p["id"] for p in rest.json()["items"]][:1] == [posts[0]]
+
+
 async def test_feed_requires_auth(api: httpx.AsyncClient):
     assert (await api.get("/feed")).status_code == 401
 

@@ -32,9 +32,9 @@ from nubo_backend.cache import (
     read_view,
 )
 from nubo_backend.errors import forbidden, not_found
-from nubo_backend.jsonutil import loads
+from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.notifications.service import notify
-from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, page
+from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
 from nubo_backend.posts.mentions import notify_mentions
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.realtime.events import announce_later, emit
@@ -104,9 +104,13 @@ async def _load_posts(stores: Stores, ids: list[int]) -> dict[int, dict[str, Any
     return {row["id"]: public_post(row) async for row in stores.sql.posts.posts_by_ids(stores.pg, ids=ids)}
 
 
+# How a cached post (JSON ending in `}`) is closed with the viewer's flag: liked, not liked.
+LIKED_CLOSINGS = (b',"liked_by_me":true}', b',"liked_by_me":false}')
+
+
 def _viewed(raw: bytes, liked: bool) -> Fragment:
-    """A cached post (JSON bytes ending in `}`) with the viewer's flag spliced in, undecoded."""
-    return Fragment(raw[:-1] + (b',"liked_by_me":true}' if liked else b',"liked_by_me":false}'))
+    """A cached post with the viewer's flag spliced in, undecoded."""
+    return Fragment(raw[:-1] + LIKED_CLOSINGS[0 if liked else 1])
 
 
 async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | None) -> list[bool]:
@@ -167,10 +171,11 @@ async def _id_page(
     limit: int,
     before: int | None,
     viewer_id: int | None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | Fragment:
     """One page of posts, newest first: ids by keyset (first page cached), then hydration.
 
-    A cached first page is one round trip: ids, posts and the viewer's likes (`read_view`)."""
+    A cached first page is one round trip that returns the items already joined, the
+    viewer's flags spliced in (`read_view` with closings); a partly cached one is hydrated."""
 
     async def ids_from(start: int, count: int) -> list[int]:
         return [r["id"] async for r in query(start, count)]
@@ -179,7 +184,11 @@ async def _id_page(
     if before is None and first_page_key is not None:
         set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
         view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
-                               take=limit + 1, read=limit, set_key=set_key)
+                               take=limit + 1, read=limit, set_key=set_key, closings=LIKED_CLOSINGS)
+        if view is not None and view.joined is not None:
+            more = view.taken > limit
+            cursor = dumps(encode_cursor([view.last_id]) if more else None)
+            return Fragment(b'{"items":' + view.joined + b',"next_cursor":' + cursor + b"}")
         if view is not None and view.ids is not None:
             ids = view.ids
         else:
@@ -209,7 +218,7 @@ async def recent_posts(
     return await _id_page(stores, query, recent_key(stores), limit, before, viewer_id)
 
 
-async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> dict[str, Any]:
+async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> dict[str, Any] | Fragment:
     def query(start: int, count: int) -> AsyncIterator[Any]:
         return stores.sql.posts.feed_post_ids(stores.pg, user_id=user_id, before=start, lim=count)
 
@@ -218,7 +227,7 @@ async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> 
 
 async def user_posts(
     stores: Stores, author_id: int, limit: int, before: int | None, viewer_id: int | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | Fragment:
     if not await stores.sql.users.user_exists(stores.pg, user_id=author_id):
         raise not_found("User not found", "user_not_found")
 
