@@ -31,3 +31,32 @@ async def test_ids_beyond_bigint_are_not_found_not_a_crash(api: httpx.AsyncClien
     response = await api.get("/conversations/99999999999999999999999", headers=alice.headers)
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_a_nul_character_in_stored_text_is_a_422_naming_the_field(api: httpx.AsyncClient, stores) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    response = await api.post("/posts", json={"body": "a\u0000b", "media_urls": ["https://x.example/\u0000"]},
+                              headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert [d["field"] for d in response.json()["details"]] == ["body", "media_urls.0"]
+    response = await api.patch("/me", json={"display_name": "\u0000"}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"] == [
+        {"field": "display_name", "message": "Must not contain NUL characters (U+0000)"}
+    ]
+    response = await api.post("/login", json={"username": "alice\u0000", "password": "whatever"})
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "username"
+
+
+async def test_a_password_may_hold_a_nul_character_it_is_hashed_not_stored(api: httpx.AsyncClient) -> None:
+    password = "nul\u0000inside"
+    signup = await api.post("/signup", json={"username": "nulpass", "email": "nulpass@example.test",
+                                             "password": password})
+    assert signup.status_code == 201, signup.text
+    login = await api.post("/login", json={"username": "nulpass", "password": password})
+    assert login.status_code == 200, login.text
+

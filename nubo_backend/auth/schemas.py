@@ -44,6 +44,8 @@ AvatarUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_l
 
 
 class SignupBody(Body):
+    nul_allowed = frozenset({"password"})
+
     username: Username
     email: Email
     password: NewPassword
@@ -51,6 +53,8 @@ class SignupBody(Body):
 
 class LoginBody(Body):
     """Either `username` or `email`, with the password."""
+
+    nul_allowed = frozenset({"password"})
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
     email: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
@@ -94,9 +98,13 @@ class ProfilePatch(Body):
 
 
 class AccountDeletion(Body):
+    nul_allowed = frozenset({"password"})
+
     password: GivenPassword
 
 
 class PasswordChange(Body):
+    nul_allowed = frozenset({"current_password", "new_password"})
+
     current_password: GivenPassword
     new_password: NewPassword
