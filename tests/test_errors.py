@@ -60,3 +60,15 @@ async def test_a_password_may_hold_a_nul_character_it_is_hashed_not_stored(api: 
     login = await api.post("/login", json={"username": "nulpass", "password": password})
     assert login.status_code == 200, login.text
 
+
+async def test_ids_beyond_bigint_in_a_body_are_a_422_naming_the_field(api: httpx.AsyncClient, stores) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    response = await api.post("/conversations", json={"user_id": 2**63}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "user_id"
+    response = await api.post("/conversations", json={"title": "t", "member_ids": [2**63]}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "member_ids.0"
+
