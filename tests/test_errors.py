@@ -72,3 +72,8 @@ async def test_ids_beyond_bigint_in_a_body_are_a_422_naming_the_field(api: httpx
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "member_ids.0"
 
+
+async def test_oversized_headers_are_a_413_that_says_headers_not_body(api: httpx.AsyncClient) -> None:
+    response = await api.get("/posts", params={"cursor": "x" * 20_000})
+    assert response.status_code == 413
+    assert response.json() == {"error": "Request URL or headers too large", "code": "headers_too_large"}
