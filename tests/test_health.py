@@ -51,3 +51,18 @@ async def test_openapi_document_is_served(api: httpx.AsyncClient) -> None:
     assert spec["info"]["title"] == "Nubo API"
     assert "/ping" in spec["paths"]
     assert "WebSocket" in spec["paths"]["/ws"]["get"]["summary"]
+
+
+async def test_openapi_describes_bodies_ids_pages_and_auth_of_every_domain(api: httpx.AsyncClient) -> None:
+    paths = (await api.get("/docs/openapi.json")).json()["paths"]
+    body = paths["/posts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PostIn"}
+    assert "requestBody" in paths["/conversations/{conversation_id}/messages"]["post"]
+    post_id = {p["name"]: p for p in paths["/posts/{post_id}"]["get"]["parameters"]}["post_id"]
+    assert post_id["in"] == "path" and post_id["schema"]["type"] == "integer"
+    assert post_id["schema"]["maximum"] == 2**63 - 1
+    feed = {p["name"]: p["schema"] for p in paths["/feed"]["get"]["parameters"]}
+    assert feed["limit"]["maximum"] == 100 and feed["cursor"]["type"] == "string"
+    assert paths["/feed"]["get"]["security"] == [{"bearer": []}]
+    assert paths["/posts/{post_id}/like"]["put"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/posts"]["get"]  # readable without a token
