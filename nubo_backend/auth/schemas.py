@@ -31,7 +31,14 @@ def normalise_email(value: str) -> str:
     return value
 
 
-Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+def _not_an_id(value: str) -> str:
+    # /users/<ref> reads a ref made of digits as a user id: such a name could never be looked up.
+    if value.isdigit():
+        raise ValueError("Cannot be only digits")
+    return value
+
+
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN), AfterValidator(_not_an_id)]
 Email = Annotated[str, AfterValidator(normalise_email)]
 # Passwords are taken byte for byte: no stripping of surrounding spaces.
 NewPassword = Annotated[
