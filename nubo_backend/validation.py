@@ -9,11 +9,24 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 from sanic import Request
 
 from nubo_backend.errors import NuboError, unprocessable
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class OpenAPI30Schema(GenerateJsonSchema):
+    """JSON Schema in the dialect of the OpenAPI 3.0 document the models are published in:
+    an optional field is `nullable: true`, not an alternative `{"type": "null"}` (3.1 only)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if "$ref" in inner:
+            return {"allOf": [inner], "nullable": True}
+        return {**inner, "nullable": True}
 
 
 class Body(BaseModel):
@@ -22,6 +35,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
     # Fields that may hold NUL characters: only secrets that are hashed, never stored as text.
     nul_allowed: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("schema_generator", OpenAPI30Schema)
+        return super().model_json_schema(*args, **kwargs)
 
 
 class Query(BaseModel):

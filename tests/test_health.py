@@ -1,3 +1,5 @@
+import json
+
 import httpx
 
 from tests.support import PrivateRedis
@@ -66,3 +68,13 @@ async def test_openapi_describes_bodies_ids_pages_and_auth_of_every_domain(api: 
     assert paths["/feed"]["get"]["security"] == [{"bearer": []}]
     assert paths["/posts/{post_id}/like"]["put"]["security"] == [{"bearer": []}]
     assert "security" not in paths["/posts"]["get"]  # readable without a token
+
+
+async def test_openapi_body_schemas_use_the_documents_own_dialect(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/docs/openapi.json")).json()
+    assert spec["openapi"].startswith("3.0")
+    schemas = json.dumps(spec["components"]["schemas"])
+    assert '{"type": "null"}' not in schemas  # OpenAPI 3.0 says `nullable: true`
+    assert '"exclusiveMinimum": 0' not in schemas  # a boolean in 3.0, not a bound
+    username = spec["components"]["schemas"]["LoginBody"]["properties"]["username"]
+    assert username["type"] == "string" and username["nullable"] is True

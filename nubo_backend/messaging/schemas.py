@@ -10,7 +10,7 @@ from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.validation import Body
 
 # A row id (user, conversation, message): a positive PostgreSQL bigint.
-UserId = Annotated[int, Field(gt=0, le=MAX_ROW_ID)]
+UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
