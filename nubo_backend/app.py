@@ -10,6 +10,7 @@ import time
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
@@ -67,7 +68,20 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     _add_listeners(app, settings)
     _keep_early_stop_requests(app)
     _add_request_log(app)
+    _describe_row_ids(app)
     return app
+
+
+def _describe_row_ids(app: Sanic) -> None:
+    @app.before_server_start(priority=1000)
+    async def document_id_parameters(app: Sanic) -> None:
+        """sanic-ext would describe an `<x:id>` segment by row_id's signature (an object); say
+        what the route takes, before sanic-ext builds the OpenAPI document."""
+        for route in app.router.routes:
+            for param in route.params.values():
+                if param.cast is row_id:
+                    schema = openapi.Long(minimum=1, maximum=MAX_ROW_ID)
+                    openapi.parameter(param.name, schema, "path", required=True)(route.handler)
 
 
 def _configure(app: Sanic, settings: Settings) -> None:

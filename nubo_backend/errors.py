@@ -84,6 +84,9 @@ def to_nubo_error(exception: BaseException) -> NuboError:
         text = str(exception.message or "")
         if status == 400 and "json" in text.lower():
             code, message = "malformed_json", "Request body is not valid JSON"
+        elif status == 413 and "header" in text.lower():
+            # Sanic's limit on the request line and headers: shrinking the body would not help.
+            code, message = "headers_too_large", "Request URL or headers too large"
         headers = dict(getattr(exception, "headers", None) or {})
         if status >= 500:
             return NuboError(status, code, message or "Service unavailable", headers=headers)

@@ -14,6 +14,7 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from pydantic import Field
+from sanic_ext import openapi
 
 from nubo_backend.errors import NuboError
 from nubo_backend.jsonutil import dumps, loads
@@ -27,6 +28,16 @@ MAX_ROW_ID = 2**63 - 1  # PostgreSQL bigint: ids in URLs and cursors stay below 
 class PageQuery(Query):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
+
+
+def page_parameters(handler: Any) -> Any:
+    """Route decorator documenting the `limit` and `cursor` query parameters of a list."""
+    handler = openapi.parameter(
+        "limit", openapi.Integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT), "query"
+    )(handler)
+    return openapi.parameter(
+        "cursor", openapi.String(description="`next_cursor` of the previous page"), "query"
+    )(handler)
 
 
 def encode_cursor(key: list[Any]) -> str:

@@ -5,9 +5,12 @@ Every problem becomes a 422 naming each bad field; a body that is not JSON is a 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 from sanic import Request
 
 from nubo_backend.errors import NuboError, unprocessable
@@ -15,10 +18,28 @@ from nubo_backend.errors import NuboError, unprocessable
 M = TypeVar("M", bound=BaseModel)
 
 
+class OpenAPI30Schema(GenerateJsonSchema):
+    """JSON Schema in the dialect of the OpenAPI 3.0 document the models are published in:
+    an optional field is `nullable: true`, not an alternative `{"type": "null"}` (3.1 only)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if "$ref" in inner:
+            return {"allOf": [inner], "nullable": True}
+        return {**inner, "nullable": True}
+
+
 class Body(BaseModel):
     """Base of request bodies: unknown fields are refused, types are not coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    # Fields that may hold NUL characters: only secrets that are hashed, never stored as text.
+    nul_allowed: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("schema_generator", OpenAPI30Schema)
+        return super().model_json_schema(*args, **kwargs)
 
 
 class Query(BaseModel):
@@ -43,12 +64,41 @@ def _summary(details: list[dict[str, str]]) -> str:
     return f"Invalid input: {fields}"
 
 
+def _nul_fields(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nul_fields(item, f"{path}.{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nul_fields(item, f"{path}.{key}")
+
+
+def _nul_details(model: type[BaseModel], data: Any) -> list[dict[str, str]]:
+    """PostgreSQL text cannot hold U+0000: name each field that does, so that it is refused
+    here rather than by the database in the middle of the request."""
+    if not isinstance(data, dict):
+        return []
+    allowed = getattr(model, "nul_allowed", frozenset())
+    return [
+        {"field": field, "message": "Must not contain NUL characters (U+0000)"}
+        for name, value in data.items()
+        if name in model.model_fields and name not in allowed
+        for field in _nul_fields(value, name)
+    ]
+
+
 def validate(model: type[M], data: Any) -> M:
+    details = _nul_details(model, data)
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
-        details = _details(exc)
-        raise unprocessable(details, _summary(details)) from None
+        details += _details(exc)
+    if details:
+        raise unprocessable(details, _summary(details))
+    return result
 
 
 def parse_body(request: Request, model: type[M]) -> M:

@@ -56,9 +56,17 @@ def test_invalid_usernames_are_refused(username: str) -> None:
         _signup(username=username)
 
 
-@pytest.mark.parametrize("username", ["abc", "a" * 30, "Under_score_9"])
+@pytest.mark.parametrize("username", ["abc", "a" * 30, "Under_score_9", "007_bond", "1_2"])
 def test_valid_usernames_are_accepted(username: str) -> None:
     assert _signup(username=username).username == username
+
+
+@pytest.mark.parametrize("username", ["123", "0042", "9223372036854775808"])
+def test_usernames_of_only_digits_are_refused_they_would_read_as_user_ids(username: str) -> None:
+    # GET /users/<ref> takes digits for an id: "123" could never be found by name.
+    with pytest.raises(ValidationError) as caught:
+        _signup(username=username)
+    assert [e["loc"] for e in caught.value.errors()] == [("username",)]
 
 
 def test_password_bounds_are_8_to_256_characters() -> None:

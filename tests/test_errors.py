@@ -31,3 +31,49 @@ async def test_ids_beyond_bigint_are_not_found_not_a_crash(api: httpx.AsyncClien
     response = await api.get("/conversations/99999999999999999999999", headers=alice.headers)
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_a_nul_character_in_stored_text_is_a_422_naming_the_field(api: httpx.AsyncClient, stores) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    response = await api.post("/posts", json={"body": "a\u0000b", "media_urls": ["https://x.example/\u0000"]},
+                              headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert [d["field"] for d in response.json()["details"]] == ["body", "media_urls.0"]
+    response = await api.patch("/me", json={"display_name": "\u0000"}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"] == [
+        {"field": "display_name", "message": "Must not contain NUL characters (U+0000)"}
+    ]
+    response = await api.post("/login", json={"username": "alice\u0000", "password": "whatever"})
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "username"
+
+
+async def test_a_password_may_hold_a_nul_character_it_is_hashed_not_stored(api: httpx.AsyncClient) -> None:
+    password = "nul\u0000inside"
+    signup = await api.post("/signup", json={"username": "nulpass", "email": "nulpass@example.test",
+                                             "password": password})
+    assert signup.status_code == 201, signup.text
+    login = await api.post("/login", json={"username": "nulpass", "password": password})
+    assert login.status_code == 200, login.text
+
+
+async def test_ids_beyond_bigint_in_a_body_are_a_422_naming_the_field(api: httpx.AsyncClient, stores) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    response = await api.post("/conversations", json={"user_id": 2**63}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "user_id"
+    response = await api.post("/conversations", json={"title": "t", "member_ids": [2**63]}, headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "member_ids.0"
+
+
+async def test_oversized_headers_are_a_413_that_says_headers_not_body(api: httpx.AsyncClient) -> None:
+    response = await api.get("/posts", params={"cursor": "x" * 20_000})
+    assert response.status_code == 413
+    assert response.json() == {"error": "Request URL or headers too large", "code": "headers_too_large"}

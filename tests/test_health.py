@@ -1,3 +1,5 @@
+import json
+
 import httpx
 
 from tests.support import PrivateRedis
@@ -51,3 +53,28 @@ async def test_openapi_document_is_served(api: httpx.AsyncClient) -> None:
     assert spec["info"]["title"] == "Nubo API"
     assert "/ping" in spec["paths"]
     assert "WebSocket" in spec["paths"]["/ws"]["get"]["summary"]
+
+
+async def test_openapi_describes_bodies_ids_pages_and_auth_of_every_domain(api: httpx.AsyncClient) -> None:
+    paths = (await api.get("/docs/openapi.json")).json()["paths"]
+    body = paths["/posts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PostIn"}
+    assert "requestBody" in paths["/conversations/{conversation_id}/messages"]["post"]
+    post_id = {p["name"]: p for p in paths["/posts/{post_id}"]["get"]["parameters"]}["post_id"]
+    assert post_id["in"] == "path" and post_id["schema"]["type"] == "integer"
+    assert post_id["schema"]["maximum"] == 2**63 - 1
+    feed = {p["name"]: p["schema"] for p in paths["/feed"]["get"]["parameters"]}
+    assert feed["limit"]["maximum"] == 100 and feed["cursor"]["type"] == "string"
+    assert paths["/feed"]["get"]["security"] == [{"bearer": []}]
+    assert paths["/posts/{post_id}/like"]["put"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/posts"]["get"]  # readable without a token
+
+
+async def test_openapi_body_schemas_use_the_documents_own_dialect(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/docs/openapi.json")).json()
+    assert spec["openapi"].startswith("3.0")
+    schemas = json.dumps(spec["components"]["schemas"])
+    assert '{"type": "null"}' not in schemas  # OpenAPI 3.0 says `nullable: true`
+    assert '"exclusiveMinimum": 0' not in schemas  # a boolean in 3.0, not a bound
+    username = spec["components"]["schemas"]["LoginBody"]["properties"]["username"]
+    assert username["type"] == "string" and username["nullable"] is True

@@ -59,6 +59,8 @@ async def test_bad_post_bodies_are_refused_naming_the_field(api: httpx.AsyncClie
         ({"body": "x" * (stores.settings.post_max_length + 1)}, "body"),
         ({"body": "x", "media_urls": ["ftp://host/a.png"]}, "media_urls.0"),
         ({"body": "x", "media_urls": ["not a url"]}, "media_urls.0"),
+        ({"body": "x", "media_urls": ["https://cdn.example:99999/a.png"]}, "media_urls.0"),
+        ({"body": "x", "media_urls": ["https://ok.example/", "https://cdn.example:port/a.png"]}, "media_urls.1"),
         ({"body": "x", "media_urls": [f"https://h/{n}" for n in range(5)]}, "media_urls"),
     ]
     for payload, field in cases:

@@ -11,6 +11,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sanic import Request
+from sanic_ext import openapi
 
 from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
 from nubo_backend.auth.tokens import InvalidToken
@@ -94,14 +95,16 @@ Handler = Callable[..., Awaitable[Any]]
 
 
 def require_auth(handler: Handler) -> Handler:
-    """Route decorator: the handler runs only for an authenticated caller (request.ctx.principal)."""
+    """Route decorator: the handler runs only for an authenticated caller (request.ctx.principal);
+    the route is documented as needing a bearer token."""
 
     @wraps(handler)
     async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
         await authenticate(request)
         return await handler(request, *args, **kwargs)
 
-    return guarded
+    # The OpenAPI document says so wherever the guard is, so no route can forget it.
+    return openapi.secured("bearer")(guarded)
 
 
 async def optional_principal(request: Request) -> Principal | None:

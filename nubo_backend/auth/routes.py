@@ -84,7 +84,6 @@ async def refresh(request: Request) -> HTTPResponse:
 
 @bp.post("/logout")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @require_auth
 async def logout(request: Request) -> HTTPResponse:
     """Revoke the current session: its access and refresh tokens stop working at once."""
@@ -95,7 +94,6 @@ async def logout(request: Request) -> HTTPResponse:
 
 @bp.post("/logout/all")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @require_auth
 async def logout_all(request: Request) -> HTTPResponse:
     """Revoke every session of the caller, the current one included."""
@@ -105,7 +103,6 @@ async def logout_all(request: Request) -> HTTPResponse:
 
 @bp.get("/sessions")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @require_auth
 async def sessions(request: Request) -> HTTPResponse:
     """The caller's live sessions (device, IP, created, last used), most recent first."""
@@ -116,7 +113,6 @@ async def sessions(request: Request) -> HTTPResponse:
 
 @bp.delete("/sessions/<session_id:str>")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @require_auth
 async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
     """Revoke one of the caller's sessions (404 if it is not theirs)."""
@@ -126,7 +122,6 @@ async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
 
 @bp.get("/me")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @require_auth
 async def me(request: Request) -> HTTPResponse:
     """The caller's own account, e-mail included."""
@@ -135,7 +130,6 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.patch("/me")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @openapi.body({"application/json": openapi.Component(ProfilePatch)})
 @require_auth
 async def update_me(request: Request) -> HTTPResponse:
@@ -146,7 +140,6 @@ async def update_me(request: Request) -> HTTPResponse:
 
 @bp.delete("/me")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @openapi.body({"application/json": openapi.Component(AccountDeletion)})
 @require_auth
 async def delete_account(request: Request) -> HTTPResponse:
@@ -159,7 +152,6 @@ async def delete_account(request: Request) -> HTTPResponse:
 
 @bp.post("/me/password")
 @openapi.tag("auth")
-@openapi.secured("bearer")
 @openapi.body({"application/json": openapi.Component(PasswordChange)})
 @require_auth
 async def change_password(request: Request) -> HTTPResponse:

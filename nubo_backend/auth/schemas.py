@@ -31,7 +31,14 @@ def normalise_email(value: str) -> str:
     return value
 
 
-Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+def _not_an_id(value: str) -> str:
+    # /users/<ref> reads a ref made of digits as a user id: such a name could never be looked up.
+    if value.isdigit():
+        raise ValueError("Cannot be only digits")
+    return value
+
+
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN), AfterValidator(_not_an_id)]
 Email = Annotated[str, AfterValidator(normalise_email)]
 # Passwords are taken byte for byte: no stripping of surrounding spaces.
 NewPassword = Annotated[
@@ -44,6 +51,8 @@ AvatarUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_l
 
 
 class SignupBody(Body):
+    nul_allowed = frozenset({"password"})
+
     username: Username
     email: Email
     password: NewPassword
@@ -51,6 +60,8 @@ class SignupBody(Body):
 
 class LoginBody(Body):
     """Either `username` or `email`, with the password."""
+
+    nul_allowed = frozenset({"password"})
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
     email: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
@@ -94,9 +105,13 @@ class ProfilePatch(Body):
 
 
 class AccountDeletion(Body):
+    nul_allowed = frozenset({"password"})
+
     password: GivenPassword
 
 
 class PasswordChange(Body):
+    nul_allowed = frozenset({"current_password", "new_password"})
+
     current_password: GivenPassword
     new_password: NewPassword

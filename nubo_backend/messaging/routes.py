@@ -10,7 +10,7 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
-from nubo_backend.pagination import PageQuery, decode_cursor, decode_id_cursor
+from nubo_backend.pagination import PageQuery, decode_cursor, decode_id_cursor, page_parameters
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
@@ -18,6 +18,7 @@ bp = Blueprint("messaging")
 
 @bp.post("/conversations")
 @openapi.tag("conversations")
+@openapi.body({"application/json": openapi.Component(NewConversation)})
 @require_auth
 async def create_conversation(request: Request) -> HTTPResponse:
     """Open a direct conversation ({user_id}: returns the existing one) or create a group ({title, member_ids})."""
@@ -32,6 +33,7 @@ async def create_conversation(request: Request) -> HTTPResponse:
 
 @bp.get("/conversations")
 @openapi.tag("conversations")
+@page_parameters
 @require_auth
 async def list_conversations(request: Request) -> HTTPResponse:
     """The caller's conversations, newest activity first, with last message and unread count."""
@@ -52,6 +54,7 @@ async def get_conversation(request: Request, conversation_id: int) -> HTTPRespon
 
 @bp.post("/conversations/<conversation_id:id>/members")
 @openapi.tag("conversations")
+@openapi.body({"application/json": openapi.Component(NewMembers)})
 @require_auth
 async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
     """Add people to a group (owners only)."""
@@ -80,6 +83,7 @@ async def leave(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.get("/conversations/<conversation_id:id>/messages")
 @openapi.tag("messages")
+@page_parameters
 @require_auth
 async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
     """Messages of a conversation, newest first (deleted ones as tombstones)."""
@@ -92,6 +96,7 @@ async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.post("/conversations/<conversation_id:id>/messages")
 @openapi.tag("messages")
+@openapi.body({"application/json": openapi.Component(NewMessage)})
 @require_auth
 async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
     """Send {body, client_id}; a retry with the same client_id returns the first message (200)."""
@@ -104,6 +109,7 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.post("/conversations/<conversation_id:id>/read")
 @openapi.tag("conversations")
+@openapi.body({"application/json": openapi.Component(ReadMarker)})
 @require_auth
 async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
     """Move the caller's read marker to {message_id}."""
@@ -114,6 +120,7 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.patch("/messages/<message_id:id>")
 @openapi.tag("messages")
+@openapi.body({"application/json": openapi.Component(MessageEdit)})
 @require_auth
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""

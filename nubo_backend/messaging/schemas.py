@@ -6,9 +6,11 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
+from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.validation import Body
 
-UserId = Annotated[int, Field(gt=0)]
+# A row id (user, conversation, message): a positive PostgreSQL bigint.
+UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 

@@ -10,7 +10,7 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.notifications.schemas import MarkRead
 from nubo_backend.notifications.service import list_notifications, mark_read
-from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("notifications")
@@ -18,7 +18,7 @@ bp = Blueprint("notifications")
 
 @bp.get("/notifications")
 @openapi.tag("notifications")
-@openapi.secured("bearer")
+@page_parameters
 @require_auth
 async def notifications(request: Request) -> HTTPResponse:
     """The caller's notifications of the last 30 days, newest first; `?limit=&cursor=`."""
@@ -31,7 +31,6 @@ async def notifications(request: Request) -> HTTPResponse:
 
 @bp.post("/notifications/read")
 @openapi.tag("notifications")
-@openapi.secured("bearer")
 @openapi.body({"application/json": openapi.Component(MarkRead)})
 @require_auth
 async def read_notifications(request: Request) -> HTTPResponse:

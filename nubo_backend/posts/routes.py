@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor
+from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts import comments, service
 from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch
 from nubo_backend.validation import parse_body, parse_query
@@ -18,6 +18,7 @@ bp = Blueprint("posts")
 
 @bp.post("/posts")
 @openapi.tag("posts")
+@openapi.body({"application/json": openapi.Component(PostIn)})
 @require_auth
 async def create_post(request: Request) -> HTTPResponse:
     """Publish a post `{body, media_urls?}`; its author's followers get `post.created`."""
@@ -28,6 +29,7 @@ async def create_post(request: Request) -> HTTPResponse:
 
 @bp.get("/posts")
 @openapi.tag("posts")
+@page_parameters
 async def list_posts(request: Request) -> HTTPResponse:
     """Every user's posts, newest first (readable without auth)."""
     query = parse_query(request, PageQuery)
@@ -48,6 +50,7 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.patch("/posts/<post_id:id>")
 @openapi.tag("posts")
+@openapi.body({"application/json": openapi.Component(PostPatch)})
 @require_auth
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
     """Edit a post's body and/or media (author only)."""
@@ -86,6 +89,7 @@ async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.get("/feed")
 @openapi.tag("posts")
+@page_parameters
 @require_auth
 async def feed(request: Request) -> HTTPResponse:
     """Posts of the people the caller follows, and the caller's own, newest first."""
@@ -97,6 +101,7 @@ async def feed(request: Request) -> HTTPResponse:
 
 @bp.post("/posts/<post_id:id>/comments")
 @openapi.tag("comments")
+@openapi.body({"application/json": openapi.Component(CommentIn)})
 @require_auth
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
@@ -107,6 +112,7 @@ async def add_comment(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.get("/posts/<post_id:id>/comments")
 @openapi.tag("comments")
+@page_parameters
 async def list_comments(request: Request, post_id: int) -> HTTPResponse:
     """A post's comments, oldest first (readable without auth)."""
     query = parse_query(request, PageQuery)
@@ -117,6 +123,7 @@ async def list_comments(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.patch("/comments/<comment_id:id>")
 @openapi.tag("comments")
+@openapi.body({"application/json": openapi.Component(CommentIn)})
 @require_auth
 async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Edit a comment (its author only)."""

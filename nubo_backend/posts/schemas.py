@@ -18,6 +18,10 @@ def _media_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise ValueError("must be an http(s) URL")
+    try:
+        _ = parts.port  # urlsplit checks the port only when asked: "http://a:99999/", "http://a:b/"
+    except ValueError:
+        raise ValueError("must be an http(s) URL with a valid port") from None
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
     return url

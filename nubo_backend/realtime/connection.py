@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.protocol import State
 
-from nubo_backend.errors import NuboError
+from nubo_backend.errors import NuboError, to_nubo_error
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
@@ -344,12 +344,12 @@ class Connection:
             if handler is None:
                 raise NuboError(400, "unknown_type", f"Unknown frame type: {kind}")
             reply = await handler(self.hub.stores, self.user_id, command)
-        except NuboError as exc:
-            self.push(error_frame(exc.code, exc.message, ref))
-            return
-        except Exception:  # noqa: BLE001 - one failed command must not end the connection
-            log.exception("command %s failed for user %s", kind, self.user_id)
-            self.push(error_frame("internal_error", "Internal server error", ref))
+        except Exception as exc:  # noqa: BLE001 - one failed command must not end the connection
+            # The REST handler's mapping, so a frame fails the way its REST twin would.
+            error = to_nubo_error(exc)
+            if error.status >= 500:
+                log.error("command %s failed for user %s", kind, self.user_id, exc_info=exc)
+            self.push(error_frame(error.code, error.message, ref))
             return
         if reply is not None:
             self.send(reply)

@@ -12,7 +12,7 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import authenticate, caller_id, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_cursor
+from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import command_handlers
 from nubo_backend.realtime.connection import CLOSE_TRY_AGAIN, Connection
@@ -67,6 +67,9 @@ async def describe_websocket_route(app: Sanic) -> None:
             tag="realtime",
             secured="bearer",
         )(route.handler)
+        openapi.parameter("last_event_id", openapi.Long(minimum=0), "query")(route.handler)
+        openapi.parameter("access_token", str, "query",
+                          description="For browsers, which cannot set the header")(route.handler)
 
 
 @ws_bp.after_server_start
@@ -86,7 +89,7 @@ async def stop_hub(app: Sanic) -> None:
 
 @bp.get("/broadcast")
 @openapi.tag("realtime")
-@openapi.secured("bearer")
+@page_parameters
 @require_auth
 async def recent_broadcasts(request: Request) -> HTTPResponse:
     """The last broadcast lines (kept 30 days), newest first; `?limit=&cursor=`."""

@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor
+from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts import service as posts
 from nubo_backend.users import service
 from nubo_backend.validation import parse_query
@@ -53,6 +53,7 @@ async def _follow_list(request: Request, user_id: int, direction: str) -> HTTPRe
 
 @bp.get("/users/<user_id:id>/followers")
 @openapi.tag("users")
+@page_parameters
 async def followers(request: Request, user_id: int) -> HTTPResponse:
     """Who follows this user, most recent first."""
     return await _follow_list(request, user_id, "followers")
@@ -60,6 +61,7 @@ async def followers(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.get("/users/<user_id:id>/following")
 @openapi.tag("users")
+@page_parameters
 async def following(request: Request, user_id: int) -> HTTPResponse:
     """Whom this user follows, most recent first."""
     return await _follow_list(request, user_id, "following")
@@ -67,6 +69,7 @@ async def following(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.get("/users/<user_id:id>/posts")
 @openapi.tag("users")
+@page_parameters
 async def user_posts(request: Request, user_id: int) -> HTTPResponse:
     """This user's posts, newest first."""
     query = parse_query(request, PageQuery)

@@ -43,3 +43,23 @@ async def test_a_non_member_gets_an_error_frame_and_stays_connected(stores: Stor
     assert error["type"] == "error" and error["ref"] == "m-1" and error["code"] == "not_a_member"
     await ws.send('{"type": "ping"}')
     assert await asyncio.wait_for(next_frame(ws), 5) == {"type": "pong"}
+
+
+async def test_frames_the_database_could_not_take_get_validation_errors_and_the_socket_stays(
+    stores: Stores, server
+) -> None:
+    alice, bob = await make_user(stores), await make_user(stores)
+    conversation, _ = await messaging.open_direct(stores, alice.id, bob.id)
+    ws = await open_ws(server, alice)
+    bad_frames = [
+        {"type": "message.send", "conversation_id": 2**63, "body": "x", "client_id": "big-1"},
+        {"type": "message.send", "conversation_id": conversation["id"], "body": "a\u0000b", "client_id": "nul-1"},
+        {"type": "conversation.read", "conversation_id": conversation["id"], "message_id": 2**63},
+    ]
+    for frame in bad_frames:
+        await ws.send(dumps_str(frame))
+        error = await next_frame(ws)
+        assert error["type"] == "error" and error["code"] == "validation_error", (frame, error)
+    await ws.send('{"type": "ping"}')
+    assert await next_frame(ws) == {"type": "pong"}
+    assert await stores.pg.fetchval("SELECT count(*) FROM messages") == 0
