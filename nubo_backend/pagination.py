@@ -18,7 +18,7 @@ from sanic_ext import openapi
 
 from nubo_backend.errors import NuboError
 from nubo_backend.jsonutil import dumps, loads
-from nubo_backend.validation import Query
+from nubo_backend.validation import Query, QueryInt
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -26,7 +26,7 @@ MAX_ROW_ID = 2**63 - 1  # PostgreSQL bigint: ids in URLs and cursors stay below 
 
 
 class PageQuery(Query):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    limit: QueryInt = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
 
 

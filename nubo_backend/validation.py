@@ -5,10 +5,11 @@ Every problem becomes a 422 naming each bad field; a body that is not JSON is a 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from sanic import Request
@@ -48,6 +49,32 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
+def _whole_number(value: Any) -> Any:
+    # Lax int parsing would also take "5.0", "+5", "1_0" or full-width digits from a URL.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("Must be a whole number")
+    return value
+
+
+# A number given in a query string: ASCII digits only.
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _no_controls(allowed: str) -> Any:
+    def check(value: str) -> str:
+        # NUL has its own check, for every field (_nul_details).
+        if any(unicodedata.category(c) == "Cc" and c not in allowed and c != "\x00" for c in value):
+            raise ValueError("Must not contain control characters")
+        return value
+
+    return AfterValidator(check)
+
+
+# Text people read: a name on one line, or prose that may break lines and use tabs.
+OneLine = _no_controls("")
+MultiLine = _no_controls("\n\r\t")
+
+
 def _details(exc: ValidationError) -> list[dict[str, str]]:
     details = []
     for err in exc.errors(include_url=False):
@@ -55,6 +82,8 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "Unknown field"
+        elif err["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            message = str(err["ctx"]["error"])
         details.append({"field": field, "message": message})
     return details
 

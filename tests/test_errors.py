@@ -52,6 +52,28 @@ async def test_a_nul_character_in_stored_text_is_a_422_naming_the_field(api: htt
     assert response.json()["details"][0]["field"] == "username"
 
 
+async def test_control_characters_are_refused_in_names_and_kept_to_line_breaks_and_tabs_in_prose(
+    api: httpx.AsyncClient, stores
+) -> None:
+    from tests.factories import make_user
+
+    alice = await make_user(stores)
+    refused = [
+        ("/me", "patch", {"display_name": "Alice\nAdmin"}, "display_name"),
+        ("/me", "patch", {"bio": "ring \u0007"}, "bio"),
+        ("/posts", "post", {"body": "escape \u001b[31m"}, "body"),
+        ("/conversations", "post", {"title": "tab\tin title", "member_ids": [alice.id]}, "title"),
+    ]
+    for path, method, body, field in refused:
+        response = await api.request(method, path, json=body, headers=alice.headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["details"][0] == {"field": field, "message": "Must not contain control characters"}
+    bio = await api.patch("/me", json={"bio": "line one\nline two\twith a tab"}, headers=alice.headers)
+    assert bio.status_code == 200
+    post = await api.post("/posts", json={"body": "first line\r\nsecond line"}, headers=alice.headers)
+    assert post.status_code == 201 and post.json()["body"] == "first line\r\nsecond line"
+
+
 async def test_a_password_may_hold_a_nul_character_it_is_hashed_not_stored(api: httpx.AsyncClient) -> None:
     password = "nul\u0000inside"
     signup = await api.post("/signup", json={"username": "nulpass", "email": "nulpass@example.test",

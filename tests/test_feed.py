@@ -95,7 +95,8 @@ async def test_pages_have_no_duplicates_or_gaps_while_posts_arrive(api: httpx.As
 
 async def test_limit_and_cursor_are_validated(api: httpx.AsyncClient, stores: Stores):
     me = await make_user(stores)
-    for params in [{"limit": 0}, {"limit": 101}, {"limit": "many"}]:
+    for params in [{"limit": 0}, {"limit": 101}, {"limit": "many"}, {"limit": "5.0"}, {"limit": "+5"},
+                   {"limit": "1_0"}, {"limit": "\uff15"}]:
         assert (await api.get("/posts", params=params)).status_code == 422, params
     for cursor in ["garbage!", "WzFd", "WyJ4Il0", "WzEsMl0", "Wy0xXQ"]:  # [1] is fine; ["x"], [1,2], [-1] not
         response = await api.get("/posts", params={"cursor": cursor})

@@ -7,7 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
 
-from nubo_backend.validation import Body
+from nubo_backend.validation import Body, MultiLine, OneLine
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
 PASSWORD_MIN = 8
@@ -45,8 +45,8 @@ NewPassword = Annotated[
     str, StringConstraints(strip_whitespace=False, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 ]
 GivenPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=PASSWORD_MAX)]
-DisplayName = Annotated[str, StringConstraints(max_length=50)]
-Bio = Annotated[str, StringConstraints(max_length=300)]
+DisplayName = Annotated[str, StringConstraints(max_length=50), OneLine]
+Bio = Annotated[str, StringConstraints(max_length=300), MultiLine]
 AvatarUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=500)]
 
 

@@ -7,12 +7,13 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.validation import Body
+from nubo_backend.validation import Body, MultiLine, OneLine
 
 # A row id (user, conversation, message): a positive PostgreSQL bigint.
 UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=100), OneLine]
+Text = Annotated[str, MultiLine]
 
 MAX_GROUP_SIZE = 256
 
@@ -36,12 +37,12 @@ class NewConversation(Body):
 
 
 class NewMessage(Body):
-    body: str = Field(min_length=1)
+    body: Text = Field(min_length=1)
     client_id: ClientId | None = None
 
 
 class MessageEdit(Body):
-    body: str = Field(min_length=1)
+    body: Text = Field(min_length=1)
 
 
 class ReadMarker(Body):
@@ -57,7 +58,7 @@ class SendCommand(Body):
 
     type: str
     conversation_id: UserId
-    body: str = Field(min_length=1)
+    body: Text = Field(min_length=1)
     client_id: ClientId
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, model_validator
 
 from nubo_backend.errors import NuboError
-from nubo_backend.validation import Body
+from nubo_backend.validation import Body, MultiLine
 
 MAX_MEDIA = 4
 MAX_URL_LENGTH = 2048
@@ -31,12 +31,12 @@ MediaUrl = Annotated[str, AfterValidator(_media_url)]
 
 
 class PostIn(Body):
-    body: str = Field(min_length=1)
+    body: Annotated[str, MultiLine] = Field(min_length=1)
     media_urls: list[MediaUrl] = Field(default_factory=list, max_length=MAX_MEDIA)
 
 
 class PostPatch(Body):
-    body: str | None = Field(None, min_length=1)
+    body: Annotated[str, MultiLine] | None = Field(None, min_length=1)
     media_urls: list[MediaUrl] | None = Field(None, max_length=MAX_MEDIA)
 
     @model_validator(mode="after")
@@ -47,7 +47,7 @@ class PostPatch(Body):
 
 
 class CommentIn(Body):
-    body: str = Field(min_length=1)
+    body: Annotated[str, MultiLine] = Field(min_length=1)
 
 
 def check_length(field: str, text: str, limit: int) -> None:
