@@ -79,6 +79,13 @@ class Result:
     p99_ms: float
     bad_status: int
     socket_errors: int
+    cpu_us: float | None = None  # server CPU time per request (user + system)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _lua_string(value: str) -> str:
@@ -92,9 +99,10 @@ def _lua_spec(case: Case) -> str:
     return f"{{method = {_lua_string(case.method)}, paths = {{{paths}}}, tokens = {{{tokens}}}, body = {body}}}"
 
 
-def run_wrk(url: str, case: Case, args: argparse.Namespace) -> Result:
+def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | None = None) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(spec=_lua_spec(case)))
+    cpu_before = process_cpu_seconds(server_pid) if server_pid else None
     try:
         out = subprocess.run(
             ["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name, url],
@@ -106,7 +114,10 @@ def run_wrk(url: str, case: Case, args: argparse.Namespace) -> Result:
     if match is None:
         raise RuntimeError(f"wrk printed no result for {case.name}:\n{out}")
     requests, duration_us, p50, p99, bad, errors = map(int, match.groups())
-    return Result(case, requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, bad, errors)
+    cpu_us = None
+    if server_pid and cpu_before is not None and requests:
+        cpu_us = (process_cpu_seconds(server_pid) - cpu_before) / requests * 1e6
+    return Result(case, requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, bad, errors, cpu_us)
 
 
 async def seed(stores: Stores, users: int, posts: int, follows: int) -> tuple[list[str], list[int]]:
@@ -176,12 +187,13 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"{args.concurrency} connections, {args.duration}s per endpoint, wrk -t{args.threads}, "
         f"{os.cpu_count()} CPUs, one server process.",
         "",
-        "| endpoint | req/s | % of /ping | p50 ms | p99 ms | non-2xx | socket errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | req/s | % of /ping | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
         lines.append(f"| {r.case.name} | {r.rps:,.0f} | {100 * r.rps / ping:.0f} % | {r.p50_ms:.2f} | "
-                     f"{r.p99_ms:.2f} | {r.bad_status} | {r.socket_errors} |")
+                     f"{r.p99_ms:.2f} | {cpu} | {r.bad_status} | {r.socket_errors} |")
     return "\n".join(lines)
 
 
@@ -194,6 +206,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--follows", type=int, default=10, help="accounts each seeded user follows")
+    parser.add_argument("--pid", type=int, help="with --url: the server's process id, to report its CPU per request")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the endpoints whose name contains TEXT (repeatable; /ping always runs)")
     args = parser.parse_args()
@@ -225,7 +238,7 @@ async def main() -> None:
         warm(url, cases)
         results = []
         for case in cases:
-            results.append(run_wrk(url, case, args))
+            results.append(run_wrk(url, case, args, args.pid or (proc.pid if proc else None)))
             print(f"  {case.name}: {results[-1].rps:,.0f} req/s", file=sys.stderr)
         print(table(results, args))
     finally:
