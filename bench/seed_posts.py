@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,7 @@ from nubo_backend.migrations import migrate  # noqa: E402
 from nubo_backend.sql import load_queries  # noqa: E402
 
 MAX_ID = 2**63 - 1
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 SEED = """
 INSERT INTO users (username, email, password_hash)
@@ -43,9 +45,14 @@ CROSS JOIN LATERAL (
     SELECT id FROM users WHERE id <> u.id ORDER BY random() LIMIT $3
 ) f;
 
-INSERT INTO post_likes (post_id, user_id)
-SELECT 1 + floor(random() * $2)::int, 1 + floor(random() * $1)::int
+INSERT INTO post_likes (post_id, user_id, created_at)
+SELECT 1 + floor(random() * $2)::int, 1 + floor(random() * $1)::int, now() - random() * interval '30 days'
 FROM generate_series(1, $2 * 3)
+ON CONFLICT DO NOTHING;
+
+-- One post everybody liked: the longest list of likers.
+INSERT INTO post_likes (post_id, user_id, created_at)
+SELECT $2, id, now() - random() * interval '30 days' FROM users
 ON CONFLICT DO NOTHING;
 
 INSERT INTO comments (post_id, author_id, body)
@@ -96,6 +103,10 @@ async def plans(conn: asyncpg.Connection) -> str:
     middle = await conn.fetchval("SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET 50000")
     busy_post = await conn.fetchval("SELECT id FROM posts ORDER BY comment_count DESC LIMIT 1")
     star = await conn.fetchval("SELECT id FROM users ORDER BY followers_count DESC LIMIT 1")
+    liked_post = await conn.fetchval("SELECT id FROM posts ORDER BY like_count DESC LIMIT 1")
+    likers_middle = await conn.fetchrow(
+        "SELECT created_at, user_id FROM post_likes WHERE post_id = $1 ORDER BY created_at DESC, user_id DESC "
+        "LIMIT 1 OFFSET (SELECT like_count / 2 FROM posts WHERE id = $1)", liked_post)
     page_ids = [r[0] for r in await conn.fetch("SELECT id FROM posts ORDER BY id DESC LIMIT 20")]
     counts = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM posts) p, (SELECT count(*) FROM follows) f,"
@@ -113,6 +124,10 @@ async def plans(conn: asyncpg.Connection) -> str:
         ("GET /users/{id}/posts, most prolific author (user_post_ids)", q.posts.user_post_ids.sql,
          busy_author, MAX_ID, 21),
         ("GET /posts/{id}/comments (comments_page)", q.posts.comments_page.sql, busy_post, 0, 21),
+        ("GET /posts/{id}/likes, most liked post (likers_page)", q.posts.likers_page.sql, liked_post,
+         END_OF_TIME, MAX_ID, 21),
+        ("GET /posts/{id}/likes, page in the middle (likers_page)", q.posts.likers_page.sql, liked_post,
+         likers_middle["created_at"], likers_middle["user_id"], 21),
         ("GET /users/{id}/followers (followers_page)", q.users.followers_page.sql, star, MAX_ID, 21),
         ("GET /users/{id}/following (following_page)", q.users.following_page.sql, reader, MAX_ID, 21),
         ("Fan-out of a deleted post (follower_ids; insert_post returns the same list)",

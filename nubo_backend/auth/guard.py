@@ -107,8 +107,23 @@ def require_auth(handler: Handler) -> Handler:
     return openapi.secured("bearer")(guarded)
 
 
-async def optional_principal(request: Request) -> Principal | None:
-    """For routes readable without auth: the caller if a valid token is given, else None."""
-    if "authorization" not in request.headers:
-        return None
-    return await authenticate(request)
+def optional_auth(handler: Handler) -> Handler:
+    """Route decorator for routes readable without auth: a valid token identifies the viewer
+    (`viewer_id`), no token reads as signed out, and a bad token is still a 401."""
+
+    @wraps(handler)
+    async def viewed(request: Request, *args: Any, **kwargs: Any) -> Any:
+        if "authorization" in request.headers:
+            await authenticate(request)
+        else:
+            request.ctx.principal = None
+        return await handler(request, *args, **kwargs)
+
+    # OpenAPI: either no security requirement at all, or the bearer token.
+    return openapi.secured({})(openapi.secured("bearer")(viewed))
+
+
+def viewer_id(request: Request) -> int | None:
+    """The caller's user id behind `optional_auth`, or None when signed out."""
+    principal = request.ctx.principal
+    return principal.user_id if principal is not None else None

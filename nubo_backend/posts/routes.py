@@ -6,10 +6,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
+from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
-from nubo_backend.posts import comments, service
+from nubo_backend.posts import comments, likers, service
 from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch
 from nubo_backend.validation import parse_body, parse_query
 
@@ -30,21 +30,21 @@ async def create_post(request: Request) -> HTTPResponse:
 @bp.get("/posts")
 @openapi.tag("posts")
 @page_parameters
+@optional_auth
 async def list_posts(request: Request) -> HTTPResponse:
     """Every user's posts, newest first (readable without auth)."""
     query = parse_query(request, PageQuery)
-    viewer = await optional_principal(request)
     result = await service.recent_posts(request.app.ctx.stores, query.limit, decode_id_cursor(query.cursor),
-                                        viewer.user_id if viewer else None)
+                                        viewer_id(request))
     return json_response(result)
 
 
 @bp.get("/posts/<post_id:id>")
 @openapi.tag("posts")
+@optional_auth
 async def get_post(request: Request, post_id: int) -> HTTPResponse:
     """One post (readable without auth)."""
-    viewer = await optional_principal(request)
-    post = await service.get_post(request.app.ctx.stores, post_id, viewer.user_id if viewer else None)
+    post = await service.get_post(request.app.ctx.stores, post_id, viewer_id(request))
     return json_response(post)
 
 
@@ -85,6 +85,17 @@ async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
     """Take a like back (idempotent); returns the post."""
     post = await service.unlike_post(request.app.ctx.stores, post_id, caller_id(request))
     return json_response(post)
+
+
+@bp.get("/posts/<post_id:id>/likes")
+@openapi.tag("posts")
+@page_parameters
+async def list_likers(request: Request, post_id: int) -> HTTPResponse:
+    """Who liked a post, most recent like first (readable without auth)."""
+    query = parse_query(request, PageQuery)
+    result = await likers.likers(request.app.ctx.stores, post_id, query.limit,
+                                 likers.decode_likers_cursor(query.cursor))
+    return json_response(result)
 
 
 @bp.get("/feed")

@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.auth.guard import caller_id, optional_principal, require_auth
+from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts import service as posts
@@ -18,12 +18,12 @@ bp = Blueprint("users")
 
 @bp.get("/users/<ref:str>")
 @openapi.tag("users")
+@optional_auth
 async def profile(request: Request, ref: str) -> HTTPResponse:
     """A public profile by id or username, with follower/following/post counts."""
     stores = request.app.ctx.stores
-    viewer = await optional_principal(request)
     user_id = await service.resolve_user(stores, ref)
-    return json_response(await service.get_profile(stores, user_id, viewer.user_id if viewer else None))
+    return json_response(await service.get_profile(stores, user_id, viewer_id(request)))
 
 
 @bp.post("/users/<user_id:id>/follow")
@@ -70,10 +70,10 @@ async def following(request: Request, user_id: int) -> HTTPResponse:
 @bp.get("/users/<user_id:id>/posts")
 @openapi.tag("users")
 @page_parameters
+@optional_auth
 async def user_posts(request: Request, user_id: int) -> HTTPResponse:
     """This user's posts, newest first."""
     query = parse_query(request, PageQuery)
-    viewer = await optional_principal(request)
     result = await posts.user_posts(request.app.ctx.stores, user_id, query.limit,
-                                    decode_id_cursor(query.cursor), viewer.user_id if viewer else None)
+                                    decode_id_cursor(query.cursor), viewer_id(request))
     return json_response(result)
