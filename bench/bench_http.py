@@ -20,6 +20,7 @@ import asyncio
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -181,19 +182,28 @@ def start_server(settings: Settings) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not answer /ping within 30s")
 
 
-def table(results: list[Result], args: argparse.Namespace) -> str:
-    ping = results[0].rps
+def table(groups: list[list[list[Result]]], args: argparse.Namespace) -> str:
+    """One row per endpoint: medians over the rounds, each % of /ping taken within its round.
+    `groups`: the rounds of the reads, then those of the writes (each round starts with /ping)."""
     lines = [
-        f"{args.concurrency} connections, {args.duration}s per endpoint, wrk -t{args.threads}, "
-        f"{os.cpu_count()} CPUs, one server process.",
+        f"{args.concurrency} connections, {args.duration}s per endpoint and round, {args.rounds} round(s), "
+        f"wrk -t{args.threads}, {os.cpu_count()} CPUs, one server process.",
         "",
         "| endpoint | req/s | % of /ping | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-        lines.append(f"| {r.case.name} | {r.rps:,.0f} | {100 * r.rps / ping:.0f} % | {r.p50_ms:.2f} | "
-                     f"{r.p99_ms:.2f} | {cpu} | {r.bad_status} | {r.socket_errors} |")
+    rows = [(rounds, n) for g, rounds in enumerate(groups) for n in range(len(rounds[0])) if g == 0 or n > 0]
+    for rounds, n in rows:
+        first = rounds[0][n]
+        runs = [results[n] for results in rounds]
+        share = statistics.median(100 * r.rps / results[0].rps for r, results in zip(runs, rounds, strict=True))
+        cpus = [r.cpu_us for r in runs if r.cpu_us is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
+        lines.append(
+            f"| {first.case.name} | {statistics.median(r.rps for r in runs):,.0f} | {share:.0f} % "
+            f"| {statistics.median(r.p50_ms for r in runs):.2f} | {statistics.median(r.p99_ms for r in runs):.2f} "
+            f"| {cpu} | {sum(r.bad_status for r in runs)} | {sum(r.socket_errors for r in runs)} |"
+        )
     return "\n".join(lines)
 
 
@@ -202,6 +212,8 @@ async def main() -> None:
     parser.add_argument("--url", help="a running instance (default: start one)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every endpoint this many times in turn; report medians (for a noisy machine)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server needs the other core)")
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--posts", type=int, default=2000)
@@ -236,16 +248,30 @@ async def main() -> None:
         if args.only:
             cases = [c for n, c in enumerate(cases) if n == 0 or any(t in c.name for t in args.only)]
         warm(url, cases)
-        results = []
-        for case in cases:
-            results.append(run_wrk(url, case, args, args.pid or (proc.pid if proc else None)))
-            print(f"  {case.name}: {results[-1].rps:,.0f} req/s", file=sys.stderr)
-        print(table(results, args))
+        # Reads first, then writes, each round opening with its own /ping: a write's fan-out
+        # runs on in the background after its phase and would otherwise slow the next reads.
+        ping, rest = cases[0], cases[1:]
+        groups = []
+        for group in ([ping, *(c for c in rest if c.method == "GET")], [ping, *(c for c in rest if c.method != "GET")]):
+            if len(group) == 1:
+                continue
+            rounds = []
+            for n in range(args.rounds):
+                results = []
+                for case in group:
+                    results.append(run_wrk(url, case, args, args.pid or (proc.pid if proc else None)))
+                    print(f"  round {n + 1}: {case.name}: {results[-1].rps:,.0f} req/s", file=sys.stderr)
+                rounds.append(results)
+            groups.append(rounds)
+        print(table(groups, args))
     finally:
         await stores.close()
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+            proc.terminate()  # it drains the writes' fan-out first, slow on the MongoDB emulator
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 if __name__ == "__main__":
