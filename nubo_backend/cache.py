@@ -126,7 +126,7 @@ async def _script(stores: Stores, script: str, numkeys: int, *args: Any) -> Any:
     """EVALSHA, falling back to EVAL the first time a Redis sees the script."""
     sha = _SHAS[script]
     try:
-        return await stores.redis.evalsha(sha, numkeys, *args)
+        return await stores.reads.evalsha(sha, numkeys, *args)
     except NoScriptError:
         return await stores.redis.eval(script, numkeys, *args)
 
@@ -138,7 +138,7 @@ _SHAS = {s: hashlib.sha1(s.encode()).hexdigest()
 async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any]]) -> bytes | None:
     """The JSON under key, else load()'s value stored for next time. None (absent) is not cached."""
     try:
-        raw = await stores.redis.get(key)
+        raw = await stores.reads.get(key)
     except REDIS_DOWN as exc:
         _down(exc)
         return _encoded(await load())

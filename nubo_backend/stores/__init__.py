@@ -19,6 +19,7 @@ from nubo_backend.settings import Settings, mask_url
 from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
 from nubo_backend.stores.redis import Keys
+from nubo_backend.stores.redis_reads import FastReads
 
 log = logging.getLogger("nubo.stores")
 T = TypeVar("T")
@@ -44,6 +45,9 @@ class Stores:
     keys: Keys
     sql: Queries
     live_sessions: LiveSessions
+    # The hot cached reads (GET, EVALSHA) on a lean pipelined connection (stores/redis_reads.py);
+    # the redis-py client itself where the URL is one that client does not speak (TLS, socket).
+    reads: FastReads | Redis
     # Work started by a request that finishes after its response (event fan-out); held here
     # because asyncio keeps only weak references to tasks, and drained before the pools close.
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -57,6 +61,8 @@ class Stores:
         if self.background:
             await asyncio.wait(self.background, timeout=5)
         await self.pg.close()
+        if self.reads is not self.redis:
+            await self.reads.aclose()
         await self.redis.aclose()
         await self.mongo_client.close()
 
@@ -110,6 +116,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         keys=Keys(settings.redis_namespace),
         sql=load_queries(),
         live_sessions=LiveSessions(settings.session_memo_ttl),
+        reads=FastReads.from_url(settings.redis_url) or redis_client,
     )
 
 

@@ -1,0 +1,113 @@
+"""The lean client of the hot reads answers as redis-py does, in order, and survives Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from nubo_backend.stores import Stores
+from nubo_backend.stores.redis_reads import FastReads
+from tests.support import PrivateRedis
+
+SCRIPT = "return {KEYS[1], tonumber(ARGV[1]) + 1, false, {ARGV[2]}, redis.call('GET', KEYS[1])}"
+
+
+async def test_get_and_evalsha_answer_exactly_as_redis_py_does(stores: Stores):
+    reads = FastReads.from_url(stores.settings.redis_url)
+    key = stores.keys("test", "fast")
+    try:
+        await stores.redis.set(key, "välue".encode())
+        assert await reads.get(key) == await stores.redis.get(key) == "välue".encode()
+        assert await reads.get(stores.keys("test", "absent")) is None
+        sha = await stores.redis.script_load(SCRIPT)
+        args = (sha, 1, key, 41, "x")
+        assert await reads.evalsha(*args) == await stores.redis.evalsha(*args) == [
+            key.encode(), 42, None, [b"x"], "välue".encode()]
+        with pytest.raises(NoScriptError):
+            await reads.evalsha("0" * 40, 0)
+        with pytest.raises(ResponseError):
+            await reads.evalsha(sha, 1, key, "not a number", "x")
+        assert await reads.get(key) is not None  # an error reply leaves the connection usable
+    finally:
+        await reads.aclose()
+
+
+async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply():
+    redis = PrivateRedis().start()
+    reads = FastReads.from_url(redis.url)
+    client = Redis.from_url(redis.url, single_connection_client=True)
+    try:
+        await client.mset({f"k{n}": str(n) for n in range(300)})
+        replies = await asyncio.gather(*(reads.get(f"k{n}") for n in range(300)))
+        assert replies == [str(n).encode() for n in range(300)]
+        assert len(await client.client_list()) == 2  # this client's one connection, and ours
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        redis.stop()
+
+
+async def test_redis_down_is_a_redis_error_and_the_next_call_after_a_restart_reconnects():
+    redis = PrivateRedis().start()
+    reads = FastReads.from_url(redis.url, timeout=2)
+    client = Redis.from_url(redis.url)
+    try:
+        await client.set("k", "v")
+        assert await reads.get("k") == b"v"
+        redis.stop()
+        with pytest.raises(RedisError):
+            await reads.get("k")
+        with pytest.raises(RedisConnectionError):  # refused at once, not hanging
+            await asyncio.wait_for(reads.get("k"), 3)
+        redis.start()
+        await Redis.from_url(redis.url).set("k", "back")
+        assert await reads.get("k") == b"back"
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        redis.stop()
+
+
+async def test_a_stalled_redis_times_out_and_the_connection_is_made_again():
+    redis = PrivateRedis().start()
+    reads = FastReads.from_url(redis.url, timeout=0.5)
+    client = Redis.from_url(redis.url)
+    try:
+        await client.set("k", "v")
+        assert await reads.get("k") == b"v"
+        os.kill(redis.proc.pid, signal.SIGSTOP)  # our own private server, frozen
+        try:
+            with pytest.raises(RedisTimeoutError):
+                await reads.get("k")
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        assert await reads.get("k") == b"v"  # a fresh connection: no reply of the old one mixed in
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        redis.stop()
+
+
+async def test_the_database_number_in_the_url_is_selected():
+    redis = PrivateRedis().start()
+    reads = FastReads.from_url(redis.url.rsplit("/", 1)[0] + "/3")
+    client = Redis.from_url(redis.url.rsplit("/", 1)[0] + "/3")
+    try:
+        await client.set("k", "in db 3")
+        assert await reads.get("k") == b"in db 3"
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        redis.stop()
+
+
+def test_urls_it_does_not_speak_are_left_to_redis_py():
+    assert FastReads.from_url("rediss://example.test:6380/0") is None
+    assert FastReads.from_url("unix:///tmp/redis.sock") is None
