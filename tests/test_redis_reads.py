@@ -108,6 +108,29 @@ async def test_the_database_number_in_the_url_is_selected():
         redis.stop()
 
 
+async def test_a_burst_of_reads_against_a_silent_server_fails_together_after_one_attempt():
+    accepted = []
+
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    # db 3: the connection's set-up (SELECT) waits for an answer that never comes.
+    reads = FastReads.from_url(f"redis://127.0.0.1:{port}/3", connect_timeout=0.5)
+    try:
+        started = asyncio.get_running_loop().time()
+        results = await asyncio.gather(*(reads.get("k") for _ in range(50)), return_exceptions=True)
+        assert all(isinstance(r, RedisConnectionError) for r in results)
+        assert asyncio.get_running_loop().time() - started < 2  # one timeout, not fifty in a row
+        assert len(accepted) == 1
+    finally:
+        await reads.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+
+
 def test_urls_it_does_not_speak_are_left_to_redis_py():
     assert FastReads.from_url("rediss://example.test:6380/0") is None
     assert FastReads.from_url("unix:///tmp/redis.sock") is None

@@ -82,7 +82,7 @@ class FastReads:
         self.username, self.password = username, password
         self.timeout, self.connect_timeout = timeout, connect_timeout
         self._connection: _Connection | None = None
-        self._connecting: asyncio.Lock | None = None
+        self._opening: asyncio.Task[_Connection] | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> FastReads | None:
@@ -120,24 +120,31 @@ class FastReads:
         return reply
 
     async def _connect(self) -> _Connection:
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
-        async with self._connecting:  # one connection for every caller, made once
-            if self._connection is not None and not self._connection.closed:
-                return self._connection
-            loop = asyncio.get_running_loop()
-            try:
-                async with asyncio.timeout(self.connect_timeout):
-                    _, connection = await loop.create_connection(_Connection, self.host, self.port)
-                    for setup in self._setup_commands():
-                        reply = await connection.send(setup)
-                        if isinstance(reply, hiredis.ReplyError):
-                            connection.close()
-                            raise RedisConnectionError(f"Redis refused the connection set-up: {reply}")
-            except (OSError, TimeoutError) as exc:
-                raise RedisConnectionError(f"Error connecting to {self.host}:{self.port}: {exc}") from None
-            self._connection = connection
-            return connection
+        # One attempt at a time, shared by every caller that needs it: with Redis unreachable,
+        # a burst of reads fails together after one connect timeout, not one after another.
+        if self._opening is None:
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+            self._opening.add_done_callback(self._opened)
+        return await asyncio.shield(self._opening)
+
+    def _opened(self, attempt: asyncio.Task[_Connection]) -> None:
+        self._opening = None
+        if not attempt.cancelled() and attempt.exception() is None:
+            self._connection = attempt.result()
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, connection = await loop.create_connection(_Connection, self.host, self.port)
+                for setup in self._setup_commands():
+                    reply = await connection.send(setup)
+                    if isinstance(reply, hiredis.ReplyError):
+                        connection.close()
+                        raise RedisConnectionError(f"Redis refused the connection set-up: {reply}")
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"Error connecting to {self.host}:{self.port}: {exc}") from None
+        return connection
 
     def _setup_commands(self) -> list[bytes]:
         commands = []
