@@ -299,6 +299,12 @@ class Connection:
                     await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
                 return
             if not self._within_rate():
+                if self.strikes > 2 * self.hub.settings.ws_rate_limit:
+                    # A close handshake, not a drop: the client is reading (it is sending), and
+                    # closing under its flood could reset the socket before the close frame
+                    # reaches it. `close` still gives up after 2 s.
+                    await self.close(CLOSE_POLICY, "rate limit exceeded")
+                    return
                 continue
             if isinstance(message, bytes):
                 self.push(error_frame("unsupported_frame", "Binary frames are not supported"))
@@ -306,7 +312,7 @@ class Connection:
             await self._handle_text(message, handlers)
 
     def _within_rate(self) -> bool:
-        """Token bucket of ws_rate_limit frames per second; sustained abuse closes the socket."""
+        """Token bucket of ws_rate_limit frames per second; `strikes` counts refusals in a row."""
         rate = self.hub.settings.ws_rate_limit
         now = time.monotonic()
         self.tokens = min(rate, self.tokens + (now - self.last_refill) * rate)
@@ -316,9 +322,7 @@ class Connection:
             self.strikes = 0
             return True
         self.strikes += 1
-        if self.strikes > 2 * rate:
-            self.drop(CLOSE_POLICY, "rate limit exceeded")
-        else:
+        if self.strikes <= 2 * rate:  # beyond that, the read loop closes the socket
             self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second"))
         return False
 
