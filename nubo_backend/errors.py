@@ -43,10 +43,6 @@ class NuboError(Exception):
         return body
 
 
-def bad_request(message: str, code: str = "bad_request") -> NuboError:
-    return NuboError(400, code, message)
-
-
 def not_found(message: str = "Not found", code: str = "not_found") -> NuboError:
     return NuboError(404, code, message)
 

@@ -40,6 +40,10 @@ def page_parameters(handler: Any) -> Any:
     )(handler)
 
 
+def _invalid_cursor() -> NuboError:
+    return NuboError(400, "invalid_cursor", "Invalid cursor")
+
+
 def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(dumps(key)).decode().rstrip("=")
 
@@ -54,19 +58,39 @@ def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
     except (ValueError, TypeError):
         key = None
     if not isinstance(key, list) or len(key) != arity:
-        raise NuboError(400, "invalid_cursor", "Invalid cursor")
+        raise _invalid_cursor()
     return key
+
+
+def _row_id(value: Any) -> int:
+    if type(value) is not int or not 0 < value <= MAX_ROW_ID:
+        raise _invalid_cursor()
+    return value
 
 
 def decode_id_cursor(cursor: str | None) -> int | None:
     """The row id a newest-first keyset cursor continues from (None for the first page)."""
     key = decode_cursor(cursor, 1)
+    return None if key is None else _row_id(key[0])
+
+
+def time_id_key(at: datetime, row_id: int) -> list[Any]:
+    """The key of a cursor over (timestamp, id), read back by `decode_time_id_cursor`."""
+    return [at.isoformat(), row_id]
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (timestamp, row id) a keyset cursor continues from (None for the first page)."""
+    key = decode_cursor(cursor, 2)
     if key is None:
         return None
-    value = key[0]
-    if type(value) is not int or not 0 < value <= MAX_ROW_ID:
-        raise NuboError(400, "invalid_cursor", "Invalid cursor")
-    return value
+    try:
+        at = datetime.fromisoformat(key[0])
+    except (TypeError, ValueError):
+        raise _invalid_cursor() from None
+    if at.tzinfo is None:
+        raise _invalid_cursor()
+    return at, _row_id(key[1])
 
 
 def page(items: list[Any], limit: int, key_of: Any) -> dict[str, Any]:
@@ -95,6 +119,6 @@ async def recent_documents(
         try:
             query["_id"] = {"$lt": ObjectId(str(cursor[0]))}
         except InvalidId:
-            raise NuboError(400, "invalid_cursor", "Invalid cursor") from None
+            raise _invalid_cursor() from None
     docs = await collection.find(query).sort("_id", -1).limit(limit + 1).to_list()
     return page([public(d) for d in docs], limit, lambda item: [item["id"]])

@@ -115,6 +115,10 @@ async def test_conversation_list_paginates_without_gaps(api: httpx.AsyncClient, 
         if not cursor:
             break
     assert seen == list(reversed(ids))
+    # ["not a date", 1], then a time without a zone: tampered, refused.
+    for tampered in ["WyJub3QgYSBkYXRlIiwgMV0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0"]:
+        response = await api.get("/conversations", params={"cursor": tampered}, headers=alice.headers)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
 
 
 async def test_owner_adds_and_removes_members_and_everyone_hears(api: httpx.AsyncClient, stores: Stores) -> None:

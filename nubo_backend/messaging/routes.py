@@ -10,7 +10,7 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
-from nubo_backend.pagination import PageQuery, decode_cursor, decode_id_cursor, page_parameters
+from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
@@ -38,9 +38,9 @@ async def create_conversation(request: Request) -> HTTPResponse:
 async def list_conversations(request: Request) -> HTTPResponse:
     """The caller's conversations, newest activity first, with last message and unread count."""
     query = parse_query(request, PageQuery)
-    cursor = decode_cursor(query.cursor, arity=2)
+    before = decode_time_id_cursor(query.cursor)
     return json_response(
-        await service.list_conversations(request.app.ctx.stores, caller_id(request), query.limit, cursor)
+        await service.list_conversations(request.app.ctx.stores, caller_id(request), query.limit, before)
     )
 
 

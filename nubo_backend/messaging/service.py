@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from nubo_backend.errors import NuboError, bad_request, forbidden, not_found, unprocessable
-from nubo_backend.pagination import page
+from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.pagination import page, time_id_key
 from nubo_backend.realtime.events import emit, publish_transient
 from nubo_backend.stores import Stores
 
@@ -153,20 +153,16 @@ async def get_conversation(stores: Stores, user_id: int, conversation_id: int) -
 
 
 async def list_conversations(
-    stores: Stores, user_id: int, limit: int, cursor: list[Any] | None
+    stores: Stores, user_id: int, limit: int, before: tuple[datetime, int] | None
 ) -> dict[str, Any]:
-    before_activity, before_id = None, None
-    if cursor:
-        try:
-            before_activity, before_id = datetime.fromisoformat(cursor[0]), int(cursor[1])
-        except (TypeError, ValueError):
-            raise bad_request("Invalid cursor", "invalid_cursor") from None
+    """`before`: the (last activity, id) of the last conversation of the previous page."""
+    before_activity, before_id = before or (None, None)
     async with stores.pg.acquire() as conn:
         rows = [row async for row in stores.sql.messaging.list_conversations(
             conn, user_id=user_id, before_activity=before_activity, before_id=before_id, limit=limit + 1
         )]
     items = [_conversation_summary(r) for r in rows]
-    return page(items, limit, lambda c: [c["last_activity"].isoformat(), c["id"]])
+    return page(items, limit, lambda c: time_id_key(c["last_activity"], c["id"]))
 
 
 async def add_members(

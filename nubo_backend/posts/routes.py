@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.posts import comments, likers, service
 from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch
 from nubo_backend.validation import parse_body, parse_query
@@ -94,7 +94,7 @@ async def list_likers(request: Request, post_id: int) -> HTTPResponse:
     """Who liked a post, most recent like first (readable without auth)."""
     query = parse_query(request, PageQuery)
     result = await likers.likers(request.app.ctx.stores, post_id, query.limit,
-                                 likers.decode_likers_cursor(query.cursor))
+                                 decode_time_id_cursor(query.cursor))
     return json_response(result)
 
 

@@ -72,14 +72,20 @@ def liked_key(stores: Stores, user_id: int) -> str:
     return stores.keys("liked", user_id)
 
 
-def public_author(row: Any) -> dict[str, Any]:
-    """The author shown with a post or comment, from a row that joined users."""
+def public_user(row: Any, id_column: str = "id") -> dict[str, Any]:
+    """A user as shown beside what they did (post, comment, like, follow), from a row that
+    joined users."""
     return {
-        "id": row["author_id"],
+        "id": row[id_column],
         "username": row["username"],
         "display_name": row["display_name"],
         "avatar_url": row["avatar_url"],
     }
+
+
+def public_author(row: Any) -> dict[str, Any]:
+    """The author shown with a post or comment."""
+    return public_user(row, "author_id")
 
 
 def public_post(row: Any) -> dict[str, Any]:

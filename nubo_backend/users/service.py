@@ -11,7 +11,7 @@ from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
 from nubo_backend.notifications.service import notify
 from nubo_backend.pagination import MAX_ROW_ID, page
-from nubo_backend.posts.service import feed_key, post_key, profile_key, public_page_key, recent_key
+from nubo_backend.posts.service import feed_key, post_key, profile_key, public_page_key, public_user, recent_key
 from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
@@ -101,11 +101,7 @@ async def follow_list(
     query = stores.sql.users.followers_page if direction == "followers" else stores.sql.users.following_page
     rows = [r async for r in query(stores.pg, user_id=user_id, before=before or MAX_ROW_ID, lim=limit + 1)]
     result = page(rows, limit, lambda r: [r["follow_id"]])
-    result["items"] = [
-        {"id": r["id"], "username": r["username"], "display_name": r["display_name"],
-         "avatar_url": r["avatar_url"], "followed_at": r["followed_at"]}
-        for r in result["items"]
-    ]
+    result["items"] = [{**public_user(r), "followed_at": r["followed_at"]} for r in result["items"]]
     return result
 
 
