@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
 import time
 
 from sanic import Blueprint, Request, Sanic
@@ -127,31 +126,31 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
 
 
 def _keep_early_stop_requests(app: Sanic) -> None:
-    """Sanic takes SIGINT/SIGTERM before its after_server_start listeners run, and the server
-    already answers requests then; but a stop asked for meanwhile is lost (its loop.stop()
-    ends the start-up's run_until_complete instead of the serving loop), and the process runs
-    on. So a supervisor that stops an instance as soon as it answers would hang. Note such a
-    request and make it again once the server is running."""
+    """Sanic answers requests while its after_server_start listeners still run, but a stop
+    asked for then (Ctrl-C, SIGTERM: `app.stop`) is lost: its loop.stop() ends the start-up's
+    run_until_complete instead of the serving loop, and the process runs on, so a supervisor
+    that stops an instance as soon as it answers would hang. `app.stop` always cancels the
+    app's tasks, though, whichever handler called it: a task of ours, started before the
+    server listens, takes a cancellation that comes before the server runs as a stop request
+    and makes it again once the server is running."""
 
-    @app.listener("after_server_start", priority=1000)  # before the other listeners
-    async def watch_stop_signals(app: Sanic) -> None:
-        loop = asyncio.get_running_loop()
-        requested = False
-
-        def request_stop() -> None:
-            nonlocal requested
-            requested = True
+    def stop_once_running() -> None:
+        if app.state.is_running:
             app.stop(terminate=False)
+        else:
+            asyncio.get_running_loop().call_later(0.05, stop_once_running)
 
-        def repeat_once_running() -> None:
-            if not app.state.is_running:
-                loop.call_later(0.05, repeat_once_running)
-            elif requested:
-                app.stop(terminate=False)
+    async def stop_sentinel() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # until app.stop() cancels it
+        except asyncio.CancelledError:
+            if not app.state.is_running:  # (a stop of a running server needs no help)
+                stop_once_running()
+            raise
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, request_stop)
-        repeat_once_running()
+    @app.listener("before_server_start")
+    async def start_stop_sentinel(app: Sanic) -> None:
+        app.add_task(stop_sentinel(), name="nubo-stop-sentinel")
 
 
 def _add_request_log(app: Sanic) -> None:
