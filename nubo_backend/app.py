@@ -16,6 +16,7 @@ from nubo_backend.auth.tokens import TokenVerifier
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
+from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
@@ -107,6 +108,8 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
     @app.before_server_start
     async def open_connections(app: Sanic) -> None:
         app.ctx.stores = await open_stores(settings)
+        app.ctx.relay = Relay(app.ctx.stores)
+        app.ctx.relay.start()
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:
@@ -120,6 +123,9 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_stop
     async def close_connections(app: Sanic) -> None:
+        relay = getattr(app.ctx, "relay", None)
+        if relay is not None:
+            await relay.stop()
         stores = getattr(app.ctx, "stores", None)
         if stores is not None:
             await stores.close()

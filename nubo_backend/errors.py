@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import asyncpg
 from asyncpg.exceptions import DataError
+from pymongo.errors import ConnectionFailure as MongoConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request
 from sanic.errorpages import BaseRenderer
 from sanic.exceptions import SanicException
@@ -71,6 +76,40 @@ _SANIC_CODES = {
 }
 
 
+RETRY_AFTER_SECONDS = 2
+OUTAGE_LOG_INTERVAL = 30.0  # seconds between two log lines about the same store being down
+
+# A store out of reach (down, restarting, too busy to accept a connection): the request is
+# fine and may be sent again. asyncpg's classes 08 (connection) and 57 (shutdown) included.
+_STORE_UNAVAILABLE: dict[str, tuple[type[BaseException], ...]] = {
+    "PostgreSQL": (
+        asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+        asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError,
+    ),
+    "Redis": (RedisConnectionError, RedisTimeoutError),
+    "MongoDB": (MongoConnectionFailure,),
+}
+
+
+def unavailable_store(exception: BaseException) -> str | None:
+    """The store an exception says is out of reach, or None."""
+    for store, kinds in _STORE_UNAVAILABLE.items():
+        if isinstance(exception, kinds):
+            return store
+    if isinstance(exception, (OSError, TimeoutError)):
+        # A refused connection, or a pool or connect timeout. redis-py and PyMongo wrap theirs in
+        # their own types (above), so a bare one comes from asyncpg.
+        return "PostgreSQL"
+    return None
+
+
+def service_unavailable() -> NuboError:
+    return NuboError(
+        503, "service_unavailable", "Service temporarily unavailable, try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def to_nubo_error(exception: BaseException) -> NuboError:
     if isinstance(exception, NuboError):
         return exception
@@ -90,6 +129,8 @@ def to_nubo_error(exception: BaseException) -> NuboError:
     if isinstance(exception, DataError):
         # A client value the database cannot take (e.g. a number beyond bigint): the input is bad.
         return NuboError(400, "invalid_value", "A value in the request is out of range")
+    if unavailable_store(exception) is not None:
+        return service_unavailable()
     return NuboError(500, "internal_error", "Internal server error")
 
 
@@ -98,10 +139,14 @@ class NuboErrorHandler(ErrorHandler):
 
     def __init__(self) -> None:
         super().__init__(base=BaseRenderer)
+        self._outage_logged: dict[str, float] = {}  # store -> when its outage was last logged
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = to_nubo_error(exception)
-        if error.status >= 500:
+        store = unavailable_store(exception) if error.status == 503 else None
+        if store is not None:
+            self._log_outage(store, exception)
+        elif error.status >= 500:
             log.error(
                 "unhandled error on %s %s",
                 getattr(request, "method", "?"),
@@ -109,3 +154,11 @@ class NuboErrorHandler(ErrorHandler):
                 exc_info=exception,
             )
         return json_response(error.body(), status=error.status, headers=error.headers)
+
+    def _log_outage(self, store: str, exception: BaseException) -> None:
+        """One line per outage window, not a traceback per request."""
+        now = time.monotonic()
+        if now - self._outage_logged.get(store, -OUTAGE_LOG_INTERVAL) >= OUTAGE_LOG_INTERVAL:
+            self._outage_logged[store] = now
+            log.warning("%s unavailable, answering 503 (%s: %s)", store, type(exception).__name__,
+                        str(exception)[:200])

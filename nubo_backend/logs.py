@@ -55,6 +55,9 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # While PostgreSQL is down, asyncpg warns with a traceback each time it fails to refill the
+    # pool; the error handler and the outbox relay already say so, once per outage.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     # Sanic's loggers carry their own handlers; route them through ours instead.
     for name in ("sanic", "sanic.root", "sanic.error", "sanic.access", "sanic.server", "sanic.websockets"):
         logger = logging.getLogger(name)

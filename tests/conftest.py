@@ -110,6 +110,28 @@ async def database(settings: Settings) -> AsyncIterator[str]:
     await admin.close()
 
 
+@pytest.fixture
+async def own_database(settings: Settings) -> AsyncIterator[Settings]:
+    """Settings for a database of the test's own, migrated, dropped after it: for servers on
+    private Redis, whose relays must not share an outbox with the session's servers."""
+    name = f"{DB_NAME}_own"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    own = settings.replace(postgres_dsn=_dsn_for(name), mongo_db=name)
+    await migrate(own.postgres_dsn)
+    mongo = AsyncMongoClient(own.mongo_url)
+    await ensure_indexes(mongo[name], own.mongo_ttl_days * 86400)
+    yield own
+    for spec in collections():  # (the emulator has no dropDatabase)
+        await mongo[name][spec.name].delete_many({})
+    await mongo.close()
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def session_stores(settings: Settings, database: str) -> AsyncIterator[Stores]:
     stores = await open_stores(settings)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from nubo_backend.auth.sessions import create_session
 from nubo_backend.auth.tokens import mint_access_token
+from nubo_backend.outbox import Event, announce, notification
+from nubo_backend.outbox.relay import Relay
 from nubo_backend.stores import Stores
 
 _counter = itertools.count(1)
@@ -43,3 +46,31 @@ async def make_user(stores: Stores, username: str | None = None) -> TestUser:
         stores.settings.jwt_secret, user_id, session.session_id, stores.settings.access_token_ttl
     )
     return TestUser(user_id, username, token, session.session_id)
+
+
+async def announce_event(
+    stores: Stores, user_ids: list[int], event_type: str, data: dict[str, Any]
+) -> dict[int, int]:
+    """Commit an event as a service does (in an outbox transaction); returns user id -> event id.
+    A running server's relay delivers it; `relay_now` does it for tests without one."""
+    return await _announce(stores, Event(user_ids, event_type, data))
+
+
+async def announce_notification(
+    stores: Stores, user_id: int, event_type: str, data: dict[str, Any]
+) -> dict[int, int]:
+    """Commit a notification for user_id as a service does (nothing for their own action)."""
+    return await _announce(stores, notification(user_id, event_type, data))
+
+
+async def _announce(stores: Stores, event: Event | None) -> dict[int, int]:
+    async with stores.pg.acquire() as conn, conn.transaction():
+        before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+        await announce(conn, stores, event)
+        rows = await conn.fetch("SELECT recipients, event_ids FROM outbox WHERE id > $1", before)
+    return {uid: eid for row in rows for uid, eid in zip(row["recipients"], row["event_ids"], strict=True)}
+
+
+async def relay_now(stores: Stores) -> int:
+    """Journal, store and publish everything committed so far, as the servers' relay does."""
+    return await Relay(stores).drain()

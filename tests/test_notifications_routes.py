@@ -2,16 +2,16 @@
 
 import httpx
 
-from nubo_backend.notifications.service import notify
 from nubo_backend.stores import Stores
-from tests.factories import make_user
+from tests.factories import announce_notification, make_user, relay_now
 
 
 async def test_notifications_are_listed_in_pages_newest_first(stores: Stores, api: httpx.AsyncClient) -> None:
     alice, bob = await make_user(stores), await make_user(stores)
     for n in range(3):
-        await notify(stores, alice.id, "like.created", {"actor_id": bob.id, "n": n})
-    await notify(stores, bob.id, "like.created", {"actor_id": alice.id, "n": 99})
+        await announce_notification(stores, alice.id, "like.created", {"actor_id": bob.id, "n": n})
+    await announce_notification(stores, bob.id, "like.created", {"actor_id": alice.id, "n": 99})
+    await relay_now(stores)
     first = (await api.get("/notifications?limit=2", headers=alice.headers)).json()
     assert [i["data"]["n"] for i in first["items"]] == [2, 1]
     assert first["items"][0]["read"] is False and first["items"][0]["type"] == "like.created"
@@ -30,7 +30,8 @@ async def test_notifications_need_a_token_and_a_valid_cursor(stores: Stores, api
 async def test_marking_some_then_all_notifications_read(stores: Stores, api: httpx.AsyncClient) -> None:
     alice, bob = await make_user(stores), await make_user(stores)
     for n in range(3):
-        await notify(stores, alice.id, "follow.created", {"actor_id": bob.id, "n": n})
+        await announce_notification(stores, alice.id, "follow.created", {"actor_id": bob.id, "n": n})
+    await relay_now(stores)
     items = (await api.get("/notifications", headers=alice.headers)).json()["items"]
     some = await api.post("/notifications/read", json={"ids": [items[0]["id"]]}, headers=alice.headers)
     assert some.status_code == 200 and some.json() == {"updated": 1}

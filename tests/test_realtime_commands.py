@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from asyncpg.exceptions import NumericValueOutOfRangeError
 
 from nubo_backend.realtime.commands import BUILT_INS, command_handlers
-from nubo_backend.realtime.connection import Connection
+from nubo_backend.realtime.connection import Connection, _command
 from nubo_backend.realtime.frames import error_frame
 from nubo_backend.stores import Stores
 
@@ -38,5 +38,6 @@ async def test_a_command_the_database_refuses_fails_like_its_rest_twin_not_as_a_
         raise NumericValueOutOfRangeError("value out of range for type bigint")
 
     conn = _RecordingConnection()
-    await conn._handle_text('{"type": "x.store", "client_id": "c-1"}', {"x.store": refused})
+    text = '{"type": "x.store", "client_id": "c-1"}'
+    await conn._handle(text, _command(text), {"x.store": refused})
     assert conn.sent == [error_frame("invalid_value", "A value in the request is out of range", "c-1")]

@@ -6,10 +6,10 @@ import pytest
 
 from nubo_backend.notifications.service import list_notifications
 from nubo_backend.realtime import broadcast
-from nubo_backend.realtime.events import emit, events_after
+from nubo_backend.realtime.events import events_after
 from nubo_backend.stores import Stores
 from nubo_backend.stores.mongo import ensure_indexes
-from tests.factories import make_user
+from tests.factories import announce_event, make_user, relay_now
 
 THIRTY_DAYS = 30 * 86400
 OLD = datetime.now(UTC) - timedelta(days=31)
@@ -40,10 +40,13 @@ async def test_an_expired_notification_is_not_listed(stores: Stores) -> None:
 
 async def test_an_expired_event_is_not_replayed(stores: Stores) -> None:
     alice = await make_user(stores)
-    await emit(stores, [alice.id], "n", {"n": 1})
+    await announce_event(stores, [alice.id], "n", {"n": 1})
+    await relay_now(stores)
     await stores.mongo["events"].update_one({"user_id": alice.id, "id": 1}, {"$set": {"created_at": OLD}})
-    await emit(stores, [alice.id], "n", {"n": 2})
+    await announce_event(stores, [alice.id], "n", {"n": 2})
+    await relay_now(stores)
     assert [e["id"] for e in await events_after(stores, alice.id, 1)] == [2]
+    assert await events_after(stores, alice.id, 0) is None  # the client is told, not left with a hole
 
 
 @pytest.mark.real_mongo

@@ -28,6 +28,7 @@ INVALID_TOKEN = "Token invalide"
 class Principal:
     user_id: int
     session_id: str
+    expires_at: int = 0  # the access token's exp: open sockets are held to it too
 
 
 def _missing() -> NuboError:
@@ -81,7 +82,7 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
         owner = claims.user_id
     if owner != claims.user_id:
         raise _invalid()  # revoked or expired session: refused now, not at `exp`
-    principal = Principal(claims.user_id, claims.session_id)
+    principal = Principal(claims.user_id, claims.session_id, claims.expires_at)
     request.ctx.principal = principal
     return principal
 

@@ -1,7 +1,7 @@
 """Conversations and messages: membership rules, idempotent sends, read markers, live events.
 
-Every write commits first and announces afterwards (events.emit), so a message is durable
-before anyone, the sender included, hears of it.
+Every write announces its events in its own transaction (outbox.announce): a message and
+its `message.created` commit together, and the relay delivers them once it has.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.outbox import Event, announce
 from nubo_backend.pagination import page, time_id_key
-from nubo_backend.realtime.events import emit, publish_transient
+from nubo_backend.realtime.events import publish_transient
 from nubo_backend.stores import Stores
 
 
@@ -112,12 +113,12 @@ async def open_direct(stores: Stores, user_id: int, other_id: int) -> tuple[dict
         created = conversation_id is not None
         if created:
             await _add_members(conn, stores, conversation_id, [low, high], "member")
+            conversation = await _conversation(conn, stores, conversation_id)
+            await announce(conn, stores, Event([other_id, user_id], "conversation.created", conversation))
     if not created:
         async with stores.pg.acquire() as conn:
             conversation_id = await q.direct_by_key(conn, direct_key=key)
-    conversation = await get_conversation(stores, user_id, conversation_id)
-    if created:
-        await emit(stores, [other_id, user_id], "conversation.created", conversation)
+        conversation = await get_conversation(stores, user_id, conversation_id)
     return conversation, created
 
 
@@ -129,17 +130,21 @@ async def create_group(stores: Stores, owner_id: int, title: str, member_ids: li
         conversation_id = await q.insert_group(conn, title=title, created_by=owner_id)
         await _add_members(conn, stores, conversation_id, [owner_id], "owner")
         await _add_members(conn, stores, conversation_id, others, "member")
-    conversation = await get_conversation(stores, owner_id, conversation_id)
-    await emit(stores, [owner_id, *others], "conversation.created", conversation)
+        conversation = await _conversation(conn, stores, conversation_id)
+        await announce(conn, stores, Event([owner_id, *others], "conversation.created", conversation))
     return conversation
 
 
 async def get_conversation(stores: Stores, user_id: int, conversation_id: int) -> dict[str, Any]:
-    q = stores.sql.messaging
     async with stores.pg.acquire() as conn:
         await _require_member(conn, stores, conversation_id, user_id)
-        row = await q.conversation_by_id(conn, conversation_id=conversation_id)
-        members = [row async for row in q.conversation_members(conn, conversation_id=conversation_id)]
+        return await _conversation(conn, stores, conversation_id)
+
+
+async def _conversation(conn: asyncpg.Connection, stores: Stores, conversation_id: int) -> dict[str, Any]:
+    q = stores.sql.messaging
+    row = await q.conversation_by_id(conn, conversation_id=conversation_id)
+    members = [row async for row in q.conversation_members(conn, conversation_id=conversation_id)]
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -178,12 +183,11 @@ async def add_members(
         new_ids = list(dict.fromkeys(new_ids))
         await _require_users(conn, stores, new_ids, "user_ids")
         added = await _add_members(conn, stores, conversation_id, new_ids, "member")
-        everyone = await _member_ids(conn, stores, conversation_id)
-    conversation = await get_conversation(stores, user_id, conversation_id)
-    if added:
-        await emit(stores, everyone, "conversation.members_added",
-                   {"conversation_id": conversation_id, "user_ids": added, "by": user_id})
-    return conversation
+        if added:
+            everyone = await _member_ids(conn, stores, conversation_id)
+            await announce(conn, stores, Event(everyone, "conversation.members_added",
+                                               {"conversation_id": conversation_id, "user_ids": added, "by": user_id}))
+        return await _conversation(conn, stores, conversation_id)
 
 
 async def remove_member(stores: Stores, user_id: int, conversation_id: int, target_id: int) -> None:
@@ -199,8 +203,8 @@ async def remove_member(stores: Stores, user_id: int, conversation_id: int, targ
         if await q.remove_member(conn, conversation_id=conversation_id, user_id=target_id) is None:
             raise not_found("That user is not a member of this conversation", "member_not_found")
         await q.promote_oldest_member(conn, conversation_id=conversation_id)
-    await emit(stores, before, "conversation.member_removed",
-               {"conversation_id": conversation_id, "user_id": target_id, "by": user_id})
+        await announce(conn, stores, Event(before, "conversation.member_removed",
+                                           {"conversation_id": conversation_id, "user_id": target_id, "by": user_id}))
 
 
 async def send_message(
@@ -223,8 +227,8 @@ async def send_message(
             conn, conversation_id=conversation_id, message_id=row["id"], at=row["created_at"]
         )
         members = await _member_ids(conn, stores, conversation_id)
-    message = _message(row)
-    await emit(stores, members, "message.created", message)
+        message = _message(row)
+        await announce(conn, stores, Event(members, "message.created", message))
     return message, True
 
 
@@ -257,8 +261,8 @@ async def edit_message(stores: Stores, user_id: int, message_id: int, body: str)
         await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.edit_message(conn, message_id=message_id, body=body)
         members = await _member_ids(conn, stores, row["conversation_id"])
-    message = _message(row)
-    await emit(stores, members, "message.updated", message)
+        message = _message(row)
+        await announce(conn, stores, Event(members, "message.updated", message))
     return message
 
 
@@ -268,8 +272,8 @@ async def delete_message(stores: Stores, user_id: int, message_id: int) -> dict[
         await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.delete_message(conn, message_id=message_id)
         members = await _member_ids(conn, stores, row["conversation_id"])
-    tombstone = _message(row)
-    await emit(stores, members, "message.deleted", tombstone)
+        tombstone = _message(row)
+        await announce(conn, stores, Event(members, "message.deleted", tombstone))
     return tombstone
 
 
@@ -284,10 +288,10 @@ async def mark_read(stores: Stores, user_id: int, conversation_id: int, message_
         moved = await q.advance_read_marker(
             conn, conversation_id=conversation_id, user_id=user_id, message_id=message_id
         )
-        members = await _member_ids(conn, stores, conversation_id)
-    receipt = {"conversation_id": conversation_id, "user_id": user_id, "message_id": message_id}
-    if moved is not None:
-        await emit(stores, members, "conversation.read", receipt)
+        receipt = {"conversation_id": conversation_id, "user_id": user_id, "message_id": message_id}
+        if moved is not None:
+            members = await _member_ids(conn, stores, conversation_id)
+            await announce(conn, stores, Event(members, "conversation.read", receipt))
     return receipt
 
 

@@ -1,8 +1,10 @@
-"""Notifications (likes, comments, follows, mentions): kept 30 days in MongoDB, pushed live."""
+"""Notifications (likes, comments, follows, mentions): kept 30 days in MongoDB, pushed live.
+
+They are written by the outbox relay (`outbox.notification` in the announcing transaction), so
+a notification and its live event are never one without the other."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -10,7 +12,6 @@ from bson.errors import InvalidId
 
 from nubo_backend.errors import NuboError
 from nubo_backend.pagination import recent_documents
-from nubo_backend.realtime.events import emit
 from nubo_backend.stores import Stores
 
 NOTIFICATIONS = "notifications"
@@ -24,19 +25,6 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
         "read": doc.get("read", False),
         "created_at": doc["created_at"].isoformat(),
     }
-
-
-async def notify(stores: Stores, user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Store a notification for user_id and deliver it live as an event of the same type.
-
-    Nobody is notified of their own actions.
-    """
-    if data.get("actor_id") == user_id:
-        return
-    doc = {"user_id": user_id, "type": event_type, "data": data, "read": False,
-           "created_at": datetime.now(UTC)}
-    await stores.mongo[NOTIFICATIONS].insert_one(doc)
-    await emit(stores, [user_id], event_type, {**data, "notification_id": str(doc["_id"])})
 
 
 async def list_notifications(

@@ -7,12 +7,11 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.errors import forbidden, not_found
-from nubo_backend.notifications.service import notify
+from nubo_backend.outbox import announce, notification
 from nubo_backend.pagination import page
-from nubo_backend.posts.mentions import notify_mentions
+from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.posts.service import post_changed, public_author
-from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
 
@@ -39,19 +38,18 @@ def _comment_not_found() -> Exception:
 async def add_comment(stores: Stores, post_id: int, user_id: int, body: str) -> dict[str, Any]:
     check_length("body", body, stores.settings.comment_max_length)
     try:
-        row = await stores.sql.posts.insert_comment(
-            stores.pg, post_id=post_id, author_id=user_id, body=body
-        )
+        async with stores.pg.acquire() as conn, conn.transaction():
+            row = await stores.sql.posts.insert_comment(conn, post_id=post_id, author_id=user_id, body=body)
+            comment = public_comment(row)
+            about = {"post_id": post_id, "comment_id": comment["id"]}
+            await announce(
+                conn, stores,
+                notification(row["post_author_id"], "comment.created", {**about, "actor_id": user_id}),
+                *await mention_notifications(conn, stores, user_id, body, about),
+            )
     except asyncpg.ForeignKeyViolationError:
         raise _post_not_found() from None
     await post_changed(stores, post_id)
-    comment = public_comment(row)
-    announce_later(stores, "comment.created", notify(
-        stores, row["post_author_id"], "comment.created",
-        {"post_id": post_id, "comment_id": comment["id"], "actor_id": user_id},
-    ))
-    announce_later(stores, "mention.created", notify_mentions(
-        stores, user_id, body, {"post_id": post_id, "comment_id": comment["id"]}))
     return comment
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nubo_backend.notifications.service import notify
+import asyncpg
+
+from nubo_backend.outbox import Event, notification
 from nubo_backend.stores import Stores
 
 # Same alphabet and length as usernames; not preceded by a word character, so that an
@@ -20,11 +22,12 @@ def mentioned_usernames(text: str) -> list[str]:
     return list(names)[:MAX_MENTIONS]
 
 
-async def notify_mentions(stores: Stores, author_id: int, text: str, data: dict[str, Any]) -> None:
-    """Notify everyone the text mentions (the author excepted, by notify itself)."""
+async def mention_notifications(
+    conn: asyncpg.Connection, stores: Stores, author_id: int, text: str, data: dict[str, Any]
+) -> list[Event | None]:
+    """A notification for everyone the text mentions (the author excepted, by `notification`)."""
     names = mentioned_usernames(text)
     if not names:
-        return
-    rows = stores.sql.users.ids_by_usernames(stores.pg, usernames=names)
-    for user_id in [row["id"] async for row in rows]:
-        await notify(stores, user_id, "mention.created", {**data, "actor_id": author_id})
+        return []
+    rows = stores.sql.users.ids_by_usernames(conn, usernames=names)
+    return [notification(row["id"], "mention.created", {**data, "actor_id": author_id}) async for row in rows]

@@ -33,11 +33,10 @@ from nubo_backend.cache import (
 )
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import dumps, loads
-from nubo_backend.notifications.service import notify
+from nubo_backend.outbox import Event, announce, notification
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
-from nubo_backend.posts.mentions import notify_mentions
+from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
-from nubo_backend.realtime.events import announce_later, emit
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.posts")
@@ -271,14 +270,13 @@ async def create_post(
     stores: Stores, author_id: int, body: str, media_urls: list[str]
 ) -> dict[str, Any]:
     check_length("body", body, stores.settings.post_max_length)
-    row = await stores.sql.posts.insert_post(
-        stores.pg, author_id=author_id, body=body, media_urls=media_urls
-    )
-    post = public_post(row)
-    follower_ids = list(row["follower_ids"])
+    async with stores.pg.acquire() as conn, conn.transaction():
+        row = await stores.sql.posts.insert_post(conn, author_id=author_id, body=body, media_urls=media_urls)
+        post = public_post(row)
+        follower_ids = list(row["follower_ids"])
+        mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
+        await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}), *mentions)
     await _invalidate_timelines(stores, author_id, follower_ids)
-    announce_later(stores, "post.created", emit(stores, follower_ids, "post.created", {"post": post}))
-    announce_later(stores, "mention.created", notify_mentions(stores, author_id, body, {"post_id": post["id"]}))
     post["liked_by_me"] = False
     return post
 
@@ -317,15 +315,17 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
 async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: liking twice counts once."""
     try:
-        author_id = await stores.sql.posts.like_post(stores.pg, post_id=post_id, user_id=user_id)
+        async with stores.pg.acquire() as conn, conn.transaction():
+            author_id = await stores.sql.posts.like_post(conn, post_id=post_id, user_id=user_id)
+            if author_id is not None:
+                await announce(conn, stores, notification(
+                    author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
     except asyncpg.ForeignKeyViolationError:
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:
         # The liker's set is dropped, not edited: a like and an unlike racing would apply
         # their edits in either order, while a reload after both always reads the truth.
         await post_changed(stores, post_id, liked_key(stores, user_id))
-        announce_later(stores, "like.created", notify(
-            stores, author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
     return await get_post(stores, post_id, user_id)
 
 

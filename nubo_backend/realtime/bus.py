@@ -37,6 +37,10 @@ class Bus:
         # Called on every (re)connection, before it counts as connected: whatever was
         # published while disconnected was missed (auth.live_sessions forgets everything).
         self.on_connect: list[Callable[[], None]] = []
+        # Called once every channel of a (re)connection is confirmed live: from then on nothing
+        # more is missed, so this is when to look back for what was (realtime.hub catches up).
+        self.on_live: list[Callable[[], None]] = []
+        self._unconfirmed: set[bytes] = set()
 
     def listen(self, channel: str, listener: Listener) -> None:
         """Register a channel to hold from start-up on (the broadcast channel)."""
@@ -99,20 +103,32 @@ class Bus:
         for name in wanted:
             if name not in self.confirmed or self.confirmed[name].done():
                 self.confirmed[name] = asyncio.get_running_loop().create_future()
+        self._unconfirmed = set(wanted)
         try:
             await pubsub.subscribe(*wanted)
             self.pubsub = pubsub
             # Channels asked for while the line above ran saw no pubsub yet: subscribe them too.
             if late := [name for name in self.listeners if name not in wanted]:
+                self._unconfirmed.update(late)
                 await pubsub.subscribe(*late)
         except BaseException:
             self.pubsub = None
             await pubsub.aclose()
             raise
+        # redis-py's own retry may reconnect this connection under us (and subscribe again):
+        # hear of it, since whatever was published meanwhile was missed just the same.
+        assert pubsub.connection is not None
+        pubsub.connection.register_connect_callback(self._reconnected_under_us)
         for callback in self.on_connect:
             callback()
         self.connected.set()
         log.info("Redis pub/sub connected, %d channel(s)", len(self.listeners))
+
+    def _reconnected_under_us(self, connection: object) -> None:
+        log.warning("Redis pub/sub reconnected, %d channel(s)", len(self.listeners))
+        self._unconfirmed = set(self.listeners)  # on_live once they are all confirmed again
+        for callback in self.on_connect:
+            callback()
 
     async def _listen(self) -> None:
         pubsub = self.pubsub
@@ -134,6 +150,11 @@ class Bus:
                 waiter = confirmed.get(channel)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+                if self._unconfirmed:
+                    self._unconfirmed.discard(channel)
+                    if not self._unconfirmed:
+                        for callback in self.on_live:
+                            callback()
 
     async def _discard(self) -> None:
         self.connected.clear()

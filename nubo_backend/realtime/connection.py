@@ -4,10 +4,19 @@ Sending never blocks the caller: a frame is written to the socket at once when t
 takes it, else queued; a writer task drains the queue as the client reads. When the queue
 is full the client is too slow and is dropped (close 1013), so it never slows anyone else.
 
-Per-user events carry ids from a Redis counter, so two instances may publish ids 7 and 8
-in the opposite order. Each connection delivers ids in increasing order without duplicates:
-an early id waits (at most GAP_WAIT seconds) for the missing ones; a gap still open then
-is filled from the journal, and ids the journal never got (a failed emit) are skipped.
+Per-user events carry gapless ids (nubo_backend.outbox), and a batch may be published twice
+or a frame lost by Redis on the way here. Each connection delivers ids in increasing order
+without duplicates: an id already delivered is dropped, an early id waits (at most GAP_WAIT
+seconds) for the missing ones, and a gap still open then is filled from the journal.
+
+Reading is split in two so that a slow command never makes the client look abusive: a
+reader task takes frames off the socket as they arrive and charges the rate limit then
+(by arrival, not by when a stalled store let us get to them); commands then run one at a
+time, in order, from a bounded inbox. Every refusal names the frame it refuses (`ref`).
+
+The access token's `exp` holds on an open socket too: shortly before it, the client gets
+`token_expiring` and may send `refresh` with a new access token; otherwise the socket is
+closed with CLOSE_TOKEN_EXPIRED.
 """
 
 from __future__ import annotations
@@ -42,6 +51,11 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
+CLOSE_TOKEN_EXPIRED = 4001  # application range (RFC 6455 7.4.2): reconnect with a fresh token
+
+EXPIRY_NOTICE = 60.0  # seconds before exp the client is told to refresh (a quarter of a short life)
+INBOX_MAX = 32  # frames read ahead of the command being run; beyond that a frame is refused
+RELOAD_ON_RESYNC = ["conversations", "notifications", "feed"]
 
 
 class Connection:
@@ -50,14 +64,18 @@ class Connection:
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "tokens", "last_refill", "strikes", "early",
+        "tokens", "last_refill", "strikes", "early", "expires_at", "expiry_timers",
     )
 
-    def __init__(self, ws: WebsocketImplProtocol, hub: Hub, user_id: int, session_id: str) -> None:
+    def __init__(
+        self, ws: WebsocketImplProtocol, hub: Hub, user_id: int, session_id: str, expires_at: float = 0.0
+    ) -> None:
         self.ws = ws
         self.hub = hub
         self.user_id = user_id
         self.session_id = session_id
+        self.expires_at = expires_at  # the access token's exp (Unix time); 0: not enforced
+        self.expiry_timers: list[asyncio.TimerHandle] = []
         self.transport: asyncio.Transport = ws.io_proto.transport
         self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
         self.queue_max = hub.settings.ws_send_queue
@@ -127,6 +145,7 @@ class Connection:
         if self.writer is not None:
             self.writer.cancel()
         self._cancel_gap_timer()
+        self._cancel_expiry()
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed:
@@ -235,13 +254,20 @@ class Connection:
             if current is None:
                 current = await self._current_sequence()
             try:
+                if current == UNKNOWN:
+                    raise ConnectionError("event sequence unavailable")
                 replayed = await self._replay(last_event_id, current)
-            except Exception as exc:  # noqa: BLE001 - journal unreachable: the client resyncs via REST
+            except Exception as exc:  # noqa: BLE001 - a store down: the events are delayed, not gone
+                # Not a resync: nothing is lost. The client reconnects with the same
+                # last_event_id (it still has it) once the stores answer again.
                 log.warning("replay for user %s failed: %s", self.user_id, exc)
-                replayed = None
+                self.drop(CLOSE_TRY_AGAIN, "events unavailable for now: reconnect with last_event_id")
+                return
             delivered_live = self.watermark > self.base
             if replayed is None:
-                self.send({"type": "resync_required"})
+                # The events after last_event_id are gone (past the journal's lifetime, or an
+                # id never given out): say exactly that, and from where live events continue.
+                self.send({"type": "resync_required", "last_event_id": current, "reload": RELOAD_ON_RESYNC})
                 self.base = self.watermark = max(self.watermark, current)
             else:
                 self.watermark = max(self.watermark, replayed) if delivered_live else replayed
@@ -260,20 +286,21 @@ class Connection:
     async def _replay(self, last_event_id: int, current: int) -> int | None:
         """Push journaled events after last_event_id (skipping those this socket already got);
         the last id replayed, or None when the client must resync through REST."""
-        if current != UNKNOWN and last_event_id > current:
-            return None  # an id never issued (or issued before a counter reset)
+        if last_event_id > current:
+            return None  # an id never given out
         cursor = last_event_id
-        while True:
+        while cursor < current:
             batch = await events_after(self.hub.stores, self.user_id, cursor, REPLAY_BATCH)
             if batch is None:
                 return None
+            if not batch:
+                break
             for event in batch:
                 if not self.base < event["id"] <= self.watermark:
                     self.push(text_frame(dumps(event)))
                     await self._room_in_queue()
                 cursor = event["id"]
-            if len(batch) < REPLAY_BATCH:
-                return cursor
+        return cursor
 
     async def _room_in_queue(self) -> None:
         """Let a long replay follow the client's pace instead of overflowing its send queue."""
@@ -286,32 +313,95 @@ class Connection:
         for event_id, wire in held:
             self._accept(event_id, wire)
 
+    async def catch_up(self) -> None:
+        """After the bus reconnected: whatever was published while it was away, from the journal."""
+        if self.closed or self.buffer is not None or self.watermark == UNKNOWN:
+            return  # closing, already replaying, or the first live id will decide
+        await self.resume(self.watermark)
+
+    # -- the access token's lifetime -------------------------------------------------------
+
+    def watch_expiry(self) -> None:
+        """Warn the client shortly before its token's exp, and close the socket at exp."""
+        self._cancel_expiry()
+        if not self.expires_at:
+            return
+        loop = asyncio.get_running_loop()
+        left = self.expires_at - time.time()
+        notice = min(EXPIRY_NOTICE, max(left / 4, 0.0))
+        self.expiry_timers = [
+            loop.call_later(max(left - notice, 0.0), self._token_expiring),
+            loop.call_later(max(left, 0.0), self._token_expired),
+        ]
+
+    def _cancel_expiry(self) -> None:
+        for timer in self.expiry_timers:
+            timer.cancel()
+        self.expiry_timers = []
+
+    def _token_expiring(self) -> None:
+        self.send({"type": "token_expiring", "expires_at": int(self.expires_at)})
+
+    def _token_expired(self) -> None:
+        if not self.closed:
+            self.hub.spawn(self.close(CLOSE_TOKEN_EXPIRED, "access token expired: refresh it and reconnect"))
+
+    async def refresh(self, command: dict[str, Any]) -> dict[str, Any]:
+        """`{"type": "refresh", "access_token": ...}`: a new token of the same user keeps the socket."""
+        token = command.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise NuboError(422, "validation_error", "access_token is required")
+        claims = await self.hub.verify_token(token)
+        if claims is None or claims.user_id != self.user_id:
+            raise NuboError(401, "invalid_token", "Token invalide")
+        self.session_id, self.expires_at = claims.session_id, float(claims.expires_at)
+        self.watch_expiry()
+        return {"type": "refreshed", "expires_at": claims.expires_at}
+
     # -- reading -------------------------------------------------------------------------
 
     async def run(self, handlers: dict[str, CommandHandler]) -> None:
-        """Read frames until the client leaves, idles too long or abuses the rate limit."""
+        """Run the client's commands in order, as the reader hands them over, until it stops."""
+        inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(inbox))
+        try:
+            while (item := await inbox.get()) is not None:
+                await self._handle(item[0], item[1], handlers)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read(self, inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None]) -> None:
+        """Take frames as they arrive, charge the rate limit at arrival, queue the accepted ones."""
         idle = self.hub.settings.ws_idle_timeout
         ws = self.ws
-        while not self.closed:
-            message = await ws.recv(timeout=idle)
-            if message is None:
-                if ws.ws_proto.state is State.OPEN and not self.closed:
-                    await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
-                return
-            if not self._within_rate():
-                if self.strikes > 2 * self.hub.settings.ws_rate_limit:
-                    # A close handshake, not a drop: the client is reading (it is sending), and
-                    # closing under its flood could reset the socket before the close frame
-                    # reaches it. `close` still gives up after 2 s.
-                    await self.close(CLOSE_POLICY, "rate limit exceeded")
+        try:
+            while not self.closed:
+                message = await ws.recv(timeout=idle)
+                if message is None:
+                    if ws.ws_proto.state is State.OPEN and not self.closed:
+                        await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
                     return
-                continue
-            if isinstance(message, bytes):
-                self.push(error_frame("unsupported_frame", "Binary frames are not supported"))
-                continue
-            await self._handle_text(message, handlers)
+                command = _command(message)
+                ref = _ref(command)
+                if not self._within_rate(ref):
+                    if self.strikes > 2 * self.hub.settings.ws_rate_limit:
+                        # A close handshake, not a drop: the client is reading (it is sending),
+                        # and closing under its flood could reset the socket before the close
+                        # frame reaches it. `close` still gives up after 2 s.
+                        await self.close(CLOSE_POLICY, "rate limit exceeded")
+                        return
+                    continue
+                if inbox.qsize() >= INBOX_MAX:
+                    # Our stores are slow, not the client: refuse this one, charge nothing.
+                    self.tokens += 1
+                    self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
+                    continue
+                inbox.put_nowait((message, command))
+        finally:
+            inbox.put_nowait(None)
 
-    def _within_rate(self) -> bool:
+    def _within_rate(self, ref: Any = None) -> bool:
         """Token bucket of ws_rate_limit frames per second; `strikes` counts refusals in a row."""
         rate = self.hub.settings.ws_rate_limit
         now = time.monotonic()
@@ -323,35 +413,38 @@ class Connection:
             return True
         self.strikes += 1
         if self.strikes <= 2 * rate:  # beyond that, the read loop closes the socket
-            self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second"))
+            self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second", ref))
         return False
 
-    async def _handle_text(self, text: str, handlers: dict[str, CommandHandler]) -> None:
-        if not text.lstrip().startswith("{"):
-            await self._broadcast(text)
+    async def _handle(
+        self, message: str | bytes, command: dict[str, Any] | None, handlers: dict[str, CommandHandler]
+    ) -> None:
+        if isinstance(message, bytes):
+            self.push(error_frame("unsupported_frame", "Binary frames are not supported"))
             return
-        try:
-            command = loads(text)
-        except ValueError:
-            self.push(error_frame("malformed_json", "Frame is not valid JSON"))
+        if command is None:
+            if message.lstrip().startswith("{") and not _is_json(message):
+                self.push(error_frame("malformed_json", "Frame is not valid JSON"))
+                return
+            await self._broadcast(message)  # plain text, or JSON without a type, as in the seed
             return
-        kind = command.get("type") if isinstance(command, dict) else None
-        if not isinstance(kind, str):
-            await self._broadcast(text)  # JSON without a type is plain text, as in the seed
-            return
-        ref = command.get("client_id") or kind
+        kind = command["type"]
+        ref = _ref(command)
         try:
             if kind == "resume":
                 await self.resume(_event_id(command.get("last_event_id")))
                 return
-            handler = handlers.get(kind)
-            if handler is None:
-                raise NuboError(400, "unknown_type", f"Unknown frame type: {kind}")
-            reply = await handler(self.hub.stores, self.user_id, command)
+            if kind == "refresh":
+                reply = await self.refresh(command)
+            else:
+                handler = handlers.get(kind)
+                if handler is None:
+                    raise NuboError(400, "unknown_type", f"Unknown frame type: {kind}")
+                reply = await handler(self.hub.stores, self.user_id, command)
         except Exception as exc:  # noqa: BLE001 - one failed command must not end the connection
             # The REST handler's mapping, so a frame fails the way its REST twin would.
             error = to_nubo_error(exc)
-            if error.status >= 500:
+            if error.status >= 500 and error.status != 503:
                 log.error("command %s failed for user %s", kind, self.user_id, exc_info=exc)
             self.push(error_frame(error.code, error.message, ref))
             return
@@ -371,3 +464,31 @@ def _event_id(value: Any) -> int:
         raise NuboError(422, "validation_error", "last_event_id must be a non-negative integer")
     return value
 
+
+
+def _command(message: str | bytes) -> dict[str, Any] | None:
+    """The frame as a command (a JSON object with a string `type`), else None."""
+    if isinstance(message, bytes) or not message.lstrip().startswith("{"):
+        return None
+    try:
+        command = loads(message)
+    except ValueError:
+        return None
+    if isinstance(command, dict) and isinstance(command.get("type"), str):
+        return command
+    return None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ref(command: dict[str, Any] | None) -> Any:
+    """What a reply or refusal names its frame by: its client_id, else its type."""
+    if command is None:
+        return None
+    return command.get("client_id") or command["type"]

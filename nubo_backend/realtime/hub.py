@@ -11,6 +11,9 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
 from nubo_backend.realtime import presence
 from nubo_backend.realtime.bus import Bus
@@ -22,11 +25,13 @@ from nubo_backend.stores import Stores
 log = logging.getLogger("nubo.realtime")
 
 SHUTDOWN_REASON = "server shutting down, reconnect"
+RECHECK_CHUNK = 500  # sockets caught up and re-checked at a time after a bus reconnect
 
 
 class Hub:
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, token_verifier: TokenVerifier) -> None:
         self.stores = stores
+        self.token_verifier = token_verifier
         self.settings = stores.settings
         self.bus = Bus(stores)
         self.connections: set[Connection] = set()
@@ -43,6 +48,7 @@ class Hub:
         memo = self.stores.live_sessions
         self.bus.on_connect.append(memo.clear)
         memo.active = self.bus.connected.is_set
+        self.bus.on_live.append(lambda: self.spawn(self._after_reconnect()))
         self.bus.start()
         self.refresher = asyncio.create_task(self._refresh_presence(), name="nubo-presence")
 
@@ -120,6 +126,43 @@ class Hub:
         for conn in list(self.connections):
             if conn.session_id in revoked:
                 self.spawn(conn.close(CLOSE_POLICY, "session revoked, log in again"))
+
+    async def _after_reconnect(self) -> None:
+        """The bus was away: events and revocations published meanwhile never reached us. Each
+        socket catches up from the journal, and each session is asked of Redis again (a logout
+        while we were deaf, or a Redis restarted empty, closes its sockets now)."""
+        held = list(self.connections)
+        if not held:
+            return
+        log.info("bus live again: catching up %d connection(s)", len(held))
+        for start in range(0, len(held), RECHECK_CHUNK):
+            chunk = held[start:start + RECHECK_CHUNK]
+            await asyncio.gather(*(conn.catch_up() for conn in chunk), return_exceptions=True)
+            try:
+                owners = await self._session_owners([conn.session_id for conn in chunk])
+            except (RedisError, OSError) as exc:
+                log.warning("session re-check after reconnect failed: %s", exc)
+                continue
+            for conn in chunk:
+                if owners.get(conn.session_id) != conn.user_id:
+                    self.spawn(conn.close(CLOSE_POLICY, "session revoked, log in again"))
+
+    async def _session_owners(self, session_ids: list[str]) -> dict[str, int | None]:
+        keys = self.stores.keys
+        async with self.stores.redis.pipeline(transaction=False) as pipe:
+            for sid in session_ids:
+                pipe.hget(keys("sess", sid), "uid")
+            owners = await pipe.execute()
+        return {sid: int(uid) if uid is not None else None for sid, uid in zip(session_ids, owners, strict=True)}
+
+    async def verify_token(self, token: str) -> AccessClaims | None:
+        """A new access token for an open socket (`refresh`): signed, unexpired, session live."""
+        try:
+            claims = self.token_verifier.verify(token)
+        except InvalidToken:
+            return None
+        owner = (await self._session_owners([claims.session_id]))[claims.session_id]
+        return claims if owner == claims.user_id else None
 
     async def _refresh_presence(self) -> None:
         interval = max(self.settings.ws_heartbeat_interval, 1.0)

@@ -45,10 +45,12 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
         await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")
         return
     log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
-    conn = Connection(ws, hub, user_id, request.ctx.principal.session_id)
+    principal = request.ctx.principal
+    conn = Connection(ws, hub, user_id, principal.session_id, principal.expires_at)
     try:
         await hub.attach(conn)
         await conn.start_stream(request.ctx.ws_query.last_event_id)
+        conn.watch_expiry()
         await conn.run(request.app.ctx.command_handlers)
     finally:
         await hub.detach(conn)
@@ -75,7 +77,7 @@ async def describe_websocket_route(app: Sanic) -> None:
 @ws_bp.after_server_start
 async def start_hub(app: Sanic) -> None:
     app.ctx.command_handlers = command_handlers()
-    hub = Hub(app.ctx.stores)
+    hub = Hub(app.ctx.stores, app.ctx.token_verifier)
     hub.start()
     app.ctx.hub = hub
 

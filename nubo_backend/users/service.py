@@ -9,10 +9,9 @@ import asyncpg
 from nubo_backend.cache import get_or_load, invalidate
 from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
-from nubo_backend.notifications.service import notify
+from nubo_backend.outbox import announce, notification
 from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import feed_key, post_key, profile_key, public_page_key, public_user, recent_key
-from nubo_backend.realtime.events import announce_later
 from nubo_backend.stores import Stores
 
 PROFILE_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at",
@@ -75,13 +74,14 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
     """Idempotent: following twice changes nothing the second time."""
     _no_self_follow(follower_id, followed_id)
     try:
-        created = await stores.sql.users.follow(stores.pg, follower_id=follower_id, followed_id=followed_id)
+        async with stores.pg.acquire() as conn, conn.transaction():
+            created = await stores.sql.users.follow(conn, follower_id=follower_id, followed_id=followed_id)
+            if created:
+                await announce(conn, stores, notification(followed_id, "follow.created", {"actor_id": follower_id}))
     except asyncpg.ForeignKeyViolationError:
         raise _user_not_found() from None
     if created:
         await _after_follow_change(stores, follower_id, followed_id)
-        announce_later(stores, "follow.created", notify(
-            stores, followed_id, "follow.created", {"actor_id": follower_id}))
     return await get_profile(stores, followed_id, follower_id)
 
 

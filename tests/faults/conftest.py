@@ -1,0 +1,62 @@
+"""The fault-injection suite's stack: a private PostgreSQL cluster for the session, and for each
+test its own database, Redis (with an append-only file), MongoDB stand-in and two instances."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pymongo import AsyncMongoClient
+
+from nubo_backend.migrations import migrate
+from nubo_backend.stores.mongo import ensure_indexes
+from tests.faults.stack import PrivatePostgres, Stack
+from tests.support import MongoEmulator, PrivateRedis, jongodb_binary
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres().init().start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+async def stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Stack]:
+    binary = jongodb_binary()
+    if binary is None:
+        pytest.skip("the fault suite freezes a MongoDB stand-in of its own; none is installed")
+    private_pg.start() if not (private_pg.data / "postmaster.pid").exists() else None
+    name = f"faults_{next(_databases)}"
+    admin = await asyncpg.connect(private_pg.dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    await migrate(private_pg.dsn_for(name))
+    redis = PrivateRedis(aof_dir=tmp_path).start()
+    mongo = MongoEmulator(binary).start()
+    client = AsyncMongoClient(mongo.url)
+    await ensure_indexes(client["nubo"], 30 * 86400)
+    await client.close()
+    env = {
+        **test_env,
+        "NUBO_POSTGRES_DSN": private_pg.dsn_for(name),
+        "NUBO_REDIS_URL": redis.url,
+        "NUBO_REDIS_NAMESPACE": "",
+        "NUBO_MONGO_URL": mongo.url,
+        "NUBO_MONGO_DB": "nubo",
+        "NUBO_STARTUP_TIMEOUT": "10",
+    }
+    running = Stack(private_pg, redis, mongo, env)
+    try:
+        running.start_server()
+        running.start_server()
+        yield running
+    finally:
+        running.stop()
+        if not (private_pg.data / "postmaster.pid").exists():
+            private_pg.start()
