@@ -137,15 +137,18 @@ class Hub:
         log.info("bus live again: catching up %d connection(s)", len(held))
         for start in range(0, len(held), RECHECK_CHUNK):
             chunk = held[start:start + RECHECK_CHUNK]
-            await asyncio.gather(*(conn.catch_up() for conn in chunk), return_exceptions=True)
-            try:
+            try:  # sessions first: a revoked one gets nothing more
                 owners = await self._session_owners([conn.session_id for conn in chunk])
             except (RedisError, OSError) as exc:
                 log.warning("session re-check after reconnect failed: %s", exc)
-                continue
+                owners = {conn.session_id: conn.user_id for conn in chunk}
+            live = []
             for conn in chunk:
-                if owners.get(conn.session_id) != conn.user_id:
+                if owners.get(conn.session_id) == conn.user_id:
+                    live.append(conn)
+                else:
                     self.spawn(conn.close(CLOSE_POLICY, "session revoked, log in again"))
+            await asyncio.gather(*(conn.catch_up() for conn in live), return_exceptions=True)
 
     async def _session_owners(self, session_ids: list[str]) -> dict[str, int | None]:
         keys = self.stores.keys

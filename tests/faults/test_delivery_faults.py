@@ -28,7 +28,10 @@ COUNT, RATE, FAULT_AT = 100, 20.0, 1.5
 Fault = Callable[[Stack], Awaitable[None]]
 
 
-async def _flow(stack: Stack, name: str, fault: Fault, *, sender_urls: list[str] | None = None) -> dict:
+async def _flow(
+    stack: Stack, name: str, fault: Fault, *, sender_urls: list[str] | None = None,
+    settled: Callable[[list[Device]], bool] | None = None,
+) -> dict:
     a, b = stack.servers
     stores = await open_stores(load_settings(environ=stack.env))
     try:
@@ -51,6 +54,10 @@ async def _flow(stack: Stack, name: str, fault: Fault, *, sender_urls: list[str]
         fault_ended = time.monotonic()
         sent: Sent = await sending
         await wait_delivered(devices, set(sent.acked.values()))
+        for _ in range(100):  # what else the test waits for (at most 10 s)
+            if settled is None or settled(devices):
+                break
+            await asyncio.sleep(0.1)
     finally:
         for task in running:
             task.cancel()
@@ -81,7 +88,8 @@ async def test_redis_killed_for_3s_and_restarted_with_its_aof(stack: Stack) -> N
 async def test_redis_killed_and_restarted_empty(stack: Stack) -> None:
     """Sessions are gone with the data: sockets are closed 1008, clients log in again and resume."""
     report = await _flow(stack, "Redis killed 3 s, restarted empty",
-                         lambda s: _redis_down(s, 3, keep_data=False))
+                         lambda s: _redis_down(s, 3, keep_data=False),
+                         settled=lambda devices: all(d.reconnects >= 1 for d in devices))
     assert all(d["reconnects"] >= 1 for d in report["devices"].values())
 
 
