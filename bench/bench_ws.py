@@ -8,7 +8,7 @@ than the server they measure). Reports, as a markdown table:
   1. connections held by one instance and its memory per connection (RSS delta / connections);
   2. fan-out of one broadcast line to --fanout clients (p50/p99 send-to-receive, ms);
   3. cross-instance event latency: events emitted by another process at --rate per second to
-     users connected on instance B, emit-call-to-receive p50/p99 (ms);
+     users connected on instance B, announce-call-to-receive p50/p99 (ms) through the outbox;
   4. the same fan-out on the bare websockets baseline, and the ratio.
 
 Example: python bench/bench_ws.py --connections 10000 --fanout 5000 --rate 1000 --duration 10
@@ -425,7 +425,12 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         pool.everyone("close")
 
         # 3. cross-instance events: sent from this process, received on instance B
-        from nubo_backend.realtime.events import emit, publish_transient
+        from nubo_backend.outbox import Event, announce
+        from nubo_backend.realtime.events import publish_transient
+
+        async def announce_one(uid: int, data: dict) -> None:
+            async with stores.pg.acquire() as conn, conn.transaction():
+                await announce(conn, stores, Event([uid], "bench", data))
 
         b = nubo(port_b)
         servers.append(b)
@@ -435,8 +440,8 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         phases = [
             ("event delivery (Redis publish → client on B)",
              lambda uid, data: publish_transient(stores, [uid], "bench", data)),
-            ("event end to end (emit: counter + MongoDB journal + publish → client on B)",
-             lambda uid, data: emit(stores, [uid], "bench", data)),
+            ("event end to end (outbox commit → relay: MongoDB journal + publish → client on B)",
+             announce_one),
         ]
         for name, send in phases:
             progress(name)

@@ -35,16 +35,22 @@ def notification(user_id: int, event_type: str, data: dict[str, Any]) -> Event |
 
 async def announce(conn: asyncpg.Connection, stores: Stores, *events: Event | None) -> None:
     """Number and record events in conn's open transaction; the relay delivers them after
-    the commit. Call it once per transaction, as its last statement: every recipient's
-    sequence row is locked in one sorted pass, so announcing transactions never deadlock."""
+    the commit (the outbox's insert trigger wakes it). Call it once per transaction, as its
+    last statement: every recipient's sequence row is locked in one sorted pass, so
+    announcing transactions never deadlock."""
     wanted = [
         Event(list(dict.fromkeys(e.recipients)), e.type, e.data, e.notification)
         for e in events if e is not None and e.recipients
     ]
     if not wanted:
         return
-    counts = Counter(uid for event in wanted for uid in event.recipients)
     q = stores.sql.outbox
+    if len(wanted) == 1:
+        event = wanted[0]
+        await q.announce_one(conn, user_ids=list(event.recipients), type=event.type,
+                             data=dumps_str(event.data), notification=event.notification)
+        return
+    counts = Counter(uid for event in wanted for uid in event.recipients)
     rows = q.take_event_ids(conn, user_ids=list(counts), counts=list(counts.values()))
     # Each user's ids are last - count + 1 .. last, handed out in the order of `events`.
     next_id = {row["user_id"]: row["last_id"] - counts[row["user_id"]] + 1 async for row in rows}
@@ -57,4 +63,3 @@ async def announce(conn: asyncpg.Connection, stores: Stores, *events: Event | No
         records.append({"type": event.type, "data": dumps_str(event.data), "recipients": list(event.recipients),
                         "event_ids": ids, "notification": event.notification})
     await q.insert_events(conn, records)
-    await q.wake_relays(conn)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -48,18 +48,8 @@ class Stores:
     # The hot cached reads (GET, EVALSHA) on a lean pipelined connection (stores/redis_reads.py);
     # the redis-py client itself where the URL is one that client does not speak (TLS, socket).
     reads: FastReads | Redis
-    # Work started by a request that finishes after its response (event fan-out); held here
-    # because asyncio keeps only weak references to tasks, and drained before the pools close.
-    background: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def run_in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
 
     async def close(self) -> None:
-        if self.background:
-            await asyncio.wait(self.background, timeout=5)
         await self.pg.close()
         if self.reads is not self.redis:
             await self.reads.aclose()

@@ -20,3 +20,13 @@ CREATE TABLE outbox (
     notification boolean     NOT NULL DEFAULT false,  -- also kept in the recipient's notifications
     created_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- Every commit that announced something wakes the relays of every instance (LISTEN
+-- nubo_outbox): notifications are delivered at commit, and only if it commits.
+CREATE FUNCTION outbox_wake() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('nubo_outbox', '');
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER outbox_wake AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_wake();

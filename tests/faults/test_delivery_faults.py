@@ -23,6 +23,8 @@ from tests.factories import make_user
 from tests.faults.stack import Stack
 from tests.faults.traffic import Device, Sent, assert_exactly_once, send_messages, tally, wait_delivered
 
+pytestmark = pytest.mark.faults
+
 COUNT, RATE, FAULT_AT = 100, 20.0, 1.5
 
 Fault = Callable[[Stack], Awaitable[None]]
