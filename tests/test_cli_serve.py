@@ -1,0 +1,173 @@
+"""`nubo serve` and `nubo migrate` at start-up: one line naming what is wrong, never a traceback."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import PG_ADMIN_DSN, RUN_ID, _dsn_for
+from tests.support import ROOT, ServerProcess, free_port, wait_for_port
+from tests.test_cli import _free_port_pair, nubo
+
+
+@pytest.fixture
+async def empty_database() -> AsyncIterator[str]:
+    """A database of its own that no migration ever touched."""
+    name = f"nubo_test_{RUN_ID}_empty"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield _dsn_for(name)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_serve_out_of_range_port_is_one_line_naming_it(test_env, session_stores) -> None:
+    result = nubo(test_env, "serve", "--port", "99999")
+    assert result.returncode != 0
+    assert "port 99999 is out of range" in _one_line(result)
+    assert "listening" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_names_the_port_without_traceback(test_env, session_stores) -> None:
+    holder = ServerProcess(test_env).start()
+    try:
+        result = nubo(test_env, "serve", "--port", str(holder.port))
+        line = _one_line(result)
+        assert f"port {holder.port} on 127.0.0.1 is already in use" in line
+        assert "listening" not in result.stderr
+    finally:
+        holder.stop()
+
+
+def test_serve_port_0_prints_the_port_it_bound(test_env, session_stores) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", "0"],
+        cwd=ROOT, env={**os.environ, **test_env}, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("nubo listening on http://127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        assert port != 0
+        wait_for_port(port, proc=proc)
+        assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def test_serve_fails_at_once_naming_the_fix_when_the_database_does_not_exist(test_env) -> None:
+    env = {**test_env, "NUBO_POSTGRES_DSN": _dsn_for("nubo_no_such_database"), "NUBO_STARTUP_TIMEOUT": "30"}
+    started = time.monotonic()
+    result = nubo(env, "serve", "--port", str(free_port()))
+    assert time.monotonic() - started < 10  # not 30 s of retries of a permanent error
+    line = _one_line(result)
+    assert 'database "nubo_no_such_database" does not exist' in line
+    assert "createdb" in line and "NUBO_POSTGRES_DSN" in line
+
+
+def test_serve_fails_at_once_when_postgres_refuses_the_user(test_env) -> None:
+    env = {**test_env, "NUBO_POSTGRES_DSN": "postgresql://no_such_role@127.0.0.1:5432/postgres"}
+    started = time.monotonic()
+    result = nubo(env, "serve", "--port", str(free_port()))
+    assert time.monotonic() - started < 10
+    assert "check the user and password in NUBO_POSTGRES_DSN" in _one_line(result)
+
+
+def test_unreachable_mongodb_is_one_short_line(test_env) -> None:
+    env = {**test_env, "NUBO_MONGO_URL": f"mongodb://127.0.0.1:{free_port()}", "NUBO_STARTUP_TIMEOUT": "1"}
+    result = nubo(env, "serve", "--port", str(free_port()))
+    line = _one_line(result)
+    assert line.startswith("error: MongoDB unreachable")
+    assert "Topology" not in result.stderr
+    assert all(len(text) < 300 for text in result.stderr.splitlines())
+
+
+async def test_serve_refuses_a_database_that_was_never_migrated(test_env, empty_database) -> None:
+    result = nubo({**test_env, "NUBO_POSTGRES_DSN": empty_database}, "serve", "--port", str(free_port()))
+    assert result.returncode != 0
+    assert _one_line(result) == "error: database not migrated: run `nubo migrate`"
+
+
+async def test_migrate_changes_nothing_while_mongodb_is_down(test_env, empty_database) -> None:
+    env = {
+        **test_env,
+        "NUBO_POSTGRES_DSN": empty_database,
+        "NUBO_MONGO_URL": f"mongodb://127.0.0.1:{free_port()}",
+        "NUBO_STARTUP_TIMEOUT": "1",
+    }
+    result = nubo(env, "migrate")
+    assert result.returncode == 1
+    assert "MongoDB unreachable" in _one_line(result)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
+    finally:
+        await conn.close()
+
+
+async def test_ready_reports_a_schema_the_code_does_not_know(start_server, stores) -> None:
+    server = start_server()
+    await stores.pg.execute(
+        "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'from_the_future', 'x')"
+    )
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+            response = await client.get("/ready")
+        assert response.status_code == 503
+        assert "9999" in response.json()["checks"]["schema"]
+    finally:
+        await stores.pg.execute("DELETE FROM schema_migrations WHERE version = 9999")
+
+
+def test_a_stop_logs_no_cancelled_task_warning(test_env, session_stores) -> None:
+    server = ServerProcess(test_env).start()
+    server.stop(signal.SIGTERM)
+    assert "was cancelled" not in server.output()
+
+
+def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_env, session_stores) -> None:
+    port = _free_port_pair()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
+        cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        pids = {}
+        for _ in range(2):
+            line = proc.stdout.readline()  # "instance 1/2: http://127.0.0.1:PORT (pid N)"
+            pids[int(line.split(":")[-1].split()[0])] = int(line.split("pid ")[1].rstrip(")\n"))
+        for p in (port, port + 1):
+            wait_for_port(p, timeout=20, proc=proc)
+        os.kill(pids[port + 1], signal.SIGKILL)
+        # The other instance serves throughout, and the killed one comes back on its port.
+        deadline = time.monotonic() + 20
+        back = False
+        while time.monotonic() < deadline and not back:
+            assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200
+            try:
+                back = httpx.get(f"http://127.0.0.1:{port + 1}/ping", timeout=0.5).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert back and proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert "exited with status -9; restarting" in out
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
