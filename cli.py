@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sys
@@ -98,7 +99,9 @@ def _run_sanic(settings: Settings, sock: socket.socket, port: int) -> None:
         motd=False,
         access_log=False,
     )
-    typer.echo(f"nubo listening on http://{settings.host}:{port} (pid {os.getpid()})", err=True)
+    # A log line, not an echo: in production every line on stderr is JSON.
+    url = f"http://{settings.host}:{port}"
+    logging.getLogger("nubo.app").info(f"nubo listening on {url} (pid {os.getpid()})", extra={"url": url})
     if single:
         Sanic.serve_single(primary=sanic_app)
     else:

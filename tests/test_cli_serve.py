@@ -59,8 +59,12 @@ def test_serve_port_0_prints_the_port_it_bound(test_env, session_stores) -> None
         cwd=ROOT, env={**os.environ, **test_env}, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:
-        line = proc.stderr.readline()
-        assert line.startswith("nubo listening on http://127.0.0.1:"), line
+        line = ""
+        for _ in range(50):  # bounded: the line comes among the first of the start-up
+            line = proc.stderr.readline()
+            if "nubo listening on" in line:
+                break
+        assert "nubo listening on http://127.0.0.1:" in line, line
         port = int(line.split("127.0.0.1:")[1].split()[0])
         assert port != 0
         wait_for_port(port, proc=proc)
