@@ -56,6 +56,11 @@ class MigrationStatus:
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     found: list[Migration] = []
+    if not directory.is_dir() or not any(directory.glob("*.sql")):
+        # Else an image or checkout missing sql/ would report "up to date" on an empty database.
+        raise MigrationError(
+            f"no migration files in {directory}: set NUBO_ROOT to the directory holding sql/ and config/"
+        )
     for path in sorted(directory.glob("*.sql")):
         match = FILENAME.match(path.name)
         if not match:

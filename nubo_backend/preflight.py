@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from nubo_backend.migrations import Migration, migrate, schema_problem
+from nubo_backend.migrations import Migration, MigrationError, migrate, schema_problem
 from nubo_backend.settings import Settings
 from nubo_backend.stores import mongo, open_stores
 from nubo_backend.stores.startup import StartupError, construct, retry
@@ -26,6 +26,8 @@ async def check_before_serving(settings: Settings) -> None:
     stores = await open_stores(settings, pool_size=1)
     try:
         problem = await schema_problem(stores.pg)
+    except MigrationError as exc:  # the migration files themselves are missing or misnamed
+        problem = str(exc)
     finally:
         await stores.close()
     if problem:
