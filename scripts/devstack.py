@@ -124,7 +124,7 @@ def wait_ready(ports: list[int], serve: subprocess.Popen[bytes]) -> None:
             if serve.poll() is not None:
                 give_up(f"the server exited with {serve.returncode} (its error is above)")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
