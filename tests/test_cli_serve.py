@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,21 +12,18 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN, RUN_ID, _dsn_for
+from tests.conftest import _dsn_for
+from tests.databases import drop_database, empty_database, private_name
 from tests.support import ROOT, ServerProcess, free_port, wait_for_port
 from tests.test_cli import _free_port_pair, nubo
 
 
 @pytest.fixture
-async def empty_database() -> AsyncIterator[str]:
+async def never_migrated() -> AsyncIterator[str]:
     """A database of its own that no migration ever touched."""
-    name = f"nubo_test_{RUN_ID}_empty"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield _dsn_for(name)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    name = private_name("empty")
+    yield await empty_database(name)
+    await drop_database(name)
 
 
 def _one_line(result: subprocess.CompletedProcess) -> str:
@@ -101,23 +99,23 @@ def test_unreachable_mongodb_is_one_short_line(test_env) -> None:
     assert all(len(text) < 300 for text in result.stderr.splitlines())
 
 
-async def test_serve_refuses_a_database_that_was_never_migrated(test_env, empty_database) -> None:
-    result = nubo({**test_env, "NUBO_POSTGRES_DSN": empty_database}, "serve", "--port", str(free_port()))
+async def test_serve_refuses_a_database_that_was_never_migrated(test_env, never_migrated) -> None:
+    result = nubo({**test_env, "NUBO_POSTGRES_DSN": never_migrated}, "serve", "--port", str(free_port()))
     assert result.returncode != 0
     assert _one_line(result) == "error: database not migrated: run `nubo migrate`"
 
 
-async def test_migrate_changes_nothing_while_mongodb_is_down(test_env, empty_database) -> None:
+async def test_migrate_changes_nothing_while_mongodb_is_down(test_env, never_migrated) -> None:
     env = {
         **test_env,
-        "NUBO_POSTGRES_DSN": empty_database,
+        "NUBO_POSTGRES_DSN": never_migrated,
         "NUBO_MONGO_URL": f"mongodb://127.0.0.1:{free_port()}",
         "NUBO_STARTUP_TIMEOUT": "1",
     }
     result = nubo(env, "migrate")
     assert result.returncode == 1
     assert "MongoDB unreachable" in _one_line(result)
-    conn = await asyncpg.connect(empty_database)
+    conn = await asyncpg.connect(never_migrated)
     try:
         assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
     finally:
@@ -175,3 +173,29 @@ def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_an_instance_whose_port_is_taken_is_not_restarted_and_the_other_serves(test_env, session_stores) -> None:
+    port = _free_port_pair()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port + 1))
+        squatter.listen()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
+            cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_for_port(port, timeout=20, proc=proc)
+            deadline = time.monotonic() + 20
+            while httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code != 200:
+                assert time.monotonic() < deadline
+            time.sleep(1)  # the supervisor sees the other one exit
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert f"instance 2 (port {port + 1}) cannot start" in out
+    assert f"port {port + 1} on 127.0.0.1 is already in use" in err
+    assert "Traceback" not in err

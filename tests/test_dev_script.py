@@ -10,11 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.conftest import PG_ADMIN_DSN, RUN_ID, _dsn_for
+from tests.conftest import RUN_ID, _dsn_for
+from tests.databases import drop_database, private_name
 from tests.support import ROOT, free_port, jongodb_binary
 
 SETUP_WAIT_SECONDS = 300  # a fresh virtualenv installs the project first
@@ -33,17 +33,11 @@ def _fresh_checkout(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-async def _drop(database: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    await admin.close()
-
-
 async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_path, test_env) -> None:
     checkout = tmp_path / "nubo-backend"
     _fresh_checkout(checkout)
-    database = f"nubo_test_{RUN_ID}_dev"
-    await _drop(database)
+    database = private_name("dev")
+    await drop_database(database)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUBO_", "VIRTUAL_ENV", "PYTHON"))}
     env.update(
@@ -94,4 +88,4 @@ async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_pa
             os.killpg(proc.pid, signal.SIGKILL)  # anything of ours still alive in the group
         except ProcessLookupError:
             pass
-        await _drop(database)
+        await drop_database(database)

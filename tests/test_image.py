@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN, RUN_ID, _dsn_for
+from tests.conftest import RUN_ID
+from tests.databases import drop_database, empty_database, private_name
 from tests.image_support import read_dockerfile
 from tests.support import ROOT, free_port
 
@@ -53,13 +53,9 @@ def image(tmp_path_factory) -> Path:
 
 @pytest.fixture
 async def image_database():
-    name = f"nubo_test_{RUN_ID}_image"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield _dsn_for(name)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    name = private_name("image")
+    yield await empty_database(name)
+    await drop_database(name)
 
 
 def test_image_command_migrates_and_serves_ready_with_json_logs(image, image_database, test_env) -> None:
