@@ -133,19 +133,27 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def read_or_create_secret(path: Path) -> str:
     """The signing secret kept in path, generated there on first use (0600, never replaced):
-    `docker compose up` on a fresh clone needs no secret pasted, and restarts keep tokens valid."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    `docker compose up` on a fresh clone needs no secret pasted, and restarts keep tokens valid.
+    Written aside, then linked into place: a process starting beside this one (another
+    replica on the same volume) reads a whole secret or none, never a half-written file."""
+    if path.is_file():
         return path.read_text().strip()
+    value = secrets.token_hex(32)
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        os.link(aside, path)
+    except FileExistsError:
+        return path.read_text().strip()  # another process linked its secret first
     except OSError as exc:
         raise SettingsError(
             f"cannot create NUBO_JWT_SECRET_FILE {path}: {exc.strerror}; make its directory writable "
             "or set NUBO_JWT_SECRET"
         ) from None
-    value = secrets.token_hex(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
+    finally:
+        aside.unlink(missing_ok=True)
     return value
 
 

@@ -22,7 +22,7 @@ from nubo_backend.stores.redis import Keys
 from nubo_backend.stores.redis_reads import FastReads
 from nubo_backend.stores.startup import StartupError, construct, retry, short_reason
 
-__all__ = ["StartupError", "Stores", "check_all", "open_stores", "retry", "short_reason"]
+__all__ = ["StartupError", "Stores", "check_all", "open_stores", "short_reason"]
 
 log = logging.getLogger("nubo.stores")
 
