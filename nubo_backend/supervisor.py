@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nubo_backend.children import spawn
 from nubo_backend.preflight import EXIT_CANNOT_START
 
 FIRST_RESTART_DELAY = 0.5
@@ -49,7 +50,7 @@ def supervise(
     stopping: list[int] = []
 
     def start(inst: Instance) -> None:
-        inst.proc = subprocess.Popen(command(inst.port))
+        inst.proc = spawn(command(inst.port))
         inst.started_at = time.monotonic()
         inst.restart_at = None
         echo(f"instance {inst.number}/{len(instances)}: http://{host}:{inst.port} (pid {inst.proc.pid})")

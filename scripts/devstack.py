@@ -22,6 +22,7 @@ import httpx
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from nubo_backend.children import spawn
 from nubo_backend.settings import SettingsError, load_settings, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def start_mongo_standin() -> tuple[subprocess.Popen[bytes], str]:
             "so that ./scripts/dev installs the stand-in (needs npm)"
         )
     port = free_port()
-    proc = subprocess.Popen([binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn([binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -170,7 +171,7 @@ def main() -> int:
             give_up(migrated.stderr.strip().removeprefix("error: "))
         say(next(line for line in migrated.stdout.splitlines() if line.startswith("PostgreSQL:")))
         ports = [port + i for i in range(options.instances)]
-        serve = subprocess.Popen(
+        serve = spawn(
             [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", str(options.instances)],
             cwd=ROOT,
             env=env,

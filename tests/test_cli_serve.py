@@ -199,3 +199,27 @@ def test_an_instance_whose_port_is_taken_is_not_restarted_and_the_other_serves(t
     assert f"instance 2 (port {port + 1}) cannot start" in out
     assert f"port {port + 1} on 127.0.0.1 is already in use" in err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_to_the_terminal_group_drains_every_instance_once(test_env, session_stores) -> None:
+    # The terminal sends SIGINT to the whole group; instances hear it once, from the supervisor.
+    port = _free_port_pair()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
+        cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        for p in (port, port + 1):  # both serving (a stop during start-up has nothing to drain)
+            wait_for_port(p, timeout=20, proc=proc)
+            deadline = time.monotonic() + 20
+            while httpx.get(f"http://127.0.0.1:{p}/ping", timeout=2).status_code != 200:
+                assert time.monotonic() < deadline
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert err.count("Worker complete") == 2, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
