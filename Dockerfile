@@ -18,13 +18,18 @@ ENV PATH="/opt/venv/bin:$PATH" \
     NUBO_ROOT=/app \
     NUBO_ENV=production \
     NUBO_HOST=0.0.0.0 \
-    NUBO_PORT=8080
-RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo
+    NUBO_PORT=8080 \
+    NUBO_JWT_SECRET_FILE=/var/lib/nubo/jwt_secret
+# /var/lib/nubo belongs to nubo, so a named volume mounted there (compose: api_secrets)
+# starts writable: the signing secret is generated into it on first start.
+RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \
+    && mkdir -p /var/lib/nubo && chown nubo:nubo /var/lib/nubo
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=nubo:nubo sql ./sql
 COPY --chown=nubo:nubo config ./config
 USER nubo
+VOLUME /var/lib/nubo
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"]

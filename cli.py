@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import signal
-import subprocess
+import socket
 import sys
-import time
 from functools import partial
 
 import typer
@@ -33,27 +32,31 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _wait_for_stores(settings: Settings) -> None:
-    """Fail fast with one line naming the unreachable store, before Sanic starts."""
-    from nubo_backend.stores import StartupError, open_stores
-
-    async def probe() -> None:
-        stores = await open_stores(settings, pool_size=1)
-        await stores.close()
+def _check_before_serving(settings: Settings) -> None:
+    """One line naming what is wrong (a store, the schema), before Sanic starts."""
+    from nubo_backend.preflight import EXIT_CANNOT_START, NotMigrated, StartupError, check_before_serving
 
     try:
-        asyncio.run(probe())
+        asyncio.run(check_before_serving(settings))
     except StartupError as exc:
-        _fail(f"{exc} (gave up after {settings.startup_timeout:g}s)")
+        if exc.permanent:
+            _fail(str(exc), EXIT_CANNOT_START)
+        # Still down after the whole window, but it may come back: a supervisor may retry.
+        _fail(f"{exc}; start it or set {exc.setting} (gave up after {settings.startup_timeout:g}s)")
+    except NotMigrated as exc:
+        _fail(str(exc), EXIT_CANNOT_START)
 
 
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Interface to bind (default from NUBO_HOST)."),
-    port: int = typer.Option(None, help="Port of the first instance (default from NUBO_PORT)."),
+    port: int = typer.Option(None, help="Port of the first instance (default from NUBO_PORT; 0: any free port)."),
     workers: int = typer.Option(None, help="Worker processes sharing one port."),
     instances: int = typer.Option(
-        1, min=1, help="Independent instances on consecutive ports, as if on separate machines."
+        1,
+        min=1,
+        help="Independent instances on consecutive ports, as if on separate machines: "
+        "one that crashes is restarted alone while the others keep serving.",
     ),
 ) -> None:
     """Run the API and WebSocket server."""
@@ -61,7 +64,20 @@ def serve(
     if instances > 1:
         _serve_instances(settings, instances)
         return
-    _wait_for_stores(settings)
+    from nubo_backend.binding import BindError, bind_listener, bound_port
+    from nubo_backend.preflight import EXIT_CANNOT_START
+
+    if settings.workers > 1 and settings.port == 0:
+        _fail("--port 0 needs a single worker: workers share one known port", EXIT_CANNOT_START)
+    _check_before_serving(settings)
+    try:
+        sock = bind_listener(settings.host, settings.port)
+    except BindError as exc:
+        _fail(str(exc), EXIT_CANNOT_START)
+    _run_sanic(settings, sock, bound_port(sock))
+
+
+def _run_sanic(settings: Settings, sock: socket.socket, port: int) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -70,65 +86,48 @@ def serve(
     loader = AppLoader(factory=partial(create_app, settings))
     sanic_app = loader.load()
     single = settings.workers <= 1
+    # One process serves the socket bound above; worker processes bind the (checked) port
+    # themselves, as Sanic's multiplexer expects.
+    if not single:
+        sock.close()
     sanic_app.prepare(
-        host=settings.host,
-        port=settings.port,
+        host=None if single else settings.host,
+        port=None if single else port,
+        sock=sock if single else None,
         workers=max(settings.workers, 1),
         single_process=single,
         motd=False,
         access_log=False,
     )
-    typer.echo(f"nubo listening on http://{settings.host}:{settings.port} (pid {os.getpid()})", err=True)
+    # A log line, not an echo: in production every line on stderr is JSON.
+    url = f"http://{settings.host}:{port}"
+    logging.getLogger("nubo.app").info(f"nubo listening on {url} (pid {os.getpid()})", extra={"url": url})
     if single:
         Sanic.serve_single(primary=sanic_app)
     else:
         Sanic.serve(primary=sanic_app, app_loader=loader)
 
 
-# Sanic's own graceful shutdown (GRACEFUL_SHUTDOWN_TIMEOUT) is 15 s; an instance still up
-# well after that is stuck, and is killed rather than waited for forever.
-STOP_GRACE_SECONDS = 20
+# An instance still up this long after its own graceful shutdown (shutdown_grace) is stuck,
+# and is killed rather than waited for forever.
+STOP_MARGIN_SECONDS = 10
 
 
 def _serve_instances(settings: Settings, count: int) -> None:
-    """Start `count` single-instance servers on consecutive ports; Ctrl-C stops them all."""
-    children: list[subprocess.Popen[bytes]] = []
-    for i in range(count):
-        port = settings.port + i
-        cmd = [sys.executable, "-m", "cli", "serve", "--host", settings.host, "--port", str(port)]
-        children.append(subprocess.Popen(cmd))
-        typer.echo(f"instance {i + 1}/{count}: http://{settings.host}:{port}  (pid {children[-1].pid})")
-    stop_deadline: float | None = None
+    from nubo_backend.supervisor import supervise
 
-    def stop(*_: object) -> None:
-        nonlocal stop_deadline
-        if stop_deadline is None:
-            stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+    if settings.port == 0:
+        _fail("--instances needs a fixed --port: instance i listens on port + i - 1")
+    ports = [settings.port + i for i in range(count)]
+    if ports[-1] > 65535:
+        _fail(f"ports {ports[0]}-{ports[-1]} go past 65535: choose a lower --port")
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    status = 0
-    try:
-        while any(child.poll() is None for child in children):
-            if any(child.poll() not in (None, 0) for child in children):
-                status = 1
-                stop()
-            if stop_deadline is not None and time.monotonic() > stop_deadline:
-                break
-            time.sleep(0.2)
-    finally:
-        stop()
-        for child in children:
-            try:
-                child.wait(timeout=max(0.0, (stop_deadline or 0) - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                typer.echo(f"instance pid {child.pid} did not stop within {STOP_GRACE_SECONDS}s; killed", err=True)
-                child.kill()
-                child.wait()
-                status = 1
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "cli", "serve", "--host", settings.host, "--port", str(port)]
+
+    status = supervise(
+        command, settings.host, ports, settings.shutdown_grace + STOP_MARGIN_SECONDS, lambda line: typer.echo(line)
+    )
     raise typer.Exit(status)
 
 
@@ -136,10 +135,11 @@ def _serve_instances(settings: Settings, count: int) -> None:
 def migrate(
     status: bool = typer.Option(False, "--status", help="List applied and pending migrations."),
 ) -> None:
-    """Apply pending PostgreSQL migrations and ensure MongoDB indexes (TTL included)."""
+    """Apply pending PostgreSQL migrations and ensure MongoDB indexes (TTL included).
+    Both stores are reached before either is changed."""
     from nubo_backend.migrations import MigrationError
-    from nubo_backend.migrations import migrate as run_migrations
     from nubo_backend.migrations import status as migration_status
+    from nubo_backend.preflight import StartupError, migrate_all_stores
 
     settings = _settings()
     try:
@@ -148,68 +148,48 @@ def migrate(
                 state = f"applied {row.applied_at}" if row.applied_at else "pending"
                 typer.echo(f"{row.filename:<40} {state}")
             return
-        applied = asyncio.run(
-            run_migrations(
-                settings.postgres_dsn, on_apply=lambda m: typer.echo(f"applying {m.filename} ...")
-            )
+        applied, indexes = asyncio.run(
+            migrate_all_stores(settings, on_apply=lambda m: typer.echo(f"applying {m.filename} ..."))
         )
-        typer.echo(f"PostgreSQL: {len(applied)} migration(s) applied" if applied else "PostgreSQL: up to date")
-        for index in asyncio.run(_ensure_mongo_indexes(settings)):
-            typer.echo(f"MongoDB index ready: {index}")
-    except MigrationError as exc:
+    except (MigrationError, StartupError) as exc:
         _fail(str(exc))
-    except (TimeoutError, OSError) as exc:
-        _fail(f"cannot reach a store: {exc}")
     except Exception as exc:  # noqa: BLE001 - surface driver errors as one line, not a trace
-        _fail(f"{type(exc).__name__}: {exc}")
+        from nubo_backend.stores import short_reason
 
-
-async def _ensure_mongo_indexes(settings: Settings) -> list[str]:
-    from nubo_backend.stores import StartupError, mongo, retry
-
-    client = mongo.open_client(settings.mongo_url)
-    try:
-        deadline = time.monotonic() + settings.startup_timeout
-        await retry("MongoDB", settings.mongo_url, lambda: mongo.check(client), deadline)
-        return await mongo.ensure_indexes(client[settings.mongo_db], settings.mongo_ttl_days * 86400)
-    except StartupError as exc:
-        raise OSError(str(exc)) from exc
-    finally:
-        await client.close()
+        _fail(short_reason(exc))
+    typer.echo(f"PostgreSQL: {len(applied)} migration(s) applied" if applied else "PostgreSQL: up to date")
+    for index in indexes:
+        typer.echo(f"MongoDB index ready: {index}")
 
 
 @app.command()
 def token(
-    sub: int = typer.Option(..., "--sub", help="User id the token is for."),
+    user: str = typer.Argument(..., help="Username or numeric id of the account."),
     ttl: int = typer.Option(None, "--ttl", help="Access token lifetime in seconds."),
+    create: bool = typer.Option(
+        False, "--create", help="Create the account first if it does not exist (test accounts)."
+    ),
 ) -> None:
-    """Print an access token the running server accepts (backed by a revocable session)."""
-    from nubo_backend.auth.sessions import create_session
-    from nubo_backend.auth.tokens import mint_access_token
-    from nubo_backend.stores import redis as redis_store
+    """Print an access token the running server accepts (backed by a revocable session).
+
+    Reads the same settings as `nubo serve` (NUBO_* > .env > config/): give it the server's
+    NUBO_REDIS_URL, NUBO_REDIS_NAMESPACE and NUBO_JWT_SECRET, or the server will not know the token."""
+    from nubo_backend.auth.minting import MintError, mint_token
 
     settings = _settings()
     lifetime = ttl or settings.access_token_ttl
-
-    async def mint() -> str:
-        client = redis_store.open_client(settings.redis_url)
-        try:
-            session = await create_session(
-                client,
-                redis_store.Keys(settings.redis_namespace),
-                sub,
-                max(lifetime, settings.refresh_token_ttl),
-                user_agent="nubo token",
-            )
-        finally:
-            await client.aclose()
-        jwt_token, _ = mint_access_token(settings.jwt_secret, sub, session.session_id, lifetime)
-        return jwt_token
-
     try:
-        typer.echo(asyncio.run(mint()))
-    except OSError as exc:
-        _fail(f"Redis unreachable at {settings.redis_url}: {exc}")
+        minted = asyncio.run(mint_token(settings, user, lifetime, create=create))
+    except MintError as exc:
+        _fail(str(exc))
+    if minted.password is not None:
+        typer.echo(f"created user {minted.username} (id {minted.user_id}), password {minted.password}", err=True)
+    typer.echo(minted.token)
+    typer.echo(
+        f"token for {minted.username} (id {minted.user_id}), valid {lifetime}s; "
+        f"session in Redis namespace {settings.redis_namespace or '(none)'!r}",
+        err=True,
+    )
 
 
 @app.command("config")

@@ -13,6 +13,7 @@ from sanic_ext import openapi
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
+from nubo_backend.drain import install_graceful_shutdown
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
@@ -67,6 +68,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
         app.blueprint(bp)
     _add_listeners(app, settings)
     _keep_early_stop_requests(app)
+    install_graceful_shutdown(app, settings.shutdown_grace)
     _add_request_log(app)
     _describe_row_ids(app)
     return app
@@ -152,7 +154,8 @@ def _keep_early_stop_requests(app: Sanic) -> None:
         except asyncio.CancelledError:
             if not app.state.is_running:  # (a stop of a running server needs no help)
                 stop_once_running()
-            raise
+            # Not re-raised: being cancelled is this task's normal end, and Sanic logs a
+            # WARNING for every app task that ends cancelled.
 
     @app.listener("before_server_start")
     async def start_stop_sentinel(app: Sanic) -> None:

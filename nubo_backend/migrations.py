@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import asyncpg
@@ -55,6 +56,11 @@ class MigrationStatus:
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     found: list[Migration] = []
+    if not directory.is_dir() or not any(directory.glob("*.sql")):
+        # Else an image or checkout missing sql/ would report "up to date" on an empty database.
+        raise MigrationError(
+            f"no migration files in {directory}: set NUBO_ROOT to the directory holding sql/ and config/"
+        )
     for path in sorted(directory.glob("*.sql")):
         match = FILENAME.match(path.name)
         if not match:
@@ -64,6 +70,35 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     if len(versions) != len(set(versions)):
         raise MigrationError("two migration files share a version number")
     return found
+
+
+@cache
+def _discovered(directory: Path) -> tuple[Migration, ...]:
+    return tuple(discover(directory))
+
+
+async def schema_problem(conn: asyncpg.Connection | asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> str | None:
+    """None when the database holds exactly the migrations this code ships, else what is wrong:
+    a server on an unmigrated database would answer /ready and then fail every request."""
+    migrations = _discovered(directory)
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return "database not migrated: run `nubo migrate`"
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    applied = {r["version"]: r["checksum"] for r in rows}
+    known = {m.version: m for m in migrations}
+    unknown = sorted(set(applied) - set(known))
+    if unknown:
+        return (
+            f"database has migration(s) {', '.join(f'{v:04d}' for v in unknown)} that this code does not "
+            "know: run the release that applied them, or a newer one"
+        )
+    pending = [m.filename for m in migrations if m.version not in applied]
+    if pending:
+        return f"database not migrated ({len(pending)} pending, first {pending[0]}): run `nubo migrate`"
+    changed = [m.filename for m in migrations if applied[m.version] != m.checksum]
+    if changed:
+        return f"{changed[0]} was changed after it was applied; add a new migration instead of editing one"
+    return None
 
 
 async def _applied(conn: asyncpg.Connection) -> dict[int, asyncpg.Record]:

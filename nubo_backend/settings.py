@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -43,6 +44,7 @@ class Settings:
     mongo_db: str = "nubo"
     mongo_ttl_days: int = 30
     jwt_secret: str = ""
+    jwt_secret_file: str = ""
     access_token_ttl: int = 900
     refresh_token_ttl: int = 2592000
     cors_origins: str = ""
@@ -50,6 +52,7 @@ class Settings:
     log_format: str = "text"
     max_body_bytes: int = 1048576
     startup_timeout: float = 30.0
+    shutdown_grace: float = 10.0
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     argon2_parallelism: int = 1
@@ -83,7 +86,8 @@ class Settings:
         ):
             raise SettingsError(
                 "NUBO_JWT_SECRET is missing or insecure: in production set it to a random value "
-                f"of at least {MIN_SECRET_LENGTH} characters, e.g. `openssl rand -hex 32`"
+                f"of at least {MIN_SECRET_LENGTH} characters, e.g. `openssl rand -hex 32`, or point "
+                "NUBO_JWT_SECRET_FILE at a writable path to have one generated there"
             )
         if not self.jwt_secret:
             raise SettingsError("NUBO_JWT_SECRET is empty: set it in the environment or in .env")
@@ -127,6 +131,32 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
         raise SettingsError(f"NUBO_{name.upper()} must be a {kind}, got {raw!r}") from None
 
 
+def read_or_create_secret(path: Path) -> str:
+    """The signing secret kept in path, generated there on first use (0600, never replaced):
+    `docker compose up` on a fresh clone needs no secret pasted, and restarts keep tokens valid.
+    Written aside, then linked into place: a process starting beside this one (another
+    replica on the same volume) reads a whole secret or none, never a half-written file."""
+    if path.is_file():
+        return path.read_text().strip()
+    value = secrets.token_hex(32)
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        os.link(aside, path)
+    except FileExistsError:
+        return path.read_text().strip()  # another process linked its secret first
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create NUBO_JWT_SECRET_FILE {path}: {exc.strerror}; make its directory writable "
+            "or set NUBO_JWT_SECRET"
+        ) from None
+    finally:
+        aside.unlink(missing_ok=True)
+    return value
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -146,8 +176,10 @@ def load_settings(
     config_path = Path(config_dir or environ.get("NUBO_CONFIG_DIR", ROOT / "config"))
 
     def layered(key: str) -> str | None:
+        # An empty value means "not set here": `NUBO_JWT_SECRET=` in a copied .env must not
+        # hide the layer below (every setting whose default is empty stays empty anyway).
         var = f"NUBO_{key.upper()}"
-        return environ.get(var, dotenv.get(var))
+        return environ.get(var) or dotenv.get(var) or None
 
     env = layered("env") or "development"
     values: dict[str, Any] = {}
@@ -162,4 +194,6 @@ def load_settings(
             values[name] = raw
     values["env"] = env
     typed = {name: _coerce(name, raw, known[name].type) for name, raw in values.items()}
+    if not typed.get("jwt_secret") and typed.get("jwt_secret_file"):
+        typed["jwt_secret"] = read_or_create_secret(Path(typed["jwt_secret_file"]))
     return Settings(**typed)

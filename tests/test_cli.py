@@ -12,6 +12,7 @@ import pytest
 from nubo_backend.auth.sessions import revoke_session, session_user
 from nubo_backend.auth.tokens import decode_access_token
 from nubo_backend.stores import Stores
+from tests.factories import make_user
 from tests.support import ROOT, free_port, wait_for_port
 
 
@@ -26,16 +27,50 @@ def nubo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Com
     )
 
 
-async def test_token_is_accepted_by_the_server_verifier(test_env, stores: Stores) -> None:
-    result = nubo(test_env, "token", "--sub", "42", "--ttl", "120")
+async def test_token_for_a_username_is_accepted_by_the_server_verifier(test_env, stores: Stores) -> None:
+    user = await make_user(stores, "user123")
+    result = nubo(test_env, "token", "user123", "--ttl", "120")
     assert result.returncode == 0, result.stderr
     claims = decode_access_token(stores.settings.jwt_secret, result.stdout.strip())
-    assert claims.user_id == 42
+    assert claims.user_id == user.id
     assert claims.expires_at - claims.issued_at == 120
     # Backed by a real session, so it is revocable like a login token.
-    assert await session_user(stores.redis, stores.keys, claims.session_id) == 42
-    await revoke_session(stores.redis, stores.keys, 42, claims.session_id)
+    assert await session_user(stores.redis, stores.keys, claims.session_id) == user.id
+    await revoke_session(stores.redis, stores.keys, user.id, claims.session_id)
     assert await session_user(stores.redis, stores.keys, claims.session_id) is None
+
+
+async def test_token_accepts_a_numeric_id(test_env, stores: Stores) -> None:
+    user = await make_user(stores)
+    result = nubo(test_env, "token", str(user.id))
+    assert result.returncode == 0, result.stderr
+    assert decode_access_token(stores.settings.jwt_secret, result.stdout.strip()).user_id == user.id
+
+
+async def test_token_refuses_a_user_that_does_not_exist(test_env, stores: Stores) -> None:
+    result = nubo(test_env, "token", "ghost")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no user 'ghost'" in result.stderr and "--create" in result.stderr
+
+
+async def test_token_create_makes_a_test_account_that_can_log_in(test_env, stores: Stores, api) -> None:
+    result = nubo(test_env, "token", "tester", "--create")
+    assert result.returncode == 0, result.stderr
+    password = result.stderr.split("password ", 1)[1].split()[0]
+    login = await api.post("/login", json={"username": "tester", "password": password})
+    assert login.status_code == 200, login.text
+
+
+async def test_token_with_redis_down_says_so_in_one_line_and_creates_nothing(test_env, stores: Stores) -> None:
+    env = {**test_env, "NUBO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    result = nubo(env, "token", "nobody_yet", "--create")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Redis unreachable" in result.stderr and "NUBO_REDIS_URL" in result.stderr
+    assert await stores.pg.fetchval("SELECT count(*) FROM users") == 0
 
 
 def test_config_masks_the_secret(test_env) -> None:

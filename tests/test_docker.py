@@ -34,17 +34,23 @@ def test_stores_keep_data_in_named_volumes() -> None:
         assert volume in COMPOSE["volumes"], name
 
 
-def test_api_reads_env_file_and_publishes_8080() -> None:
-    assert SERVICES["api"]["env_file"] == [".env"]
+def test_api_runs_without_env_file_and_publishes_8080() -> None:
+    assert SERVICES["api"]["env_file"] == [{"path": ".env", "required": False}]
     assert "8080:8080" in SERVICES["api"]["ports"]
 
 
-def test_env_example_documents_every_setting() -> None:
-    documented = {
-        line.split("=")[0]
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#")
-    }
+def test_api_keeps_a_generated_secret_in_a_named_volume() -> None:
+    api = SERVICES["api"]
+    secret_file = api["environment"]["NUBO_JWT_SECRET_FILE"]
+    volume, mount = api["volumes"][0].split(":")
+    assert volume in COMPOSE["volumes"] and secret_file.startswith(mount + "/")
+    assert "NUBO_JWT_SECRET" not in api["environment"]  # a supplied one (.env, shell) wins
+
+
+def test_env_example_documents_every_setting_and_sets_none() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assert not [line for line in lines if line and not line.startswith("#")]
+    documented = {line[2:].split("=")[0] for line in lines if line.startswith("# NUBO_") and "=" in line}
     expected = {f"NUBO_{f.name.upper()}" for f in fields(Settings)}
     assert expected <= documented
 

@@ -20,7 +20,7 @@ async def test_health_says_process_is_alive(api: httpx.AsyncClient) -> None:
 async def test_ready_checks_every_store(api: httpx.AsyncClient) -> None:
     response = await api.get("/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok", "mongo": "ok"}
+    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok", "mongo": "ok", "schema": "ok"}
 
 
 async def test_ready_names_the_store_that_fails(start_server) -> None:

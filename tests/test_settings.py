@@ -77,11 +77,38 @@ def test_mask_url_leaves_passwordless_urls_alone() -> None:
     assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
-def test_production_refuses_the_env_example_placeholder(tmp_path: Path) -> None:
+def test_a_copied_env_example_changes_no_setting(tmp_path: Path) -> None:
     from tests.support import ROOT
 
-    example = ROOT / ".env.example"
-    settings = load_settings(environ={}, env_file=example)
-    assert settings.is_production
+    copied = load_settings(environ={}, env_file=ROOT / ".env.example")
+    assert copied == load_settings(environ={}, env_file=tmp_path / "none")
+
+
+def test_production_refuses_the_old_env_example_placeholder(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "replace-me-with-openssl-rand-hex-32"},
+        env_file=tmp_path / "none",
+    )
     with pytest.raises(SettingsError, match="NUBO_JWT_SECRET"):
         settings.check()
+
+
+def test_secret_file_is_generated_once_and_kept(tmp_path: Path) -> None:
+    env = {"NUBO_ENV": "production", "NUBO_JWT_SECRET_FILE": str(tmp_path / "jwt_secret")}
+    first = load_settings(environ=env, env_file=tmp_path / "none")
+    first.check()  # strong enough for production
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
+    assert load_settings(environ=env, env_file=tmp_path / "none").jwt_secret == first.jwt_secret
+
+
+def test_a_supplied_secret_wins_over_the_secret_file(tmp_path: Path) -> None:
+    env = {"NUBO_ENV": "production", "NUBO_JWT_SECRET": "s3" * 20, "NUBO_JWT_SECRET_FILE": str(tmp_path / "f")}
+    assert load_settings(environ=env, env_file=tmp_path / "none").jwt_secret == "s3" * 20
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_weak_secret_in_the_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("change-me\n")
+    env = {"NUBO_ENV": "production", "NUBO_JWT_SECRET_FILE": str(tmp_path / "f")}
+    with pytest.raises(SettingsError, match="NUBO_JWT_SECRET"):
+        load_settings(environ=env, env_file=tmp_path / "none").check()

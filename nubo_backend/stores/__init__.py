@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from pymongo import AsyncMongoClient
@@ -15,22 +15,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from nubo_backend.auth.live_sessions import LiveSessions
-from nubo_backend.settings import Settings, mask_url
+from nubo_backend.settings import Settings
 from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
 from nubo_backend.stores.redis import Keys
 from nubo_backend.stores.redis_reads import FastReads
+from nubo_backend.stores.startup import StartupError, construct, retry, short_reason
+
+__all__ = ["StartupError", "Stores", "check_all", "open_stores", "short_reason"]
 
 log = logging.getLogger("nubo.stores")
-T = TypeVar("T")
-
-
-class StartupError(Exception):
-    """A store stayed unreachable for the whole start-up window."""
-
-    def __init__(self, service: str, url: str, reason: str) -> None:
-        super().__init__(f"{service} unreachable at {mask_url(url)}: {reason}")
-        self.service = service
 
 
 @dataclass
@@ -57,23 +51,6 @@ class Stores:
         await self.mongo_client.close()
 
 
-async def retry(
-    service: str, url: str, attempt: Callable[[], Awaitable[T]], deadline: float
-) -> T:
-    """Call attempt until it succeeds or the deadline passes, with exponential backoff."""
-    delay = 0.2
-    while True:
-        try:
-            return await attempt()
-        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried the same way
-            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-            if time.monotonic() + delay > deadline:
-                raise StartupError(service, url, reason) from exc
-            log.warning("%s not ready at %s (%s); retrying in %.1fs", service, mask_url(url), reason, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
-
-
 async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
     deadline = time.monotonic() + settings.startup_timeout
 
@@ -83,8 +60,12 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         lambda: postgres.open_pool(settings.postgres_dsn, max_size=pool_size),
         deadline,
     )
-    redis_client = redis.open_client(settings.redis_url)
-    mongo_client = mongo.open_client(settings.mongo_url)
+    try:
+        redis_client = construct("Redis", settings.redis_url, redis.open_client)
+        mongo_client = construct("MongoDB", settings.mongo_url, mongo.open_client)
+    except StartupError:
+        await pg.close()
+        raise
 
     async def ping(check: Callable[[Any], Awaitable[None]], client: Any) -> None:
         await check(client)
@@ -123,7 +104,7 @@ async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:  # 
             await asyncio.wait_for(coro, timeout)
             return "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
+            return short_reason(exc)
 
     results = await asyncio.gather(*(one(c) for c in checks.values()))
     return dict(zip(checks, results, strict=True))

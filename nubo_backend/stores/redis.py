@@ -34,11 +34,12 @@ class Keys:
     """Every Redis key and channel the app uses, under one optional namespace.
 
     The namespace lets several deployments (or parallel test runs) share one Redis;
-    empty by default, so the broadcast channel is the seed's `nubo-websocket`.
+    empty by default, so the broadcast channel is the seed's `nubo-websocket`. A namespace
+    gets a `:` separator unless it ends with one (`staging` -> `staging:profile:2`).
     """
 
     def __init__(self, namespace: str = "") -> None:
-        self.ns = namespace
+        self.ns = namespace if not namespace or namespace.endswith(":") else namespace + ":"
 
     def __call__(self, *parts: object) -> str:
         return self.ns + ":".join(str(p) for p in parts)

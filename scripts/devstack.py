@@ -1,0 +1,212 @@
+"""The Python half of ./scripts/dev: check the stores, start what is missing, migrate, serve.
+
+Every setting comes from where the server reads it (NUBO_* > .env > config/), so what this
+prints (URLs, token) is what the server accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from nubo_backend.children import spawn
+from nubo_backend.settings import SettingsError, load_settings, mask_url
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_WAIT_SECONDS = 60
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def give_up(line: str) -> None:
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+async def ensure_database(dsn: str) -> None:
+    """Connect; create the database when the server answers that it does not exist."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except asyncpg.InvalidCatalogNameError:
+        parts = urlsplit(dsn)
+        name = parts.path.lstrip("/")
+        admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")), timeout=5)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        say(f"PostgreSQL: created database {name}")
+        return
+    except (OSError, asyncpg.CannotConnectNowError) as exc:
+        give_up(
+            f"PostgreSQL is not answering at {mask_url(dsn)} ({exc}): start it "
+            "(`sudo service postgresql start`, or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust "
+            "postgres:16`) or set NUBO_POSTGRES_DSN"
+        )
+    except asyncpg.PostgresError as exc:
+        give_up(f"PostgreSQL at {mask_url(dsn)} refused us ({exc}): fix NUBO_POSTGRES_DSN")
+    await conn.close()
+    say(f"PostgreSQL: {mask_url(dsn)}")
+
+
+async def check_redis(url: str) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure: say what to start
+        give_up(
+            f"Redis is not answering at {mask_url(url)} ({exc}): start it (`sudo service redis-server start`, "
+            "or `docker run -d -p 6379:6379 redis:7`) or set NUBO_REDIS_URL"
+        )
+    finally:
+        await client.aclose()
+    say(f"Redis: {mask_url(url)}")
+
+
+async def mongo_answers(url: str) -> bool:
+    client = AsyncMongoClient(url, serverSelectionTimeoutMS=1500)
+    try:
+        await client.admin.command("ping")
+        return True
+    except Exception:  # noqa: BLE001 - no MongoDB there: the stand-in is started instead
+        return False
+    finally:
+        await client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mongo_standin() -> tuple[subprocess.Popen[bytes], str]:
+    binary = os.environ.get("NUBO_JONGODB_BIN", "")
+    if not (binary and os.access(binary, os.X_OK)):
+        give_up(
+            "no MongoDB answers and its stand-in is not installed: start MongoDB, or unset NUBO_MONGO_URL "
+            "so that ./scripts/dev installs the stand-in (needs npm)"
+        )
+    port = free_port()
+    proc = spawn([binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            give_up(f"the MongoDB stand-in exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"mongodb://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    give_up("the MongoDB stand-in did not start within 30 s")
+    raise AssertionError  # unreachable
+
+
+def wait_ready(ports: list[int], serve: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    for port in ports:
+        while True:
+            if serve.poll() is not None:
+                give_up(f"the server exited with {serve.returncode} (its error is above)")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                give_up(f"port {port} not ready after {READY_WAIT_SECONDS}s")
+            time.sleep(0.2)
+
+
+def nubo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, text=True, capture_output=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run nubo locally without Docker.")
+    parser.add_argument("--port", type=int, default=None, help="port of the first instance (default NUBO_PORT)")
+    parser.add_argument("--instances", type=int, default=1, help="independent instances on consecutive ports")
+    options = parser.parse_args()
+    try:
+        settings = load_settings()
+        settings.check()
+    except SettingsError as exc:
+        give_up(str(exc))
+    port = options.port or settings.port
+    env = dict(os.environ)
+
+    asyncio.run(ensure_database(settings.postgres_dsn))
+    asyncio.run(check_redis(settings.redis_url))
+    standin = None
+    if asyncio.run(mongo_answers(settings.mongo_url)):
+        say(f"MongoDB: {mask_url(settings.mongo_url)}")
+    else:
+        standin, url = start_mongo_standin()
+        env["NUBO_MONGO_URL"] = url
+        say(
+            f"MongoDB: none at {mask_url(settings.mongo_url)}; started the tests' stand-in (jongodb, a "
+            f"wire-protocol emulator) at {url}. Its data lives in memory and is gone when this stops, "
+            "it enforces no TTL expiry and slows down as it fills: set NUBO_MONGO_URL to a real MongoDB to keep events."
+        )
+    serve = None
+    try:
+        migrated = nubo("migrate", env=env)
+        if migrated.returncode != 0:
+            give_up(migrated.stderr.strip().removeprefix("error: "))
+        say(next(line for line in migrated.stdout.splitlines() if line.startswith("PostgreSQL:")))
+        ports = [port + i for i in range(options.instances)]
+        serve = spawn(
+            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", str(options.instances)],
+            cwd=ROOT,
+            env=env,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: serve.send_signal(signal.SIGTERM))
+        wait_ready(ports, serve)
+        minted = nubo("token", "user123", "--create", env=env)
+        if minted.returncode != 0:
+            give_up(minted.stderr.strip().removeprefix("error: "))
+        token = minted.stdout.strip()
+        say("")
+        for p in ports:
+            say(
+                f"ready: http://{settings.host}:{p}  (docs http://{settings.host}:{p}/docs, "
+                f"WebSocket ws://{settings.host}:{p}/ws)"
+            )
+        say(f"token for user123: {token}")
+        say(f"export TOKEN={token}")
+        say(f'try: curl -H "Authorization: Bearer $TOKEN" http://{settings.host}:{port}/me')
+        say("stop: Ctrl-C")
+        serve.wait()
+        return serve.returncode
+    except KeyboardInterrupt:
+        if serve is not None:
+            serve.send_signal(signal.SIGINT)
+            serve.wait(timeout=settings.shutdown_grace + 15)
+        return 0
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.terminate()
+            serve.wait(timeout=settings.shutdown_grace + 15)
+        if standin is not None:
+            standin.terminate()  # the pid started above, nothing else
+            standin.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

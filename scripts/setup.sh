@@ -1,0 +1,34 @@
+# Sourced by scripts/test and scripts/dev: the virtualenv and the MongoDB stand-in, each
+# installed once and reused.
+VENV=${NUBO_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+JONGODB_PKG="@jongodb/memory-server-bin-linux-x64-gnu@0.1.6"
+JONGODB_BIN=${NUBO_JONGODB_BIN:-.cache/jongodb/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb}
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# ensure_venv: create the virtualenv and install the project (editable) with its dev tools
+# (pytest, and the websockets client the README's WebSocket snippet uses).
+ensure_venv() {
+  local stamp="$VENV/.nubo-installed"
+  if [ ! -x "$VENV/bin/python" ]; then
+    step "creating virtualenv in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    step "installing nubo-backend and its dev tools into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    touch "$stamp"
+  fi
+}
+
+# ensure_mongo_standin: the MongoDB wire-protocol emulator, unless NUBO_MONGO_URL is set.
+ensure_mongo_standin() {
+  if [ -z "${NUBO_MONGO_URL:-}" ] && [ ! -x "$JONGODB_BIN" ]; then
+    step "installing the MongoDB wire-protocol emulator ($JONGODB_PKG) into .cache/jongodb"
+    command -v npm >/dev/null || { echo "npm is needed to install the MongoDB emulator; or set NUBO_MONGO_URL" >&2; exit 2; }
+    mkdir -p .cache/jongodb
+    npm install --silent --no-audit --no-fund --prefix .cache/jongodb "$JONGODB_PKG" >/dev/null
+  fi
+}
