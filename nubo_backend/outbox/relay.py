@@ -179,13 +179,20 @@ class Relay:
 
 
 async def _insert_once(collection: Any, docs: list[dict[str, Any]]) -> None:
-    """Insert, counting a document already there (a batch redone) as done."""
+    """Insert, counting a document already there (a batch redone) as done.
+
+    A document MongoDB refuses for good (a write error, as opposed to a connection or
+    write-concern error, which are retried) is logged and left out: one bad document must not
+    hold up every event behind it. Its event is still published."""
     try:
         await collection.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+        if exc.details.get("writeConcernErrors"):
             raise
+        refused = [e for e in exc.details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY]
+        if refused:
+            log.error("%s: %d document(s) refused, left out: %s", collection.name, len(refused),
+                      str(refused[0].get("errmsg"))[:200])
     except DuplicateKeyError:
         # Some servers report an unordered batch's clash as one error, without saying which
         # documents went in: insert one by one (rare: only a batch redone after a crash).
