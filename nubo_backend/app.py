@@ -14,6 +14,7 @@ from sanic_ext import openapi
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
 from nubo_backend.errors import NuboErrorHandler
+from nubo_backend.http_protocol import NuboSanic
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
 from nubo_backend.pagination import MAX_ROW_ID
@@ -50,7 +51,7 @@ def row_id(segment: str) -> int:
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     settings.check()
     setup_logging(settings)
-    app = Sanic(
+    app = NuboSanic(  # Sanic on our HTTP adapter (http_protocol.py)
         name,
         dumps=dumps_str,
         loads=loads,
