@@ -8,7 +8,7 @@ from typing import Any
 from asyncpg.exceptions import DataError
 from sanic import Request
 from sanic.errorpages import BaseRenderer
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
@@ -71,9 +71,16 @@ _SANIC_CODES = {
 }
 
 
+# nginx's status for a client that went away before its answer: the client's doing, not ours,
+# so neither a 5xx that alerts count nor an ERROR line. Nobody reads the body.
+CLIENT_CLOSED = 499
+
+
 def to_nubo_error(exception: BaseException) -> NuboError:
     if isinstance(exception, NuboError):
         return exception
+    if isinstance(exception, RequestCancelled):
+        return NuboError(CLIENT_CLOSED, "client_closed_request", "Client closed the connection")
     if isinstance(exception, SanicException):
         status = exception.status_code or 500
         code, message = _SANIC_CODES.get(status, ("error", None))
