@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
+import uuid
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
@@ -154,6 +156,18 @@ def _keep_early_stop_requests(app: Sanic) -> None:
         app.add_task(stop_sentinel(), name="nubo-stop-sentinel")
 
 
+# A client's X-Request-ID is kept (to follow a request across a proxy and us) only when it
+# cannot forge a log line or inject markup: otherwise we make one.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given is not None and _SAFE_REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
 def _add_request_log(app: Sanic) -> None:
     @app.on_request(priority=100)
     async def start_timer(request: Request) -> None:
@@ -163,7 +177,8 @@ def _add_request_log(app: Sanic) -> None:
     async def log_request(request: Request, response: HTTPResponse) -> None:
         started = getattr(request.ctx, "started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        response.headers["X-Request-ID"] = str(request.id)
+        request_id = _request_id(request)
+        response.headers["X-Request-ID"] = request_id
         access_log.info(
             "request",
             extra={
@@ -171,6 +186,6 @@ def _add_request_log(app: Sanic) -> None:
                 "path": request.path,
                 "status": response.status,
                 "duration_ms": duration_ms,
-                "request_id": str(request.id),
+                "request_id": request_id,
             },
         )

@@ -7,9 +7,14 @@ What it changes, each where Sanic gives no setting for it:
   reset, and a client still writing its body (httpx.AsyncClient does) loses the answer.
 - `Expect: 100-continue` with a Content-Length over the limit gets the 413, not an invitation
   to upload it.
+- The request head is held to RFC 9112's grammar before Sanic parses it leniently: a token for
+  the method and each field name (so `Transfer-Encoding : chunked`, which a proxy might honour
+  while Sanic ignores it, is a 400, not a desync), visible ASCII in the target, no control
+  character but tab in a field value (NUL, bare CR or LF), and exactly one Host in HTTP/1.1.
 
 It relies on these parts of Sanic, pinned by tests/test_http_protocol.py: `Http.http1()`,
-`Http.read()`, the attributes `expecting_continue`, `request_body`, `request_bytes`,
+`Http.read()`, `Http.http1_request_header()`, `HEADER_MAX_SIZE`, `recv_buffer`,
+`_receive_more()`, the attributes `expecting_continue`, `request_body`, `request_bytes`,
 `request_max_size`, `protocol`; the protocol's `transport`, `recv_buffer`, `receive_more()`,
 `HTTP_CLASS`; and `Sanic.prepare(protocol=...)`.
 """
@@ -17,9 +22,11 @@ It relies on these parts of Sanic, pinned by tests/test_http_protocol.py: `Http.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from sanic import Sanic
+from sanic.exceptions import BadRequest
 from sanic.http import Http
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
@@ -30,8 +37,37 @@ LINGER_SECONDS = 5.0
 LINGER_IDLE_SECONDS = 1.0
 
 
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_HEAD = re.compile(
+    rb"%s [\x21-\x7e]+ HTTP/(1\.[01])(?:\r\n%s:[\t\x20-\x7e\x80-\xff]*)*" % (_TOKEN, _TOKEN)
+)
+_HOST_FIELD = re.compile(rb"\r\nhost:", re.IGNORECASE)
+
+
+def check_head(head: bytes) -> None:
+    """Refuse (400) a request line and header section that RFC 9112 does not allow."""
+    match = _HEAD.fullmatch(head)
+    if match is None:
+        raise BadRequest("Malformed request")
+    hosts = len(_HOST_FIELD.findall(head))
+    if hosts > 1 or (hosts == 0 and match.group(1) == b"1.1"):
+        raise BadRequest("Missing or duplicate Host header")
+
+
 class NuboHttp(Http):
     __slots__ = ()
+
+    async def http1_request_header(self) -> None:
+        # Wait for the whole head as Sanic does (its own loop then finds it at once), and check
+        # it first; a head over Sanic's size limit is left to Sanic's 413.
+        buf = self.recv_buffer
+        while (end := buf.find(b"\r\n\r\n")) == -1:
+            if len(buf) - 3 >= self.HEADER_MAX_SIZE:
+                break
+            await self._receive_more()
+        if end != -1:
+            check_head(bytes(buf[:end]))
+        await super().http1_request_header()
 
     async def http1(self) -> None:
         await super().http1()

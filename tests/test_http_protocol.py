@@ -34,3 +34,10 @@ def test_sanic_prepare_takes_a_protocol() -> None:
 def test_sanic_sends_continue_from_read_when_expected() -> None:
     # The Expect fix intercepts read() before Sanic's own 100-continue, which it sends there.
     assert "expecting_continue" in inspect.getsource(Http.read)
+
+
+def test_sanic_reads_the_head_from_recv_buffer_up_to_header_max_size() -> None:
+    # check_head waits for the head in the same buffer, with the same bound, before Sanic parses it.
+    source = inspect.getsource(Http.http1_request_header)
+    assert "self.recv_buffer" in source and "self.HEADER_MAX_SIZE" in source
+    assert 'b"\\r\\n\\r\\n"' in source and "await self._receive_more()" in source
