@@ -161,10 +161,19 @@ def validate(model: type[M], data: Any) -> M:
     return result
 
 
+def _is_json(content_type: str) -> bool:
+    # application/json or a +json type, parameters (charset) aside. Refusing the rest keeps a
+    # cross-site form post (text/plain, urlencoded) from reaching a handler as JSON.
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def parse_body(request: Request, model: type[M]) -> M:
     if not request.body:
         raise NuboError(422, "validation_error", "Request body is required (JSON object)",
                         details=[{"field": "body", "message": "Field required"}])
+    if not _is_json(request.headers.get("content-type", "")):
+        raise NuboError(415, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json)")
     data = request.json  # Sanic raises BadRequest on malformed JSON; the handler maps it
     if not isinstance(data, dict):
         raise NuboError(422, "validation_error", "Request body must be a JSON object",
