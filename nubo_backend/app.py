@@ -19,6 +19,7 @@ from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.http_protocol import NuboSanic
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
+from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
@@ -71,6 +72,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     _keep_early_stop_requests(app)
     _add_request_log(app)
     _describe_row_ids(app)
+    describe_error_responses(app)
     return app
 
 
