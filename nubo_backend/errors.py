@@ -7,6 +7,7 @@ from typing import Any
 
 from asyncpg.exceptions import DataError
 from sanic import Request
+from sanic.constants import HTTP_METHODS
 from sanic.errorpages import BaseRenderer
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
@@ -115,4 +116,20 @@ class NuboErrorHandler(ErrorHandler):
                 getattr(request, "path", "?"),
                 exc_info=exception,
             )
-        return json_response(error.body(), status=error.status, headers=error.headers)
+        headers = error.headers
+        if error.status == 405 and "Allow" not in headers:
+            headers = {**headers, "Allow": ", ".join(_allowed_methods(request))}
+        return json_response(error.body(), status=error.status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path answers to. Sanic names them for some routes only (not
+    when its compiled router refuses the method), and RFC 9110 requires them on every 405."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.resolve(request.path, method=method)
+        except Exception:  # noqa: BLE001 - NotFound or NoMethod: not this one
+            continue
+        allowed.append(str(method))
+    return allowed

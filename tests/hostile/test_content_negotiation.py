@@ -35,3 +35,13 @@ async def test_wrong_method_is_405_with_allow(api: httpx.AsyncClient, server_log
     response = await api.delete("/login")
     assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
     assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"POST"}
+
+
+@pytest.mark.parametrize("method,path", [("TRACE", "/comments/1"), ("TRACE", "/posts/1"), ("PUT", "/ping")])
+async def test_every_405_names_the_allowed_methods(
+    api: httpx.AsyncClient, server_log: ServerLog, method: str, path: str
+) -> None:
+    response = await api.request(method, path)
+    assert response.status_code == 405
+    assert response.headers.get("allow"), response.headers
+    assert method not in response.headers["allow"]
