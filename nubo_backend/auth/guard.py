@@ -17,6 +17,7 @@ from sanic_ext import openapi
 from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
 from nubo_backend.auth.tokens import InvalidToken
 from nubo_backend.errors import NuboError
+from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.auth")
 
@@ -53,7 +54,7 @@ def _token_from(request: Request, allow_query_token: bool) -> str:
     return token.strip()
 
 
-async def _account_exists(stores: Any, user_id: int) -> bool:
+async def _account_exists(stores: Stores, user_id: int) -> bool:
     """Whether the token's user still has an account. A signed token and a live session can
     outlast the account (a token minted for any id, a deletion while Redis was down), and a
     request on its behalf would otherwise fail deep inside, on a foreign key. Asked only when

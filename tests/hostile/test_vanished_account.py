@@ -13,7 +13,7 @@ from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.stores import Stores
 from tests.factories import make_user
 from tests.hostile.conftest import ServerLog
-from tests.support import ServerProcess
+from tests.support import PrivateRedis, ServerProcess
 
 INVALID = {"error": "Token invalide", "code": "invalid_token"}
 
@@ -72,3 +72,25 @@ async def test_websocket_upgrade_of_a_user_without_account_is_refused(
             pass
     assert refused.value.response.status_code == 401
     assert b"Token invalide" in refused.value.response.body
+
+
+async def test_while_redis_is_down_a_token_without_account_is_still_refused(
+    api: httpx.AsyncClient, stores: Stores, start_server
+) -> None:
+    redis = PrivateRedis().start()
+    try:
+        server = start_server({"NUBO_REDIS_URL": redis.url})
+        log = ServerLog(server)
+        user = await make_user(stores)  # an account in the shared database
+        claims = stores.settings.jwt_secret
+        ghost, _ = mint_access_token(claims, 99999, "any-session", 900)
+        member, _ = mint_access_token(claims, user.id, "any-session", 900)
+        redis.stop()  # the guard can no longer ask about sessions: it trusts signatures
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            refused = await client.get("/me", headers={"Authorization": f"Bearer {ghost}"})
+            trusted = await client.get("/me", headers={"Authorization": f"Bearer {member}"})
+        assert (refused.status_code, refused.json()) == (401, INVALID)
+        assert trusted.status_code == 200, trusted.text
+        log.assert_no_traceback()
+    finally:
+        redis.stop()
