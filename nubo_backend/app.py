@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
+import uuid
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
@@ -15,8 +17,10 @@ from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
 from nubo_backend.drain import install_graceful_shutdown
 from nubo_backend.errors import NuboErrorHandler
+from nubo_backend.http_protocol import NuboSanic
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
+from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.settings import Settings
@@ -52,7 +56,7 @@ def row_id(segment: str) -> int:
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     settings.check()
     setup_logging(settings)
-    app = Sanic(
+    app = NuboSanic(  # Sanic on our HTTP adapter (http_protocol.py)
         name,
         dumps=dumps_str,
         loads=loads,
@@ -71,6 +75,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     install_graceful_shutdown(app, settings.shutdown_grace)
     _add_request_log(app)
     _describe_row_ids(app)
+    describe_error_responses(app)
     return app
 
 
@@ -162,6 +167,18 @@ def _keep_early_stop_requests(app: Sanic) -> None:
         app.add_task(stop_sentinel(), name="nubo-stop-sentinel")
 
 
+# A client's X-Request-ID is kept (to follow a request across a proxy and us) only when it
+# cannot forge a log line or inject markup: otherwise we make one.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given is not None and _SAFE_REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
 def _add_request_log(app: Sanic) -> None:
     @app.on_request(priority=100)
     async def start_timer(request: Request) -> None:
@@ -171,7 +188,8 @@ def _add_request_log(app: Sanic) -> None:
     async def log_request(request: Request, response: HTTPResponse) -> None:
         started = getattr(request.ctx, "started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        response.headers["X-Request-ID"] = str(request.id)
+        request_id = _request_id(request)
+        response.headers["X-Request-ID"] = request_id
         access_log.info(
             "request",
             extra={
@@ -179,6 +197,6 @@ def _add_request_log(app: Sanic) -> None:
                 "path": request.path,
                 "status": response.status,
                 "duration_ms": duration_ms,
-                "request_id": str(request.id),
+                "request_id": request_id,
             },
         )

@@ -12,8 +12,9 @@ from pymongo.errors import ConnectionFailure as MongoConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request
+from sanic.constants import HTTP_METHODS
 from sanic.errorpages import BaseRenderer
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
@@ -110,9 +111,16 @@ def service_unavailable() -> NuboError:
     )
 
 
+# nginx's status for a client that went away before its answer: the client's doing, not ours,
+# so neither a 5xx that alerts count nor an ERROR line. Nobody reads the body.
+CLIENT_CLOSED = 499
+
+
 def to_nubo_error(exception: BaseException) -> NuboError:
     if isinstance(exception, NuboError):
         return exception
+    if isinstance(exception, RequestCancelled):
+        return NuboError(CLIENT_CLOSED, "client_closed_request", "Client closed the connection")
     if isinstance(exception, SanicException):
         status = exception.status_code or 500
         code, message = _SANIC_CODES.get(status, ("error", None))
@@ -153,7 +161,10 @@ class NuboErrorHandler(ErrorHandler):
                 getattr(request, "path", "?"),
                 exc_info=exception,
             )
-        return json_response(error.body(), status=error.status, headers=error.headers)
+        headers = error.headers
+        if error.status == 405 and "Allow" not in headers:
+            headers = {**headers, "Allow": ", ".join(_allowed_methods(request))}
+        return json_response(error.body(), status=error.status, headers=headers)
 
     def _log_outage(self, store: str, exception: BaseException) -> None:
         """One line per outage window, not a traceback per request."""
@@ -162,3 +173,16 @@ class NuboErrorHandler(ErrorHandler):
             self._outage_logged[store] = now
             log.warning("%s unavailable, answering 503 (%s: %s)", store, type(exception).__name__,
                         str(exception)[:200])
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path answers to. Sanic names them for some routes only (not
+    when its compiled router refuses the method), and RFC 9110 requires them on every 405."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.resolve(request.path, method=method)
+        except Exception:  # noqa: BLE001 - NotFound or NoMethod: not this one
+            continue
+        allowed.append(str(method))
+    return allowed

@@ -6,7 +6,6 @@ Every problem becomes a 422 naming each bad field; a body that is not JSON is a 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -93,34 +92,66 @@ def _summary(details: list[dict[str, str]]) -> str:
     return f"Invalid input: {fields}"
 
 
-def _nul_fields(value: Any, path: str) -> Iterator[str]:
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield path
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _nul_fields(item, f"{path}.{i}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _nul_fields(item, f"{path}.{key}")
+# Bounds on a JSON document's shape, checked before anything walks it recursively. Our
+# deepest body is an object holding a list of scalars (depth 2) and our longest list has
+# 100 items; these leave room for that and refuse, for the cost of one flat walk, the deep
+# or sprawling documents that would otherwise cost a recursion per level (and end in a
+# RecursionError near orjson's own limit of 1024 levels).
+MAX_JSON_DEPTH = 8
+MAX_JSON_VALUES = 1000
 
 
-def _nul_details(model: type[BaseModel], data: Any) -> list[dict[str, str]]:
+def _too_complex(message: str) -> NuboError:
+    return unprocessable([{"field": "body", "message": message}], f"Invalid input: {message.lower()}")
+
+
+def _nul_fields(data: dict[str, Any], fields: set[str]) -> list[str]:
+    """Walk `data` once, iteratively, within MAX_JSON_DEPTH and MAX_JSON_VALUES (else 422),
+    and name each string under one of `fields` that holds U+0000."""
+    found: list[str] = []
+    budget = MAX_JSON_VALUES
+    # A stack popped from the end, filled in reverse: fields come out in document order.
+    stack: list[tuple[Any, str, int]] = [(v, k, 1) for k, v in reversed(data.items()) if k in fields]
+    budget -= len(data)
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append(path)
+            continue
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_complex(f"Nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        budget -= len(value)
+        if budget < 0:
+            raise _too_complex(f"Too many values (at most {MAX_JSON_VALUES})")
+        stack.extend(reversed([(item, f"{path}.{key}", depth + 1) for key, item in items]))
+    return found
+
+
+def _shape_and_nul_details(model: type[BaseModel], data: Any) -> list[dict[str, str]]:
     """PostgreSQL text cannot hold U+0000: name each field that does, so that it is refused
-    here rather than by the database in the middle of the request."""
+    here rather than by the database in the middle of the request. The same walk bounds the
+    document's depth and size, before pydantic or anything else recurses into it."""
     if not isinstance(data, dict):
         return []
     allowed = getattr(model, "nul_allowed", frozenset())
+    # Every top-level value is walked for the bounds, even fields the model will refuse.
+    walked = _nul_fields(data, set(data))
     return [
         {"field": field, "message": "Must not contain NUL characters (U+0000)"}
-        for name, value in data.items()
-        if name in model.model_fields and name not in allowed
-        for field in _nul_fields(value, name)
+        for field in walked
+        if (name := field.partition(".")[0]) in model.model_fields and name not in allowed
     ]
 
 
 def validate(model: type[M], data: Any) -> M:
-    details = _nul_details(model, data)
+    details = _shape_and_nul_details(model, data)
     try:
         result = model.model_validate(data)
     except ValidationError as exc:
@@ -130,10 +161,19 @@ def validate(model: type[M], data: Any) -> M:
     return result
 
 
+def _is_json(content_type: str) -> bool:
+    # application/json or a +json type, parameters (charset) aside. Refusing the rest keeps a
+    # cross-site form post (text/plain, urlencoded) from reaching a handler as JSON.
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def parse_body(request: Request, model: type[M]) -> M:
     if not request.body:
         raise NuboError(422, "validation_error", "Request body is required (JSON object)",
                         details=[{"field": "body", "message": "Field required"}])
+    if not _is_json(request.headers.get("content-type", "")):
+        raise NuboError(415, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json)")
     data = request.json  # Sanic raises BadRequest on malformed JSON; the handler maps it
     if not isinstance(data, dict):
         raise NuboError(422, "validation_error", "Request body must be a JSON object",

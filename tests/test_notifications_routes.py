@@ -51,5 +51,6 @@ async def test_bad_read_requests_are_refused_with_details(stores: Stores, api: h
     assert bad_id.status_code == 422 and bad_id.json()["details"][0]["field"] == "ids"
     wrong_type = await api.post("/notifications/read", json={"ids": "all"}, headers=alice.headers)
     assert wrong_type.status_code == 422
-    not_json = await api.post("/notifications/read", content=b"{", headers=alice.headers)
+    not_json = await api.post("/notifications/read", content=b"{",
+                              headers={**alice.headers, "Content-Type": "application/json"})
     assert not_json.status_code == 400 and not_json.json()["code"] == "malformed_json"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from asyncpg.exceptions import InterfaceError, PostgresError
 from redis.exceptions import RedisError
 from sanic import Request
 from sanic_ext import openapi
@@ -16,6 +17,7 @@ from sanic_ext import openapi
 from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
 from nubo_backend.auth.tokens import InvalidToken
 from nubo_backend.errors import NuboError
+from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.auth")
 
@@ -53,6 +55,20 @@ def _token_from(request: Request, allow_query_token: bool) -> str:
     return token.strip()
 
 
+async def _account_exists(stores: Stores, user_id: int) -> bool:
+    """Whether the token's user still has an account. A signed token and a live session can
+    outlast the account (a token minted for any id, a deletion while Redis was down), and a
+    request on its behalf would otherwise fail deep inside, on a foreign key. Asked only when
+    the session is not in this instance's memo, so at most once per memo lifetime per session.
+    PostgreSQL unreachable: the routes that need the account fail on their own; the others
+    go on, as they do when Redis is down."""
+    try:
+        return bool(await stores.sql.users.user_exists(stores.pg, user_id=user_id))
+    except (PostgresError, InterfaceError, OSError) as exc:
+        log.warning("account check skipped, PostgreSQL unreachable: %s", exc)
+        return True
+
+
 async def authenticate(request: Request, *, allow_query_token: bool = False) -> Principal:
     """Resolve the caller from its access token, or raise the seed's 401."""
     stores = request.app.ctx.stores
@@ -62,11 +78,14 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
     except InvalidToken:
         raise _invalid() from None
     memo = stores.live_sessions
+    known = None
     try:
         known = memo.get(claims.session_id)
         if known is None:
             asked_at = time.monotonic()
             owner, last_used = await session_state(stores.redis, stores.keys, claims.session_id)
+            if owner == claims.user_id and not await _account_exists(stores, owner):
+                raise _invalid()
             if owner is not None:
                 memo.remember(claims.session_id, owner, last_used, asked_at)
         else:
@@ -80,6 +99,8 @@ async def authenticate(request: Request, *, allow_query_token: bool = False) -> 
         # whole API down with the cache. Revocation resumes as soon as Redis answers.
         log.warning("session check skipped, Redis unreachable: %s", exc)
         owner = claims.user_id
+        if known is None and not await _account_exists(stores, owner):
+            raise _invalid() from None
     if owner != claims.user_id:
         raise _invalid()  # revoked or expired session: refused now, not at `exp`
     principal = Principal(claims.user_id, claims.session_id, claims.expires_at)

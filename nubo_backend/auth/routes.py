@@ -66,7 +66,8 @@ async def signup(request: Request) -> HTTPResponse:
 async def login(request: Request) -> HTTPResponse:
     """Log in with username or email and password; answers a token pair and the user."""
     body = parse_body(request, LoginBody)
-    await _limit(request, "login", _stores(request).settings.rate_limit_login, account=body.identifier)
+    # Per IP here; per account in the service, once the name is resolved to an account.
+    await _limit(request, "login", _stores(request).settings.rate_limit_login)
     result = await service.login(_stores(request), _passwords(request), body, _client(request))
     return json_response(result)
 

@@ -13,6 +13,7 @@ from asyncpg import Record, UniqueViolationError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, SignupBody
 from nubo_backend.auth.sessions import (
@@ -135,6 +136,12 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
             user = await stores.sql.auth.credentials_by_email(conn, email=body.email)
         else:
             user = await stores.sql.auth.credentials_by_username(conn, username=body.username)
+    # One bucket per account, whichever name it was typed as ("bob", "bob@example.com"); one
+    # per identifier that names no account. Counted before the password is looked at.
+    account = f"user:{user['id']}" if user is not None else f"unknown:{body.identifier}"
+    settings = stores.settings
+    await ratelimit.hit(stores.redis, stores.keys, "login", {"account": account},
+                        settings.rate_limit_login, settings.rate_limit_window)
     if user is None:
         await passwords.verify_dummy(body.password)  # same cost as a wrong password
         raise invalid_credentials()

@@ -1,0 +1,114 @@
+"""Our one adapter to Sanic's HTTP/1.1 protocol internals (sanic.http.Http, its protocol).
+
+What it changes, each where Sanic gives no setting for it:
+- A request refused before its body was read (a 413, above all) is answered, then the rest of
+  the body is drained and discarded for a bounded time before the socket closes, as nginx's
+  lingering close does. Closing at once with unread bytes in the kernel's buffer sends a TCP
+  reset, and a client still writing its body (httpx.AsyncClient does) loses the answer.
+- `Expect: 100-continue` with a Content-Length over the limit gets the 413, not an invitation
+  to upload it.
+- The request head is held to RFC 9112's grammar before Sanic parses it leniently: a token for
+  the method and each field name (so `Transfer-Encoding : chunked`, which a proxy might honour
+  while Sanic ignores it, is a 400, not a desync), visible ASCII in the target, no control
+  character but tab in a field value (NUL, bare CR or LF), and exactly one Host in HTTP/1.1.
+
+It relies on these parts of Sanic, pinned by tests/test_http_protocol.py: `Http.http1()`,
+`Http.read()`, `Http.http1_request_header()`, `HEADER_MAX_SIZE`, `recv_buffer`,
+`_receive_more()`, the attributes `expecting_continue`, `request_body`, `request_bytes`,
+`request_max_size`, `protocol`; the protocol's `transport`, `recv_buffer`, `receive_more()`,
+`HTTP_CLASS`; and `Sanic.prepare(protocol=...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from sanic import Sanic
+from sanic.exceptions import BadRequest
+from sanic.http import Http
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
+
+# Lingering close, after nginx's lingering_time / lingering_timeout (30 s / 5 s there): long
+# enough for a client on a fast link to finish writing a body of tens of MiB, short enough
+# that a client cannot hold the connection open with a trickle.
+LINGER_SECONDS = 5.0
+LINGER_IDLE_SECONDS = 1.0
+
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_HEAD = re.compile(
+    rb"%s [\x21-\x7e]+ HTTP/(1\.[01])(?:\r\n%s:[\t\x20-\x7e\x80-\xff]*)*" % (_TOKEN, _TOKEN)
+)
+_HOST_FIELD = re.compile(rb"\r\nhost:", re.IGNORECASE)
+
+
+def check_head(head: bytes) -> None:
+    """Refuse (400) a request line and header section that RFC 9112 does not allow."""
+    match = _HEAD.fullmatch(head)
+    if match is None:
+        raise BadRequest("Malformed request")
+    hosts = len(_HOST_FIELD.findall(head))
+    if hosts > 1 or (hosts == 0 and match.group(1) == b"1.1"):
+        raise BadRequest("Missing or duplicate Host header")
+
+
+class NuboHttp(Http):
+    __slots__ = ()
+
+    async def http1_request_header(self) -> None:
+        # Wait for the whole head as Sanic does (its own loop then finds it at once), and check
+        # it first; a head over Sanic's size limit is left to Sanic's 413.
+        buf = self.recv_buffer
+        while (end := buf.find(b"\r\n\r\n")) == -1:
+            if len(buf) - 3 >= self.HEADER_MAX_SIZE:
+                break
+            await self._receive_more()
+        if end != -1:
+            check_head(bytes(buf[:end]))
+        await super().http1_request_header()
+
+    async def http1(self) -> None:
+        await super().http1()
+        if self.request_body:  # the connection ends with a body left unread
+            await self._drain_unread_body()
+
+    async def read(self) -> bytes | None:
+        if self.expecting_continue and self.request_bytes > self.request_max_size:
+            # Sanic would send "100 Continue" first, then refuse what it invited.
+            self.expecting_continue = False
+        return await super().read()
+
+    async def _drain_unread_body(self) -> None:
+        protocol = self.protocol
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()  # the answer is complete: a client reading it sees its end
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        protocol.recv_buffer.clear()
+        while (left := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(LINGER_IDLE_SECONDS, left)):
+                    await protocol.receive_more()
+            except TimeoutError:
+                return
+            if protocol.transport is None or protocol.transport.is_closing():
+                return
+            protocol.recv_buffer.clear()
+
+
+class NuboProtocol(WebSocketProtocol):
+    """Sanic's protocol (HTTP and the WebSocket upgrade) on our Http."""
+
+    HTTP_CLASS = NuboHttp
+
+
+class NuboSanic(Sanic):
+    """Sanic serving with NuboProtocol unless told otherwise: `nubo serve` and tests both get it."""
+
+    def prepare(self, *args: Any, protocol: Any = None, **kwargs: Any) -> None:
+        super().prepare(*args, protocol=protocol or NuboProtocol, **kwargs)

@@ -1,0 +1,43 @@
+"""The error answers of every operation in the OpenAPI document: one shape, {"error", "code"},
+declared per status the edge can give, so that a client (or a contract tester) knows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sanic import Sanic
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.builders import OperationStore
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers."""
+
+    error: str
+    code: str
+    details: Any = None
+
+
+def _statuses(operation: Any) -> dict[int, str]:
+    statuses = {400: "Malformed request", 404: "Not found"}
+    if operation.security:  # the guard, required or optional: a bad token is refused
+        statuses[401] = "Missing or invalid token"
+    if getattr(operation, "requestBody", None) is not None:
+        statuses |= {413: "Body too large", 415: "Body not JSON", 422: "Invalid input"}
+    if operation.parameters:
+        statuses[422] = "Invalid input"
+    return statuses
+
+
+def describe_error_responses(app: Sanic) -> None:
+    @app.before_server_start(priority=999)  # after the routes' own descriptions, before the document
+    async def declare_errors(app: Sanic) -> None:
+        error = {"application/json": openapi.Component(ErrorBody)}
+        for route in app.router.routes:
+            if route.uri.startswith("/docs") or route.extra.websocket:
+                continue
+            operation = OperationStore()[route.handler]
+            for status, description in _statuses(operation).items():
+                operation.response(status, error, description)
+            operation.response("default", error, "Any other error")
