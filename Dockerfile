@@ -24,6 +24,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=nubo:nubo sql ./sql
 COPY --chown=nubo:nubo config ./config
+# The media volume's mount point, owned by nubo so that a new named volume is writable
+RUN mkdir -p /data/media && chown nubo:nubo /data/media
 USER nubo
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

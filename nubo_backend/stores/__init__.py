@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from nubo_backend.auth.live_sessions import LiveSessions
+from nubo_backend.media import Media, open_media
 from nubo_backend.settings import Settings, mask_url
 from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
@@ -48,6 +49,8 @@ class Stores:
     # The hot cached reads (GET, EVALSHA) on a lean pipelined connection (stores/redis_reads.py);
     # the redis-py client itself where the URL is one that client does not speak (TLS, socket).
     reads: FastReads | Redis
+    # Media files (disk or S3) and the image worker processes (nubo_backend/media/).
+    media: Media
     # Work started by a request that finishes after its response (event fan-out); held here
     # because asyncio keeps only weak references to tasks, and drained before the pools close.
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -65,6 +68,7 @@ class Stores:
             await self.reads.aclose()
         await self.redis.aclose()
         await self.mongo_client.close()
+        await self.media.close()
 
 
 async def retry(
@@ -117,6 +121,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         sql=load_queries(),
         live_sessions=LiveSessions(settings.session_memo_ttl),
         reads=FastReads.from_url(settings.redis_url) or redis_client,
+        media=open_media(settings),
     )
 
 
