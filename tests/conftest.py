@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 
@@ -121,6 +122,7 @@ async def session_stores(settings: Settings, database: str) -> AsyncIterator[Sto
     yield stores
     await _clean(stores)
     await stores.close()
+    shutil.rmtree(MEDIA_DIR, ignore_errors=True)
 
 
 @pytest.fixture

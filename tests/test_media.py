@@ -3,10 +3,12 @@ serve, attach to posts and messages, refuse bad input with nothing stored, files
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import httpx
@@ -55,24 +57,25 @@ class Backend:
     name: str
     api: httpx.AsyncClient
     storage: Storage
-    keys: callable
+    keys: Callable[[], Awaitable[list[str]]]
 
     async def stored_keys(self) -> list[str]:
         return await self.keys()
 
 
-def _disk_keys(settings: Settings):
-    from pathlib import Path
-
+def _disk_keys(settings: Settings) -> Callable[[], Awaitable[list[str]]]:
     root = Path(settings.media_disk_path)
 
-    async def keys() -> list[str]:
+    def walk() -> list[str]:
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    async def keys() -> list[str]:
+        return await asyncio.to_thread(walk)
 
     return keys
 
 
-def _s3_keys(moto: MotoServer):
+def _s3_keys(moto: MotoServer) -> Callable[[], Awaitable[list[str]]]:
     client = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
 
@@ -426,3 +429,36 @@ async def test_openapi_describes_upload_and_the_media_object(api: httpx.AsyncCli
     schema = upload_op["responses"]["201"]["content"]["application/json"]["schema"]
     assert {"id", "width", "height", "blurhash", "url", "thumbnail_url", "size_bytes"} <= set(schema["properties"])
     assert "/media/{media_id}/thumbnail" in spec["paths"]
+
+
+# --- the storage interface itself -------------------------------------------------------
+
+
+async def test_storage_puts_gets_and_deletes_on_both_backends(backend: Backend):
+    storage = backend.storage
+    await storage.put("ab/one.jpg", b"bytes", "image/jpeg")
+    assert await storage.get("ab/one.jpg") == b"bytes"
+    assert await storage.get("ab/missing.jpg") is None
+    await storage.delete(["ab/one.jpg", "ab/missing.jpg"])  # a key already gone is no error
+    assert await storage.get("ab/one.jpg") is None
+    assert await backend.stored_keys() == []
+
+
+async def test_disk_storage_refuses_keys_outside_its_directory(tmp_path: Path):
+    from nubo_backend.media.storage import DiskStorage
+
+    storage = DiskStorage(tmp_path / "media")
+    with pytest.raises(ValueError):
+        await storage.put("../escape.jpg", b"x", "image/jpeg")
+    assert not (tmp_path / "escape.jpg").exists()
+
+
+async def test_uploads_work_under_several_server_workers(start_server, stores: Stores):
+    # Sanic's workers are daemonic processes there: the image pool is threads (imaging.ImagePool).
+    server = start_server(args=["--workers", "2"])
+    alice = await make_user(stores)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        responses = [await upload(api, alice, jpeg(300, 200)) for _ in range(4)]
+        assert [r.status_code for r in responses] == [201] * 4
+        bomb = await upload(api, alice, png_bomb(), "image/png")
+        assert bomb.json()["code"] == "too_many_pixels"

@@ -16,7 +16,7 @@ import hashlib
 import io
 import multiprocessing
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -144,14 +144,21 @@ def _ready() -> bool:
 
 class ImagePool:
     """Worker processes for process_image. Spawned, not forked: the server has threads and
-    open sockets that a fork would copy."""
+    open sockets that a fork would copy.
+
+    Under `serve --workers N` (N > 1) each Sanic worker is a daemonic process, which may not
+    have children: there the pool is threads instead. Pillow lets go of the GIL while it
+    decodes, resizes and encodes, so the event loop still runs beside them."""
 
     def __init__(self, workers: int, limits: Limits) -> None:
         self.workers = max(1, workers)
         self.limits = limits
         self._executor = self._new_executor()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
+    def _new_executor(self) -> Executor:
+        if multiprocessing.current_process().daemon:
+            _start_worker(self.limits.max_pixels)
+            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nubo-image")
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),

@@ -37,7 +37,34 @@ def new_key(extension: str) -> str:
     return f"{token[:2]}/{token}.{extension}"
 
 
-class DiskStorage:
+class BlockingStorage:
+    """A backend whose client blocks: each call runs in a thread, off the event loop.
+    Subclasses give _put, _get and _delete."""
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        raise NotImplementedError
+
+    def _get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _delete(self, keys: list[str]) -> None:
+        raise NotImplementedError
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._put, key, data, content_type)
+
+    async def get(self, key: str) -> bytes | None:
+        return await asyncio.to_thread(self._get, key)
+
+    async def delete(self, keys: list[str]) -> None:
+        if keys:
+            await asyncio.to_thread(self._delete, keys)
+
+    async def close(self) -> None:
+        return None
+
+
+class DiskStorage(BlockingStorage):
     """Files under one directory (a named volume in compose). Writes go to a temporary file
     renamed into place, so a reader never sees half a file."""
 
@@ -50,7 +77,7 @@ class DiskStorage:
             raise ValueError(f"key outside the media directory: {key!r}")
         return path
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -72,25 +99,10 @@ class DiskStorage:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._put, key, data)
 
-    async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self._get, key)
-
-    async def delete(self, keys: list[str]) -> None:
-        if keys:
-            await asyncio.to_thread(self._delete, keys)
-
-    async def close(self) -> None:
-        return None
-
-
-class S3Storage:
-    """Objects in one bucket of an S3-compatible store (AWS S3, MinIO, ...), through boto3.
-
-    boto3 blocks, so each call runs in a thread; its low-level client is thread-safe and keeps
-    a connection pool of its own."""
+class S3Storage(BlockingStorage):
+    """Objects in one bucket of an S3-compatible store (AWS S3, MinIO, ...), through boto3,
+    whose low-level client is thread-safe and keeps a connection pool of its own."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
@@ -112,6 +124,9 @@ class S3Storage:
         )
         return cls(client, settings.media_s3_bucket)
 
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
     def _get(self, key: str) -> bytes | None:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -126,18 +141,6 @@ class S3Storage:
             self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
             )
-
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(
-            self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-        )
-
-    async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self._get, key)
-
-    async def delete(self, keys: list[str]) -> None:
-        if keys:
-            await asyncio.to_thread(self._delete, keys)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
