@@ -462,3 +462,27 @@ async def test_uploads_work_under_several_server_workers(start_server, stores: S
         assert [r.status_code for r in responses] == [201] * 4
         bomb = await upload(api, alice, png_bomb(), "image/png")
         assert bomb.json()["code"] == "too_many_pixels"
+
+
+async def test_post_created_and_message_created_events_carry_the_media(api: httpx.AsyncClient, stores: Stores):
+    from nubo_backend.realtime.events import events_after
+
+    alice, bob = await make_user(stores), await make_user(stores)
+    assert (await api.post(f"/users/{alice.id}/follow", headers=bob.headers)).status_code in (200, 201)
+    on_post, on_message = await uploaded(api, alice), await uploaded(api, alice)
+    assert (await _post_with(api, alice, [on_post["id"]])).status_code == 201
+    conversation = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
+    sent = await api.post(f"/conversations/{conversation['id']}/messages",
+                          json={"body": "hi", "media_ids": [on_message["id"]]}, headers=alice.headers)
+    assert sent.status_code == 201
+
+    async def bobs_media_events() -> dict[str, list]:
+        events = await events_after(stores, bob.id, 0) or []
+        by_type = {e["type"]: e["data"] for e in events}
+        return {
+            "post.created": by_type.get("post.created", {}).get("post", {}).get("media"),
+            "message.created": by_type.get("message.created", {}).get("media"),
+        }
+
+    expected = {"post.created": [on_post], "message.created": [on_message]}
+    assert await eventually(bobs_media_events, expected) == expected
