@@ -486,3 +486,37 @@ async def test_post_created_and_message_created_events_carry_the_media(api: http
 
     expected = {"post.created": [on_post], "message.created": [on_message]}
     assert await eventually(bobs_media_events, expected) == expected
+
+
+async def test_files_of_an_erased_account_are_queued_by_the_cascade_and_collected(
+    api: httpx.AsyncClient, stores: Stores, settings: Settings
+):
+    keys = _disk_keys(settings)
+    await stores.media.storage.delete(await keys())
+    alice = await make_user(stores)
+    media = await uploaded(api, alice)
+    assert (await _post_with(api, alice, [(await uploaded(api, alice))["id"]])).status_code == 201
+    await stores.pg.execute("DELETE FROM users WHERE id = $1", alice.id)  # posts and media go by cascade
+    assert await stores.pg.fetchval("SELECT count(*) FROM media_garbage") == 4
+    assert await media_service.collect_garbage(stores) == 4
+    assert await keys() == [] and await stores.pg.fetchval("SELECT count(*) FROM media_garbage") == 0
+    assert (await api.get(media["url"])).status_code == 404
+
+
+def test_settings_refuse_an_unknown_backend_and_s3_without_a_bucket(settings: Settings):
+    from nubo_backend.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="NUBO_MEDIA_BACKEND"):
+        settings.replace(media_backend="ftp").check()
+    with pytest.raises(SettingsError, match="NUBO_MEDIA_S3_BUCKET"):
+        settings.replace(media_backend="s3", media_s3_bucket="").check()
+    assert settings.replace(media_s3_secret_key="hush").masked()["media_s3_secret_key"] == "****"
+
+
+async def test_the_same_media_raced_onto_two_posts_lands_on_one(api: httpx.AsyncClient, stores: Stores):
+    alice = await make_user(stores)
+    for _ in range(5):
+        media = await uploaded(api, alice)
+        responses = await asyncio.gather(*(_post_with(api, alice, [media["id"]]) for _ in range(2)))
+        assert sorted(r.status_code for r in responses) == [201, 409]
+    assert await stores.pg.fetchval("SELECT count(*) FROM posts") == 5
