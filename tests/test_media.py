@@ -520,3 +520,20 @@ async def test_the_same_media_raced_onto_two_posts_lands_on_one(api: httpx.Async
         responses = await asyncio.gather(*(_post_with(api, alice, [media["id"]]) for _ in range(2)))
         assert sorted(r.status_code for r in responses) == [201, 409]
     assert await stores.pg.fetchval("SELECT count(*) FROM posts") == 5
+
+
+async def test_each_instance_sweeps_unattached_uploads_periodically(start_server, stores: Stores, settings: Settings):
+    keys = _disk_keys(settings)
+    await stores.media.storage.delete(await keys())
+    server = start_server({"NUBO_MEDIA_SWEEP_INTERVAL": "0.2", "NUBO_MEDIA_UNATTACHED_TTL": "1"})
+    alice = await make_user(stores)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        media = await uploaded(api, alice)
+        assert len(await keys()) == 2
+
+        async def uploads_left() -> int:
+            return await stores.pg.fetchval("SELECT count(*) FROM media")
+
+        assert await eventually(uploads_left, 0, within=10) == 0
+        assert await eventually(keys, [], within=5) == []
+        assert (await api.get(media["url"], headers=alice.headers)).status_code == 404
