@@ -61,6 +61,7 @@ class SendCommand(Body):
     conversation_id: UserId
     body: Text = Field(min_length=1)
     client_id: ClientId
+    media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
 
 
 class TypingCommand(Body):
