@@ -218,7 +218,10 @@ async def sweep_periodically(stores: Stores) -> None:
     """The instance's cleanup loop: every media_sweep_interval seconds, until cancelled.
     Every instance runs one; they skip each other's locked rows."""
     while True:
-        await asyncio.sleep(stores.settings.media_sweep_interval)
+        try:
+            await asyncio.sleep(stores.settings.media_sweep_interval)
+        except asyncio.CancelledError:
+            return  # the server stopping: a normal end (Sanic warns of app tasks ending cancelled)
         try:
             removed = await sweep_unattached(stores)
             if removed:
