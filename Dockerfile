@@ -28,6 +28,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=nubo:nubo sql ./sql
 COPY --chown=nubo:nubo config ./config
+# The media volume's mount point, owned by nubo so that a new named volume is writable
+RUN mkdir -p /data/media && chown nubo:nubo /data/media
 USER nubo
 VOLUME /var/lib/nubo
 EXPOSE 8080

@@ -34,6 +34,7 @@ def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.health.routes import bp as health
+    from nubo_backend.media.routes import bp as media
     from nubo_backend.messaging.routes import bp as messaging
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
@@ -41,7 +42,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.users.routes import bp as users
 
-    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications]
+    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media]
 
 
 def row_id(segment: str) -> int:

@@ -24,7 +24,8 @@ DEV_SECRETS = {
     "ta-cle-secrete",  # the seed's
 }
 MIN_SECRET_LENGTH = 32
-SECRET_FIELDS = {"jwt_secret"}
+SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key"}
+MEDIA_BACKENDS = ("disk", "s3")
 
 
 class SettingsError(Exception):
@@ -69,6 +70,21 @@ class Settings:
     ws_idle_timeout: float = 60.0
     ws_send_queue: int = 256
     ws_rate_limit: int = 20
+    media_backend: str = "disk"
+    media_disk_path: str = "var/media"
+    media_s3_bucket: str = ""
+    media_s3_endpoint: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: str = ""
+    media_max_upload_bytes: int = 10485760
+    media_max_pixels: int = 40000000
+    media_uploads_per_hour: int = 60
+    media_original_side: int = 2048
+    media_thumbnail_side: int = 400
+    media_workers: int = 1
+    media_unattached_ttl: int = 86400
+    media_sweep_interval: float = 600.0
 
     @property
     def is_production(self) -> bool:
@@ -91,6 +107,11 @@ class Settings:
             )
         if not self.jwt_secret:
             raise SettingsError("NUBO_JWT_SECRET is empty: set it in the environment or in .env")
+        if self.media_backend not in MEDIA_BACKENDS:
+            raise SettingsError(f"NUBO_MEDIA_BACKEND must be one of {', '.join(MEDIA_BACKENDS)}, "
+                                f"not {self.media_backend!r}")
+        if self.media_backend == "s3" and not self.media_s3_bucket:
+            raise SettingsError("NUBO_MEDIA_S3_BUCKET is empty: the s3 media backend needs a bucket")
 
     def masked(self) -> dict[str, Any]:
         """Effective settings for display, secrets and URL passwords hidden."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -26,6 +28,7 @@ RUN_ID = f"{os.getpid()}"
 PG_ADMIN_DSN = os.environ.get("NUBO_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("NUBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_NAME = f"nubo_test_{RUN_ID}"
+MEDIA_DIR = tempfile.mkdtemp(prefix=f"nubo-media-{RUN_ID}-")  # the disk backend's files, this run's own
 
 
 def _dsn_for(database: str) -> str:
@@ -87,6 +90,7 @@ def test_env(mongo_url: str) -> dict[str, str]:
         "NUBO_MONGO_URL": mongo_url,
         "NUBO_MONGO_DB": DB_NAME,
         "NUBO_STARTUP_TIMEOUT": "5",
+        "NUBO_MEDIA_DISK_PATH": MEDIA_DIR,
         "NUBO_LOG_LEVEL": os.environ.get("NUBO_TEST_LOG_LEVEL", "INFO"),
     }
 
@@ -140,6 +144,7 @@ async def session_stores(settings: Settings, database: str) -> AsyncIterator[Sto
     yield stores
     await _clean(stores)
     await stores.close()
+    shutil.rmtree(MEDIA_DIR, ignore_errors=True)
 
 
 @pytest.fixture

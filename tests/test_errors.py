@@ -37,11 +37,10 @@ async def test_a_nul_character_in_stored_text_is_a_422_naming_the_field(api: htt
     from tests.factories import make_user
 
     alice = await make_user(stores)
-    response = await api.post("/posts", json={"body": "a\u0000b", "media_urls": ["https://x.example/\u0000"]},
-                              headers=alice.headers)
+    response = await api.post("/posts", json={"body": "a\u0000b"}, headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
-    assert [d["field"] for d in response.json()["details"]] == ["body", "media_urls.0"]
+    assert [d["field"] for d in response.json()["details"]] == ["body"]
     response = await api.patch("/me", json={"display_name": "\u0000"}, headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["details"] == [

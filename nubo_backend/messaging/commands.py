@@ -21,7 +21,8 @@ async def message_send(stores: Stores, user_id: int, frame: Frame) -> Frame:
     """Store the message, then ack: the ack means the message is durable."""
     command = validate(SendCommand, frame)
     message, created = await service.send_message(
-        stores, user_id, command.conversation_id, command.body, command.client_id
+        stores, user_id, command.conversation_id, command.body, command.client_id,
+        media_ids=command.media_ids,  # media
     )
     return {
         "type": "ack",

@@ -99,10 +99,11 @@ async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
 @openapi.body({"application/json": openapi.Component(NewMessage)})
 @require_auth
 async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
-    """Send {body, client_id}; a retry with the same client_id returns the first message (200)."""
+    """Send {body, client_id, media_ids?}; a retry with the same client_id returns the first message (200)."""
     data = parse_body(request, NewMessage)
     message, created = await service.send_message(
-        request.app.ctx.stores, caller_id(request), conversation_id, data.body, data.client_id
+        request.app.ctx.stores, caller_id(request), conversation_id, data.body, data.client_id,
+        media_ids=data.media_ids,
     )
     return json_response(message, status=201 if created else 200)
 

@@ -39,6 +39,7 @@ class NewConversation(Body):
 class NewMessage(Body):
     body: Text = Field(min_length=1)
     client_id: ClientId | None = None
+    media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
 
 
 class MessageEdit(Body):
@@ -60,6 +61,7 @@ class SendCommand(Body):
     conversation_id: UserId
     body: Text = Field(min_length=1)
     client_id: ClientId
+    media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
 
 
 class TypingCommand(Body):

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.media import service as media
 from nubo_backend.outbox import Event, announce
 from nubo_backend.pagination import page, time_id_key
 from nubo_backend.realtime.events import publish_transient
@@ -29,6 +30,7 @@ def _message(row: asyncpg.Record) -> dict[str, Any]:
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
         "deleted": deleted,
+        "media": [],  # filled by media.attach_to_message / media_for_messages
     }
 
 
@@ -208,7 +210,8 @@ async def remove_member(stores: Stores, user_id: int, conversation_id: int, targ
 
 
 async def send_message(
-    stores: Stores, user_id: int, conversation_id: int, body: str, client_id: str | None
+    stores: Stores, user_id: int, conversation_id: int, body: str, client_id: str | None,
+    media_ids: list[int] | None = None,  # media
 ) -> tuple[dict[str, Any], bool]:
     """Store a message, once per client_id; returns (message, created). Durable on return."""
     _check_length(stores, body)
@@ -222,12 +225,16 @@ async def send_message(
             row = await q.message_by_client_id(conn, sender_id=user_id, client_id=client_id)
             if row["conversation_id"] != conversation_id:
                 raise NuboError(409, "client_id_reused", "This client_id was already used in another conversation")
-            return _message(row), False
+            message = _message(row)
+            message["media"] = (await media.media_for_messages(conn, stores, [row["id"]])).get(row["id"], [])  # media
+            return message, False
+        attached = await media.attach_to_message(conn, stores, user_id, row["id"], media_ids or [])  # media
         await q.touch_conversation(
             conn, conversation_id=conversation_id, message_id=row["id"], at=row["created_at"]
         )
         members = await _member_ids(conn, stores, conversation_id)
         message = _message(row)
+        message["media"] = attached  # media
         await announce(conn, stores, Event(members, "message.created", message))
     return message, True
 
@@ -240,7 +247,9 @@ async def list_messages(
         rows = [row async for row in stores.sql.messaging.list_messages(
             conn, conversation_id=conversation_id, before_id=before_id, limit=limit + 1,
         )]
-    return page([_message(r) for r in rows], limit, lambda m: [m["id"]])
+        attached = await media.media_for_messages(conn, stores, [r["id"] for r in rows])  # media
+    messages = [_message(r) | {"media": attached.get(r["id"], [])} for r in rows]  # media
+    return page(messages, limit, lambda m: [m["id"]])
 
 
 async def _own_message(conn: asyncpg.Connection, stores: Stores, user_id: int, message_id: int) -> asyncpg.Record:
@@ -261,7 +270,8 @@ async def edit_message(stores: Stores, user_id: int, message_id: int, body: str)
         await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.edit_message(conn, message_id=message_id, body=body)
         members = await _member_ids(conn, stores, row["conversation_id"])
-        message = _message(row)
+        attached = await media.media_for_messages(conn, stores, [message_id])  # media
+        message = _message(row) | {"media": attached.get(message_id, [])}  # media
         await announce(conn, stores, Event(members, "message.updated", message))
     return message
 
@@ -271,9 +281,11 @@ async def delete_message(stores: Stores, user_id: int, message_id: int) -> dict[
     async with stores.pg.acquire() as conn, conn.transaction():
         await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.delete_message(conn, message_id=message_id)
+        await media.delete_for_message(conn, stores, message_id)  # media: rows go, files queued
         members = await _member_ids(conn, stores, row["conversation_id"])
         tombstone = _message(row)
         await announce(conn, stores, Event(members, "message.deleted", tombstone))
+    media.collect_later(stores)  # media: remove the queued files
     return tombstone
 
 

@@ -21,9 +21,9 @@ bp = Blueprint("posts")
 @openapi.body({"application/json": openapi.Component(PostIn)})
 @require_auth
 async def create_post(request: Request) -> HTTPResponse:
-    """Publish a post `{body, media_urls?}`; its author's followers get `post.created`."""
+    """Publish a post `{body, media_ids?}` (ids from POST /media); its author's followers get `post.created`."""
     data = parse_body(request, PostIn)
-    post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_urls)
+    post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_ids)
     return json_response(post, status=201)
 
 
@@ -53,10 +53,10 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 @openapi.body({"application/json": openapi.Component(PostPatch)})
 @require_auth
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
-    """Edit a post's body and/or media (author only)."""
+    """Edit a post's body (author only)."""
     data = parse_body(request, PostPatch)
     post = await service.update_post(request.app.ctx.stores, post_id, caller_id(request),
-                                     data.body, data.media_urls)
+                                     data.body, None)
     return json_response(post)
 
 

@@ -33,6 +33,7 @@ from nubo_backend.cache import (
 )
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.media import service as media
 from nubo_backend.outbox import Event, announce, notification
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
 from nubo_backend.posts.mentions import mention_notifications
@@ -93,7 +94,8 @@ def public_post(row: Any) -> dict[str, Any]:
         "id": row["id"],
         "author": public_author(row),
         "body": row["body"],
-        "media_urls": list(row["media_urls"]),
+        "media_urls": list(row["media_urls"]),  # read-only: old rows' client-hosted URLs
+        "media": [],  # filled by media.media_for_posts / attach_to_post
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "edited_at": row["edited_at"],
@@ -106,7 +108,10 @@ def public_post(row: Any) -> dict[str, Any]:
 
 
 async def _load_posts(stores: Stores, ids: list[int]) -> dict[int, dict[str, Any]]:
-    return {row["id"]: public_post(row) async for row in stores.sql.posts.posts_by_ids(stores.pg, ids=ids)}
+    posts = {row["id"]: public_post(row) async for row in stores.sql.posts.posts_by_ids(stores.pg, ids=ids)}
+    for post_id, attached in (await media.media_for_posts(stores.pg, stores, list(posts))).items():
+        posts[post_id]["media"] = attached
+    return posts
 
 
 # How a cached post (JSON ending in `}`) is closed with the viewer's flag: liked, not liked.
@@ -267,12 +272,13 @@ async def _invalidate_timelines(stores: Stores, author_id: int, follower_ids: li
 
 
 async def create_post(
-    stores: Stores, author_id: int, body: str, media_urls: list[str]
+    stores: Stores, author_id: int, body: str, media_ids: list[int]
 ) -> dict[str, Any]:
     check_length("body", body, stores.settings.post_max_length)
-    async with stores.pg.acquire() as conn, conn.transaction():
-        row = await stores.sql.posts.insert_post(conn, author_id=author_id, body=body, media_urls=media_urls)
+    async with stores.pg.acquire() as conn, conn.transaction():  # the post, its media and its events commit together
+        row = await stores.sql.posts.insert_post(conn, author_id=author_id, body=body, media_urls=[])
         post = public_post(row)
+        post["media"] = await media.attach_to_post(conn, stores, author_id, row["id"], media_ids)
         follower_ids = list(row["follower_ids"])
         mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
         await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}), *mentions)
@@ -308,6 +314,7 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
     await _own_post(stores, post_id, user_id)
     if await stores.sql.posts.delete_post(stores.pg, post_id=post_id, author_id=user_id) is None:
         raise not_found("Post not found", "post_not_found")
+    media.collect_later(stores)  # media: the cascade queued the post's files; remove them
     follower_ids = await _author_fanout(stores, user_id)
     await _invalidate_timelines(stores, user_id, follower_ids, post_key(stores, post_id))
 

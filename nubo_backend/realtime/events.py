@@ -73,6 +73,12 @@ async def events_after(
             async for row in rows:
                 if row["id"] <= wanted:
                     found.setdefault(row["id"], frame(row["id"], row["type"], loads(row["data"])))
+        if len(found) < wanted - last_event_id:
+            # A relay may have moved them between our two reads: it journals before it deletes
+            # from the outbox, so the journal has them now.
+            docs = await stores.mongo[EVENTS].find(query).sort("id", 1).limit(limit).to_list(limit)
+            for d in docs:
+                found.setdefault(d["id"], frame(d["id"], d["type"], d["data"]))
     events = []
     for event_id in range(last_event_id + 1, wanted + 1):
         event = found.get(event_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from nubo_backend.auth.live_sessions import LiveSessions
+from nubo_backend.media import Media, open_media
 from nubo_backend.settings import Settings
 from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
@@ -42,13 +43,27 @@ class Stores:
     # The hot cached reads (GET, EVALSHA) on a lean pipelined connection (stores/redis_reads.py);
     # the redis-py client itself where the URL is one that client does not speak (TLS, socket).
     reads: FastReads | Redis
+    # Media files (disk or S3) and the image worker processes (nubo_backend/media/).
+    media: Media
+    # Work started by a request that finishes after its response (removing media files);
+    # held here because asyncio keeps only weak references to tasks, and drained before the
+    # pools close.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def run_in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def close(self) -> None:
+        if self.background:
+            await asyncio.wait(self.background, timeout=5)
         await self.pg.close()
         if self.reads is not self.redis:
             await self.reads.aclose()
         await self.redis.aclose()
         await self.mongo_client.close()
+        await self.media.close()
 
 
 async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
@@ -88,6 +103,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         sql=load_queries(),
         live_sessions=LiveSessions(settings.session_memo_ttl),
         reads=FastReads.from_url(settings.redis_url) or redis_client,
+        media=open_media(settings),
     )
 
 

@@ -1,0 +1,186 @@
+"""Images in, clean images out: decode, verify, orient, re-encode, resize, blurhash.
+
+Nothing from the upload survives but its pixels: the bytes are decoded by Pillow whatever
+their name or header claims, turned upright by their EXIF orientation, and written anew,
+which leaves behind EXIF (GPS included), comments, colour chunks and anything appended after
+the image (a polyglot's script). The size is read from the header and refused before any
+pixel is decoded when it is too large, which is what defuses a decompression bomb.
+
+This work is CPU-bound and runs in worker processes (`ImagePool`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import multiprocessing
+import warnings
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import blurhash
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# What we accept, by the format Pillow finds in the bytes.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+# A 1 x 60,000 strip is no photo, and lays out as nothing a timeline can show.
+MAX_ASPECT_RATIO = 20
+JPEG_QUALITY = 85
+BLURHASH_COMPONENTS = (4, 3)
+BLURHASH_SIDE = 64  # blurhash needs no detail: computed on a tiny copy
+
+
+class ImageRefused(Exception):
+    """The upload is not an image we take; code and message go to the client as a 422."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int
+    original_side: int
+    thumbnail_side: int
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    width: int
+    height: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class Processed:
+    content_type: str
+    extension: str
+    original: Encoded
+    thumbnail: Encoded
+    blurhash: str
+
+
+def _check_size(width: int, height: int, limits: Limits) -> None:
+    if width < 1 or height < 1:
+        raise ImageRefused("invalid_image", "The image has no pixels")
+    if width * height > limits.max_pixels:
+        raise ImageRefused("too_many_pixels", f"The image has more than {limits.max_pixels} pixels")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageRefused("bad_aspect_ratio", f"One side is more than {MAX_ASPECT_RATIO} times the other")
+
+
+def _decode(data: bytes, limits: Limits) -> Image.Image:
+    """The upload's first frame, fully decoded and upright; ImageRefused when it is not one."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:  # reads the header only
+                if probe.format not in FORMATS:
+                    raise ImageRefused("unsupported_image", "Only JPEG, PNG, WebP and GIF images are taken")
+                _check_size(*probe.size, limits)
+                probe.verify()  # structure and checksums, without decoding the pixels
+            image = Image.open(io.BytesIO(data))
+            if image.format == "JPEG":
+                # Let the decoder scale down by 1/2, 1/4 or 1/8 when that still covers the target.
+                image.draft("RGB", (limits.original_side, limits.original_side))
+            image.seek(0)
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused("too_many_pixels", f"The image has more than {limits.max_pixels} pixels") from None
+    except UnidentifiedImageError:
+        raise ImageRefused("not_an_image", "The file is not an image") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError):
+        raise ImageRefused("invalid_image", "The image is truncated or corrupt") from None
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _encode(image: Image.Image, side: int, fmt: str) -> Encoded:
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.LANCZOS)  # never enlarges
+    out = io.BytesIO()
+    if fmt == "PNG":
+        copy.save(out, "PNG", compress_level=6)
+    else:
+        copy.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
+    data = out.getvalue()
+    return Encoded(data, copy.width, copy.height, hashlib.sha256(data).hexdigest()[:32])
+
+
+def process_image(data: bytes, limits: Limits) -> Processed:
+    """Check and re-encode one upload: an original (long side at most original_side), a
+    thumbnail (thumbnail_side) and a blurhash. Runs in a worker process."""
+    image = _decode(data, limits)
+    if _has_alpha(image):
+        image, fmt, content_type, extension = image.convert("RGBA"), "PNG", "image/png", "png"
+    else:
+        image, fmt, content_type, extension = image.convert("RGB"), "JPEG", "image/jpeg", "jpg"
+    original = _encode(image, limits.original_side, fmt)
+    thumbnail = _encode(image, limits.thumbnail_side, fmt)
+    tiny = image.convert("RGB")
+    tiny.thumbnail((BLURHASH_SIDE, BLURHASH_SIDE), Image.Resampling.BILINEAR)
+    placeholder = blurhash.encode(tiny, *BLURHASH_COMPONENTS)
+    return Processed(content_type, extension, original, thumbnail, placeholder)
+
+
+def _start_worker(max_pixels: int) -> None:
+    # Pillow's own bomb check, at our limit (it raises past twice this, warns past it).
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _ready() -> bool:
+    return True
+
+
+class ImagePool:
+    """Worker processes for process_image. Spawned, not forked: the server has threads and
+    open sockets that a fork would copy.
+
+    Under `serve --workers N` (N > 1) each Sanic worker is a daemonic process, which may not
+    have children: there the pool is threads instead. Pillow lets go of the GIL while it
+    decodes, resizes and encodes, so the event loop still runs beside them."""
+
+    def __init__(self, workers: int, limits: Limits) -> None:
+        self.workers = max(1, workers)
+        self.limits = limits
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        if multiprocessing.current_process().daemon:
+            _start_worker(self.limits.max_pixels)
+            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nubo-image")
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.limits.max_pixels,),
+        )
+
+    def warm_up(self) -> None:
+        """Start the workers now rather than on the first upload."""
+        for _ in range(self.workers):
+            self._executor.submit(_ready)
+
+    async def process(self, data: bytes) -> Processed:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, process_image, data, self.limits)
+        except BrokenProcessPool:
+            # A worker died (out of memory on a hostile file, killed): the next upload gets a
+            # fresh pool; this one is refused like a bad image rather than retried.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            raise ImageRefused("invalid_image", "The image could not be processed") from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,140 @@
+"""HTTP for media: upload (raw body or multipart), serve an image or its thumbnail.
+
+POST /media streams its body (Sanic's 1 MiB limit on other routes stays as it is) and counts
+the bytes itself against media_max_upload_bytes. A body over the limit is read to its end
+(up to a bound) before the 413 goes out, so that a client still writing can read the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
+from nubo_backend.errors import NuboError
+from nubo_backend.jsonutil import json_response
+from nubo_backend.media import service
+
+bp = Blueprint("media")
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+MULTIPART = "multipart/form-data"
+MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the file
+# A body over the limit is drained, for a readable 413, up to this many times the limit;
+# past that the connection is dropped instead.
+DRAIN_FACTOR = 4
+
+MEDIA_OBJECT = {
+    "id": int, "type": str, "content_type": str, "width": int, "height": int, "size_bytes": int,
+    "blurhash": str, "url": str, "thumbnail_url": str, "thumbnail": {"width": int, "height": int},
+}
+
+
+def _too_large(limit: int) -> NuboError:
+    return NuboError(413, "payload_too_large", f"An upload may be at most {limit} bytes",
+                     details={"max_bytes": limit})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body if it fits in limit bytes; else, once it is drained, a 413."""
+    declared = request.headers.get("content-length")
+    over = declared is not None and declared.isdigit() and int(declared) > limit
+    chunks: list[bytes] = []
+    size = 0
+    while (chunk := await request.stream.read()) is not None:
+        size += len(chunk)
+        if size > limit:
+            over = True
+        if over:
+            if size > limit * DRAIN_FACTOR:
+                break  # Sanic drops the connection for what is left
+            continue
+        chunks.append(chunk)
+    if over:
+        raise _too_large(limit)
+    return b"".join(chunks)
+
+
+def _file_from_multipart(request: Request, body: bytes, limit: int) -> bytes:
+    request.body = body  # what Sanic's form parser reads
+    files = request.files or {}
+    upload = files.get("file")
+    if upload is None:
+        raise NuboError(422, "validation_error", "Invalid input: file",
+                        details=[{"field": "file", "message": "A part named file is required"}])
+    if len(upload.body) > limit:
+        raise _too_large(limit)
+    return upload.body
+
+
+@bp.post("/media", stream=True)
+@openapi.tag("media")
+@openapi.description(
+    "Upload a photo: the raw bytes with their Content-Type (image/jpeg, image/png, image/webp, "
+    "image/gif), or multipart/form-data with a part named `file`. The image is decoded, turned "
+    "upright, stripped of EXIF and anything appended, and re-encoded as an original and a "
+    "thumbnail. Attach it within a day with `media_ids` on a post or a message. "
+    "413 past media_max_upload_bytes, 415 for another Content-Type, 422 for a file that is not "
+    "a usable image, 429 past media_uploads_per_hour.")
+@openapi.body({t: openapi.Binary() for t in IMAGE_TYPES}
+              | {MULTIPART: {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}})
+@openapi.response(201, {"application/json": MEDIA_OBJECT}, "The stored media object")
+@require_auth
+async def upload(request: Request) -> HTTPResponse:
+    stores = request.app.ctx.stores
+    limit = stores.settings.media_max_upload_bytes
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in IMAGE_TYPES and content_type != MULTIPART:
+        raise NuboError(415, "unsupported_media_type",
+                        f"Send the image as {', '.join(IMAGE_TYPES)} or {MULTIPART}")
+    await service.check_upload_quota(stores, caller_id(request))
+    if content_type == MULTIPART:
+        data = _file_from_multipart(request, await _read_body(request, limit + MULTIPART_OVERHEAD), limit)
+    else:
+        data = await _read_body(request, limit)
+    if not data:
+        raise NuboError(422, "not_an_image", "The body is empty")
+    media = await service.upload(stores, caller_id(request), data)
+    return json_response(media, status=201, headers={"Location": media["url"]})
+
+
+async def _serve(request: Request, media_id: int, thumbnail: bool) -> HTTPResponse:
+    served = await service.read_media(request.app.ctx.stores, viewer_id(request), media_id, thumbnail,
+                                      request.headers.get("if-none-match"))
+    headers: dict[str, Any] = {
+        "ETag": served.etag,
+        "Cache-Control": served.cache_control,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if served.not_modified:
+        return HTTPResponse(status=304, headers=headers)
+    return HTTPResponse(served.data, headers=headers, content_type=served.content_type)
+
+
+@bp.get("/media/<media_id:id>")
+@openapi.tag("media")
+@openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The image")
+@optional_auth
+async def get_media(request: Request, media_id: int) -> HTTPResponse:
+    """An image (long side at most media_original_side). A post's is public; a message's is for
+    the conversation's members; an unattached upload for its uploader."""
+    return await _serve(request, media_id, thumbnail=False)
+
+
+@bp.get("/media/<media_id:id>/thumbnail")
+@openapi.tag("media")
+@openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The thumbnail")
+@optional_auth
+async def get_thumbnail(request: Request, media_id: int) -> HTTPResponse:
+    """The image's thumbnail (long side at most media_thumbnail_side), read as the image is."""
+    return await _serve(request, media_id, thumbnail=True)
+
+
+@bp.after_server_start
+async def start_workers_and_sweep(app: Sanic) -> None:
+    stores = app.ctx.stores
+    stores.media.images.warm_up()
+    app.add_task(service.sweep_periodically(stores), name="nubo-media-sweep")
