@@ -52,8 +52,10 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 CLOSE_TOKEN_EXPIRED = 4001  # application range (RFC 6455 7.4.2): reconnect with a fresh token
+CLOSE_TOO_MANY_CONNECTIONS = 4008  # the user holds NUBO_WS_MAX_CONNECTIONS_PER_USER already
 
 EXPIRY_NOTICE = 60.0  # seconds before exp the client is told to refresh (a quarter of a short life)
+REFUSAL_WINDOW = 10.0  # seconds over which rate-limit refusals add up to a close
 INBOX_MAX = 32  # frames read ahead of the command being run; beyond that a frame is refused
 RELOAD_ON_RESYNC = ["conversations", "notifications", "feed"]
 
@@ -64,7 +66,7 @@ class Connection:
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "tokens", "last_refill", "strikes", "early", "expires_at", "expiry_timers",
+        "tokens", "last_refill", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
     )
 
     def __init__(
@@ -90,7 +92,8 @@ class Connection:
         self.gap_timer: asyncio.TimerHandle | None = None
         self.tokens = float(hub.settings.ws_rate_limit)
         self.last_refill = time.monotonic()
-        self.strikes = 0
+        self.strikes = 0  # refusals since strikes_since (a window of REFUSAL_WINDOW seconds)
+        self.strikes_since = self.last_refill
         # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
         self.early: list[bytes] | None = []
 
@@ -402,15 +405,18 @@ class Connection:
             inbox.put_nowait(None)
 
     def _within_rate(self, ref: Any = None) -> bool:
-        """Token bucket of ws_rate_limit frames per second; `strikes` counts refusals in a row."""
+        """Token bucket of ws_rate_limit frames per second. `strikes` counts the refusals of the
+        last REFUSAL_WINDOW seconds, not in a row: a flood that lets one token refill now and
+        then is still closed, so a socket can cost us at most 2 × rate error frames."""
         rate = self.hub.settings.ws_rate_limit
         now = time.monotonic()
         self.tokens = min(rate, self.tokens + (now - self.last_refill) * rate)
         self.last_refill = now
         if self.tokens >= 1:
             self.tokens -= 1
-            self.strikes = 0
             return True
+        if now - self.strikes_since > REFUSAL_WINDOW:
+            self.strikes, self.strikes_since = 0, now
         self.strikes += 1
         if self.strikes <= 2 * rate:  # beyond that, the read loop closes the socket
             self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second", ref))

@@ -71,8 +71,9 @@ class Hub:
 
     # -- registration --------------------------------------------------------------------
 
-    async def attach(self, conn: Connection) -> None:
-        """Hold conn; the user's channel is live before this returns (events are then buffered)."""
+    async def attach(self, conn: Connection) -> int | None:
+        """Hold conn; the user's channel is live before this returns (events are then buffered).
+        Returns the user's connections on every instance, this one included (None: unknown)."""
         uid = conn.user_id
         self.connections.add(conn)
         held = self.by_user.get(uid)
@@ -88,7 +89,7 @@ class Hub:
             held.append(conn)
             if (live := self.subscribing.get(uid)) is not None:
                 await asyncio.shield(live)
-        await presence.connected(self.stores, uid)
+        return await presence.connected(self.stores, uid)
 
     async def detach(self, conn: Connection) -> None:
         conn.release()

@@ -30,8 +30,9 @@ def _ttl(stores: Stores) -> int:
     return max(int(stores.settings.ws_heartbeat_interval * PRESENCE_TTL_FACTOR), 10)
 
 
-async def connected(stores: Stores, user_id: int) -> None:
-    """Count one more connection; announce `online` if it is the user's first anywhere."""
+async def connected(stores: Stores, user_id: int) -> int | None:
+    """Count one more connection; announce `online` if it is the user's first anywhere. Returns
+    the user's connections on every instance (None when Redis cannot say)."""
     try:
         async with stores.redis.pipeline(transaction=True) as pipe:
             pipe.incr(_key(stores, user_id))
@@ -39,9 +40,10 @@ async def connected(stores: Stores, user_id: int) -> None:
             count, _ = await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("presence of user %s not recorded: %s", user_id, exc)
-        return
+        return None
     if count == 1:
         await _announce(stores, user_id, ONLINE)
+    return int(count)
 
 
 async def disconnected(stores: Stores, user_id: int, *, announce: bool = True) -> None:

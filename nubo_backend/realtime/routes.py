@@ -15,8 +15,9 @@ from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import command_handlers
-from nubo_backend.realtime.connection import CLOSE_TRY_AGAIN, Connection
+from nubo_backend.realtime.connection import CLOSE_TOO_MANY_CONNECTIONS, CLOSE_TRY_AGAIN, Connection
 from nubo_backend.realtime.hub import Hub
+from nubo_backend.realtime.sanic_ws import close_on_invalid_utf8
 from nubo_backend.validation import Query, parse_query
 
 log = logging.getLogger("nubo.realtime")
@@ -45,10 +46,14 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
         await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")
         return
     log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
+    close_on_invalid_utf8(ws)
     principal = request.ctx.principal
     conn = Connection(ws, hub, user_id, principal.session_id, principal.expires_at)
     try:
-        await hub.attach(conn)
+        held = await hub.attach(conn)
+        if held is not None and held > hub.settings.ws_max_connections_per_user:
+            await conn.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections for this user")
+            return
         await conn.start_stream(request.ctx.ws_query.last_event_id)
         conn.watch_expiry()
         await conn.run(request.app.ctx.command_handlers)
