@@ -14,11 +14,11 @@ FROM users
 WHERE lower(username) = lower(:username) OR lower(email) = lower(:email);
 
 -- name: credentials_by_username(username)^
-SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash, suspended_at
 FROM users WHERE lower(username) = lower(:username);
 
 -- name: credentials_by_email(email)^
-SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash, suspended_at
 FROM users WHERE lower(email) = lower(:email);
 
 -- name: password_hash(user_id)$
