@@ -55,33 +55,22 @@ async def _snapshot(
     """The target as it is now, and the account behind it; 404 if there is none, 403 for a
     message of a conversation the reporter is not in."""
     q = stores.sql.moderation
-    if target_type == "user":
-        row = await q.user_target(conn, target_id=target_id)
-        if row is None:
-            raise _target_not_found(target_type)
-        return dict(row), row["id"]
-    if target_type == "post":
-        row = await q.post_target(conn, target_id=target_id)
-        if row is None:
-            raise _target_not_found(target_type)
-        attached = await media.media_for_posts(conn, stores, [target_id])
-        return {**dict(row), "media": attached.get(target_id, [])}, row["author_id"]
-    if target_type == "comment":
-        row = await q.comment_target(conn, target_id=target_id)
-        if row is None:
-            raise _target_not_found(target_type)
-        return dict(row), row["author_id"]
-    row = await q.message_target(conn, target_id=target_id)
+    load = {"user": q.user_target, "post": q.post_target, "comment": q.comment_target, "message": q.message_target}
+    row = await load[target_type](conn, target_id=target_id)
     if row is None:
         raise _target_not_found(target_type)
-    # Only a member sees the message, so only a member may report it (as messaging answers).
-    membership = await stores.sql.messaging.membership(
-        conn, conversation_id=row["conversation_id"], user_id=reporter_id
-    )
-    if membership is None or membership["role"] is None:
-        raise forbidden("You are not a member of this conversation", "not_a_member")
-    attached = await media.media_for_messages(conn, stores, [target_id])
-    return {**dict(row), "media": attached.get(target_id, [])}, row["author_id"]
+    snapshot = dict(row)
+    if target_type == "message":
+        # Only a member sees the message, so only a member may report it (as messaging answers).
+        membership = await stores.sql.messaging.membership(
+            conn, conversation_id=row["conversation_id"], user_id=reporter_id
+        )
+        if membership is None or membership["role"] is None:
+            raise forbidden("You are not a member of this conversation", "not_a_member")
+        snapshot["media"] = (await media.media_for_messages(conn, stores, [target_id])).get(target_id, [])
+    elif target_type == "post":
+        snapshot["media"] = (await media.media_for_posts(conn, stores, [target_id])).get(target_id, [])
+    return snapshot, row["id"] if target_type == "user" else row["author_id"]
 
 
 def public_report(row: Any) -> dict[str, Any]:
