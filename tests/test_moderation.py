@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from nubo_backend.auth.sessions import create_session
+from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.realtime.events import events_after
 from nubo_backend.stores import Stores
 from tests.auth_support import login
@@ -300,6 +302,18 @@ async def test_suspend_logs_the_account_out_everywhere_and_refuses_its_login(
     # Only to someone who knows the password: a wrong one is the usual 401.
     wrong = await api.post("/login", json={"username": bob.username, "password": "not the password"})
     assert_error(wrong, 401, "invalid_credentials")
+
+
+async def test_a_session_that_outlives_the_suspension_is_refused_by_the_guard(
+    api: httpx.AsyncClient, stores: Stores
+) -> None:
+    alice, bob, moderator = await make_user(stores), await make_user(stores), await make_moderator(stores)
+    report_id = await filed(api, alice, "user", bob.id)
+    assert (await resolve(api, moderator, report_id, "suspend")).status_code == 200
+    # As if a login racing the suspension had opened a session just after it revoked them all.
+    session = await create_session(stores.redis, stores.keys, bob.id, stores.settings.refresh_token_ttl)
+    token, _ = mint_access_token(stores.settings.jwt_secret, bob.id, session.session_id, 900)
+    assert_error(await api.get("/me", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
 
 
 async def test_suspend_on_a_content_report_suspends_its_author(api: httpx.AsyncClient, stores: Stores) -> None:

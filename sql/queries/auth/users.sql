@@ -21,6 +21,10 @@ FROM users WHERE lower(username) = lower(:username);
 SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash, suspended_at
 FROM users WHERE lower(email) = lower(:email);
 
+-- name: account_active(user_id)$
+-- The auth guard's account check: the account exists and is not suspended (moderation).
+SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND suspended_at IS NULL);
+
 -- name: password_hash(user_id)$
 SELECT password_hash FROM users WHERE id = :user_id;
 
