@@ -342,3 +342,5 @@ async def test_openapi_describes_the_moderation_routes(api: httpx.AsyncClient) -
     assert "requestBody" in paths["/reports/{report_id}/resolve"]["post"]
     report_id = {p["name"]: p for p in paths["/reports/{report_id}"]["get"]["parameters"]}["report_id"]
     assert report_id["in"] == "path" and report_id["schema"]["type"] == "integer"
+    assert {"403", "429"} <= set(paths["/reports"]["post"]["responses"])
+    assert {"403", "409"} <= set(paths["/reports/{report_id}/resolve"]["post"]["responses"])

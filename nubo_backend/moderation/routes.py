@@ -11,14 +11,21 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.moderation import service
 from nubo_backend.moderation.schemas import ReportIn, ReportsQuery, ResolutionIn
+from nubo_backend.openapi_errors import ErrorBody
 from nubo_backend.pagination import page_parameters
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("moderation")
 
+# The answers particular to these routes; openapi_errors adds those every route shares.
+_ERROR = {"application/json": openapi.Component(ErrorBody)}
+NOT_A_MODERATOR = openapi.response(403, _ERROR, "Not a moderator (`not_a_moderator`)")
+
 
 @bp.post("/reports")
 @openapi.tag("moderation")
+@openapi.response(403, _ERROR, "A message of a conversation you are not in (`not_a_member`)")
+@openapi.response(429, _ERROR, "More than 100 reports in a minute (`rate_limited`, Retry-After)")
 @openapi.body({"application/json": openapi.Component(ReportIn)})
 @require_auth
 async def file_report(request: Request) -> HTTPResponse:
@@ -35,6 +42,7 @@ async def file_report(request: Request) -> HTTPResponse:
 
 @bp.get("/reports")
 @openapi.tag("moderation")
+@NOT_A_MODERATOR
 @openapi.parameter("status", openapi.String(enum=["open", "resolved"]), "query")
 @page_parameters
 @require_auth
@@ -48,6 +56,7 @@ async def list_reports(request: Request) -> HTTPResponse:
 
 @bp.get("/reports/<report_id:id>")
 @openapi.tag("moderation")
+@NOT_A_MODERATOR
 @require_auth
 async def get_report(request: Request, report_id: int) -> HTTPResponse:
     """Moderators: one report and every action taken on it (who, when, what)."""
@@ -56,6 +65,8 @@ async def get_report(request: Request, report_id: int) -> HTTPResponse:
 
 @bp.post("/reports/<report_id:id>/resolve")
 @openapi.tag("moderation")
+@NOT_A_MODERATOR
+@openapi.response(409, _ERROR, "Already resolved (`report_resolved`), or the content cannot be removed")
 @openapi.body({"application/json": openapi.Component(ResolutionIn)})
 @require_auth
 async def resolve_report(request: Request, report_id: int) -> HTTPResponse:
