@@ -1,4 +1,4 @@
-"""`nubo`: run the server, migrate the stores, mint test tokens, show the configuration."""
+"""`nubo`: run the server, migrate the stores, mint test tokens, set roles, show the configuration."""
 
 from __future__ import annotations
 
@@ -190,6 +190,22 @@ def token(
         f"session in Redis namespace {settings.redis_namespace or '(none)'!r}",
         err=True,
     )
+
+
+@app.command()
+def role(
+    user: str = typer.Argument(..., metavar="USER", help="Username or numeric id of the account."),
+    new_role: str = typer.Argument(..., metavar="ROLE", help="moderator or user."),
+) -> None:
+    """Make an account a moderator, or a user again (docs/moderation.md)."""
+    from nubo_backend.moderation.roles import RoleError, set_role
+
+    settings = _settings()
+    try:
+        change = asyncio.run(set_role(settings, user, new_role))
+    except RoleError as exc:
+        _fail(str(exc))
+    typer.echo(f"{change.username} (id {change.user_id}): {change.before} -> {change.after}")
 
 
 @app.command("config")

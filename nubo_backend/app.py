@@ -36,13 +36,14 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.health.routes import bp as health
     from nubo_backend.media.routes import bp as media
     from nubo_backend.messaging.routes import bp as messaging
+    from nubo_backend.moderation.routes import bp as moderation
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.users.routes import bp as users
 
-    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media]
+    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation]
 
 
 def row_id(segment: str) -> int:

@@ -61,9 +61,11 @@ async def _account_exists(stores: Stores, user_id: int) -> bool:
     request on its behalf would otherwise fail deep inside, on a foreign key. Asked only when
     the session is not in this instance's memo, so at most once per memo lifetime per session.
     PostgreSQL unreachable: the routes that need the account fail on their own; the others
-    go on, as they do when Redis is down."""
+    go on, as they do when Redis is down.
+    Moderation: a suspended account counts as gone, so that a session which outlived its
+    suspension (opened by a login racing it, or kept while Redis was down) is refused too."""
     try:
-        return bool(await stores.sql.users.user_exists(stores.pg, user_id=user_id))
+        return bool(await stores.sql.auth.account_active(stores.pg, user_id=user_id))
     except (PostgresError, InterfaceError, OSError) as exc:
         log.warning("account check skipped, PostgreSQL unreachable: %s", exc)
         return True

@@ -58,6 +58,11 @@ def invalid_credentials() -> NuboError:
     return NuboError(401, "invalid_credentials", "Invalid username/email or password")
 
 
+def account_suspended() -> NuboError:
+    # A moderator suspended the account (nubo_backend/moderation, docs/moderation.md).
+    return NuboError(403, "account_suspended", "This account is suspended")
+
+
 def invalid_refresh_token() -> NuboError:
     return NuboError(401, "invalid_refresh_token", "Invalid or expired refresh token")
 
@@ -147,6 +152,8 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
         raise invalid_credentials()
     if not await passwords.verify(user["password_hash"], body.password):
         raise invalid_credentials()
+    if user["suspended_at"] is not None:  # moderation: said only to who knows the password
+        raise account_suspended()
     if passwords.needs_rehash(user["password_hash"]):
         await _rehash(stores, passwords, user, body.password)
     return await _open_session(stores, user, client)

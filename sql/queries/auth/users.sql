@@ -14,12 +14,16 @@ FROM users
 WHERE lower(username) = lower(:username) OR lower(email) = lower(:email);
 
 -- name: credentials_by_username(username)^
-SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash, suspended_at
 FROM users WHERE lower(username) = lower(:username);
 
 -- name: credentials_by_email(email)^
-SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash
+SELECT id, username, email, display_name, bio, avatar_url, created_at, password_hash, suspended_at
 FROM users WHERE lower(email) = lower(:email);
+
+-- name: account_active(user_id)$
+-- The auth guard's account check: the account exists and is not suspended (moderation).
+SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND suspended_at IS NULL);
 
 -- name: password_hash(user_id)$
 SELECT password_hash FROM users WHERE id = :user_id;

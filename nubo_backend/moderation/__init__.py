@@ -1,0 +1,1 @@
+"""Reports on users and content, and what moderators do about them (docs/moderation.md)."""

@@ -1,0 +1,78 @@
+"""Reports over HTTP: anyone signed in files one; moderators list, read and resolve them."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth import ratelimit
+from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.jsonutil import json_response
+from nubo_backend.moderation import service
+from nubo_backend.moderation.schemas import ReportIn, ReportsQuery, ResolutionIn
+from nubo_backend.openapi_errors import ErrorBody
+from nubo_backend.pagination import page_parameters
+from nubo_backend.validation import parse_body, parse_query
+
+bp = Blueprint("moderation")
+
+# The answers particular to these routes; openapi_errors adds those every route shares.
+_ERROR = {"application/json": openapi.Component(ErrorBody)}
+NOT_A_MODERATOR = openapi.response(403, _ERROR, "Not a moderator (`not_a_moderator`)")
+
+
+@bp.post("/reports")
+@openapi.tag("moderation")
+@openapi.response(403, _ERROR, "A message of a conversation you are not in (`not_a_member`)")
+@openapi.response(429, _ERROR, "More than 100 reports in a minute (`rate_limited`, Retry-After)")
+@openapi.body({"application/json": openapi.Component(ReportIn)})
+@require_auth
+async def file_report(request: Request) -> HTTPResponse:
+    """Report a user, post, comment or message (of a conversation you are in) with a reason;
+    the report keeps a copy of the content as it is now. At most 100 a minute."""
+    body = parse_body(request, ReportIn)
+    stores = request.app.ctx.stores
+    await ratelimit.hit(
+        stores.redis, stores.keys, "report", {"account": str(caller_id(request))},
+        service.REPORTS_PER_WINDOW, service.REPORT_WINDOW_SECONDS,
+    )
+    return json_response(await service.file_report(stores, caller_id(request), body), status=201)
+
+
+@bp.get("/reports")
+@openapi.tag("moderation")
+@NOT_A_MODERATOR
+@openapi.parameter("status", openapi.String(enum=["open", "resolved"]), "query")
+@page_parameters
+@require_auth
+async def list_reports(request: Request) -> HTTPResponse:
+    """Moderators: reports, open ones first, newest first within each status."""
+    query = parse_query(request, ReportsQuery)
+    return json_response(
+        await service.list_reports(request.app.ctx.stores, caller_id(request), query.status, query.limit, query.cursor)
+    )
+
+
+@bp.get("/reports/<report_id:id>")
+@openapi.tag("moderation")
+@NOT_A_MODERATOR
+@require_auth
+async def get_report(request: Request, report_id: int) -> HTTPResponse:
+    """Moderators: one report and every action taken on it (who, when, what)."""
+    return json_response(await service.get_report(request.app.ctx.stores, caller_id(request), report_id))
+
+
+@bp.post("/reports/<report_id:id>/resolve")
+@openapi.tag("moderation")
+@NOT_A_MODERATOR
+@openapi.response(409, _ERROR, "Already resolved (`report_resolved`), or the content cannot be removed")
+@openapi.body({"application/json": openapi.Component(ResolutionIn)})
+@require_auth
+async def resolve_report(request: Request, report_id: int) -> HTTPResponse:
+    """Moderators: dismiss the report, remove the content, or suspend the account behind it."""
+    body = parse_body(request, ResolutionIn)
+    result = await service.resolve_report(
+        request.app.ctx.stores, caller_id(request), report_id, body.action, body.note
+    )
+    return json_response(result)

@@ -1,0 +1,46 @@
+"""Inputs of the moderation routes: a report, a resolution, the report list's query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from nubo_backend.pagination import MAX_ROW_ID, PageQuery
+from nubo_backend.validation import Body, MultiLine
+
+# The fixed lists; sql/migrations/0009_moderation.sql checks the same values.
+Reason = Literal[
+    "spam", "harassment", "hate", "violence", "sexual", "self_harm",
+    "misinformation", "impersonation", "illegal", "other",
+]
+TargetType = Literal["user", "post", "comment", "message"]
+Action = Literal["dismiss", "remove", "suspend"]
+Role = Literal["user", "moderator"]
+REASONS: tuple[str, ...] = Reason.__args__
+ROLES: tuple[str, ...] = Role.__args__
+
+NOTE_MAX_LENGTH = 1000
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+Note = Annotated[str, MultiLine, Field(max_length=NOTE_MAX_LENGTH)]
+
+
+class ReportIn(Body):
+    """What is reported (`target_type` and its id), why (`reason`), and an optional note."""
+
+    target_type: TargetType
+    target_id: RowId
+    reason: Reason
+    note: Note = ""
+
+
+class ResolutionIn(Body):
+    """`dismiss` the report, `remove` the reported content, or `suspend` the account behind it."""
+
+    action: Action
+    note: Note = ""
+
+
+class ReportsQuery(PageQuery):
+    status: Literal["open", "resolved"] | None = None
