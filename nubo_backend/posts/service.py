@@ -102,7 +102,7 @@ def public_post(row: Any) -> dict[str, Any]:
         "edited_at": row["edited_at"],
         "like_count": row["like_count"],
         "comment_count": row["comment_count"],
-        "tags": list(row.get("tags") or ()),  # tags (set by create_post for a new row)
+        "tags": list(row.get("tags") or ()),  # tags: insert_post's row has none; create_post sets them
     }
 
 
