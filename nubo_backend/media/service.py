@@ -217,15 +217,20 @@ async def sweep_unattached(stores: Stores, now: datetime | None = None) -> int:
 async def sweep_periodically(stores: Stores) -> None:
     """The instance's cleanup loop: every media_sweep_interval seconds, until cancelled.
     Every instance runs one; they skip each other's locked rows."""
-    while True:
-        await asyncio.sleep(stores.settings.media_sweep_interval)
-        try:
-            removed = await sweep_unattached(stores)
-            if removed:
-                log.info("unattached media removed", extra={"count": removed})
-        except Exception:  # noqa: BLE001 - a store hiccup must not end the loop
-            log.warning("media sweep failed; next one in %ss", stores.settings.media_sweep_interval,
-                        exc_info=True)
+    try:
+        while True:
+            await asyncio.sleep(stores.settings.media_sweep_interval)
+            try:
+                removed = await sweep_unattached(stores)
+                if removed:
+                    log.info("unattached media removed", extra={"count": removed})
+            except Exception:  # noqa: BLE001 - a store hiccup must not end the loop
+                log.warning("media sweep failed; next one in %ss", stores.settings.media_sweep_interval,
+                            exc_info=True)
+    except asyncio.CancelledError:
+        # Not re-raised: the stop cancels it, its normal end, and Sanic logs a WARNING for
+        # every app task that ends cancelled (as app.py's stop sentinel does).
+        return
 
 
 # --- serve -----------------------------------------------------------------------------
