@@ -144,7 +144,7 @@ async def test_an_overlong_or_empty_query_is_refused(api: httpx.AsyncClient, sto
     for path in ("/search/posts", "/search/users"):
         # 10,000 characters make a request head over Sanic's 8 KB limit: refused before routing.
         too_big = await api.get(path, params={"q": "x" * 10_000})
-        assert too_big.status_code == 413 and set(too_big.json()) >= {"error", "code"}, too_big.text
+        assert too_big.status_code == 413 and too_big.json()["code"] == "headers_too_large", too_big.text
         for q in ("x" * 5_000, "x" * (MAX_QUERY_LENGTH + 1), "", "   "):
             response = await api.get(path, params={"q": q})
             assert response.status_code == 422, (path, len(q), response.status_code)
