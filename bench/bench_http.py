@@ -8,7 +8,7 @@ settings (database, Redis namespace, JWT secret) as this process, since users an
 tokens are created directly in the stores. It then seeds users, follows and posts, warms the
 cache, and runs wrk (keep-alive, `--concurrency` connections) on each endpoint in turn:
 GET /ping (the baseline), GET /posts (first page, anonymous and authenticated), GET /feed,
-GET /posts/{id} (anonymous and authenticated), then POST /posts. Prints a markdown table
+GET /posts/{id} (anonymous and authenticated), search and tag pages, then POST /posts. Prints a markdown table
 with requests/s, each as % of /ping, and p50/p99 latency. `--only "signed in"` runs a subset
 (always with the /ping baseline).
 """
@@ -139,6 +139,9 @@ async def seed(stores: Stores, users: int, posts: int, follows: int) -> tuple[li
         "INSERT INTO posts (author_id, body) "
         "SELECT ($1::bigint[])[1 + n % cardinality($1::bigint[])], 'seeded post ' || n "
         "FROM generate_series(1, $2::int) n RETURNING id", ids, posts)]
+    # A quarter of the posts tagged #bench (GET /tags/bench/posts, /tags/trending).
+    await stores.pg.execute("INSERT INTO post_tags (tag, post_id, position) SELECT 'bench', id, 1 "
+                            "FROM unnest($1::bigint[]) id WHERE id % 4 = 0", post_ids)
     await stores.pg.execute(
         """UPDATE users u SET
              posts_count = (SELECT count(*) FROM posts WHERE author_id = u.id),
@@ -243,6 +246,12 @@ async def main() -> None:
             Case("GET /feed (first page)", ["/feed"], tokens),
             Case("GET /posts/{id} (anonymous)", post_paths),
             Case("GET /posts/{id} (signed in)", post_paths, tokens),
+            Case("GET /search/posts?q=seeded 1999 (anonymous)", ["/search/posts?q=seeded%201999"]),
+            Case("GET /search/posts?q=seeded 1999 (signed in)", ["/search/posts?q=seeded%201999"], tokens),
+            Case("GET /search/posts?q=post (every seeded post matches)", ["/search/posts?q=post"]),
+            Case("GET /search/users?q=b1", ["/search/users?q=b1"]),
+            Case("GET /tags/bench/posts (first page)", ["/tags/bench/posts"]),
+            Case("GET /tags/trending (cached)", ["/tags/trending"]),
             Case("POST /posts", ["/posts"], tokens, "POST", '{"body": "benchmark post"}'),
         ]
         if args.only:

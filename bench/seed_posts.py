@@ -72,6 +72,34 @@ UPDATE users u SET following_count = s.n FROM (SELECT follower_id, count(*) n FR
 WHERE u.id = s.follower_id;
 """
 
+# Search and tags: bodies of everyday English and French words (skewed: a few are common,
+# most rare) and 0-2 hashtags per post out of 300, dated as their post.
+SEED_TEXT = """
+WITH words AS (
+    SELECT ARRAY['the', 'and', 'coffee', 'morning', 'rain', 'train', 'late', 'again', 'music',
+                 'concert', 'tonight', 'weekend', 'friends', 'dinner', 'work', 'meeting', 'sunset',
+                 'beach', 'football', 'match', 'election', 'news', 'book', 'reading', 'garden',
+                 'le', 'et', 'café', 'matin', 'pluie', 'retard', 'encore', 'musique', 'soirée',
+                 'amis', 'dîner', 'travail', 'réunion', 'plage', 'été', 'élection', 'journal',
+                 'livre', 'lecture', 'jardin', 'crème', 'boulangerie', 'fête', 'vélo', 'hiver',
+                 'neige', 'montagne', 'forêt', 'rivière', 'château', 'marché', 'fromage', 'pâtes',
+                 'quantum', 'zeppelin'] AS w
+)
+UPDATE posts p SET body = p.body || ' ' || (
+    SELECT string_agg(words.w[1 + floor(power(random(), 2) * array_length(words.w, 1))::int], ' ')
+    FROM words, generate_series(1, 6 + p.id % 7) g
+)
+;
+INSERT INTO post_tags (tag, post_id, position, created_at)
+SELECT DISTINCT ON (t.tag, p.id) t.tag, p.id, t.n, p.created_at
+FROM posts p
+CROSS JOIN LATERAL (
+    SELECT 'tag' || floor(power(random(), 3) * 300)::int AS tag, g AS n
+    FROM generate_series(1, p.id % 3) g
+) t
+ON CONFLICT DO NOTHING;
+"""
+
 
 async def create_database(dsn: str) -> None:
     base, _, name = dsn.rpartition("/")
@@ -87,6 +115,7 @@ async def seed(conn: asyncpg.Connection, users: int, posts: int, follows: int) -
     sizes = {"$1": str(int(users)), "$2": str(int(posts)), "$3": str(int(follows))}
     script = re.sub(r"\$\d", lambda m: sizes[m.group(0)], SEED)
     await conn.execute(script)
+    await conn.execute(SEED_TEXT)
     await conn.execute("VACUUM ANALYZE")
 
 
@@ -107,12 +136,15 @@ async def plans(conn: asyncpg.Connection) -> str:
     likers_middle = await conn.fetchrow(
         "SELECT created_at, user_id FROM post_likes WHERE post_id = $1 ORDER BY created_at DESC, user_id DESC "
         "LIMIT 1 OFFSET (SELECT like_count / 2 FROM posts WHERE id = $1)", liked_post)
+    busy_tag = await conn.fetchval("SELECT tag FROM post_tags GROUP BY tag ORDER BY count(*) DESC LIMIT 1")
+    day_ago = await conn.fetchval("SELECT now() - interval '24 hours'")
     page_ids = [r[0] for r in await conn.fetch("SELECT id FROM posts ORDER BY id DESC LIMIT 20")]
     counts = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM posts) p, (SELECT count(*) FROM follows) f,"
-        " (SELECT count(*) FROM post_likes) l, (SELECT count(*) FROM comments) c")
+        " (SELECT count(*) FROM post_likes) l, (SELECT count(*) FROM comments) c,"
+        " (SELECT count(*) FROM post_tags) t")
     out = [f"Dataset: {counts['u']} users, {counts['p']} posts, {counts['f']} follows, "
-           f"{counts['l']} likes, {counts['c']} comments.\n"]
+           f"{counts['l']} likes, {counts['c']} comments, {counts['t']} post tags.\n"]
     cases = [
         ("GET /posts, first page (recent_post_ids)", q.posts.recent_post_ids.sql, MAX_ID, 21),
         ("GET /posts, page in the middle (recent_post_ids)", q.posts.recent_post_ids.sql, middle, 21),
@@ -134,6 +166,20 @@ async def plans(conn: asyncpg.Connection) -> str:
          q.users.follower_ids.sql, star),
         ("GET /users/{username} (user_id_by_username)", q.users.user_id_by_username.sql, "SEED42"),
         ("followed_by_me (is_following)", q.users.is_following.sql, reader, star),
+        ("GET /search/users?q=seed42 (search_users)", q.search.search_users.sql, "seed42", -1, 0, 21),
+        ("GET /search/users?q=se, a short, common prefix (search_users)", q.search.search_users.sql,
+         "se", -1, 0, 21),
+        ("GET /search/posts?q=zeppelin, the seed's rarest word (7% of posts) (search_post_ids)",
+         q.search.search_post_ids.sql, "zeppelin", float("inf"), MAX_ID, 21),
+        ("GET /search/posts?q=cafe pluie, two common words (search_post_ids)",
+         q.search.search_post_ids.sql, "cafe pluie", float("inf"), MAX_ID, 21),
+        ("GET /search/posts?q=the, the most common word (search_post_ids)", q.search.search_post_ids.sql,
+         "the", float("inf"), MAX_ID, 21),
+        ("GET /tags/{tag}/posts, the busiest tag (tag_post_ids)", q.tags.tag_post_ids.sql, busy_tag,
+         MAX_ID, 21),
+        ("GET /tags/{tag}/posts, page in the middle (tag_post_ids)", q.tags.tag_post_ids.sql, busy_tag,
+         middle, 21),
+        ("GET /tags/trending on a miss (trending_tags)", q.tags.trending_tags.sql, day_ago, 20),
     ]
     for label, sql, *args in cases:
         out.append(await explain(conn, label, sql, *args))

@@ -41,9 +41,12 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.posts.routes import bp as posts
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
+    from nubo_backend.search.routes import bp as search
+    from nubo_backend.tags.routes import bp as tags
     from nubo_backend.users.routes import bp as users
 
-    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation]
+    return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
+            search, tags]
 
 
 def row_id(segment: str) -> int:

@@ -39,6 +39,7 @@ from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode
 from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.stores import Stores
+from nubo_backend.tags.hashtags import store_post_tags  # tags
 
 log = logging.getLogger("nubo.posts")
 
@@ -101,6 +102,7 @@ def public_post(row: Any) -> dict[str, Any]:
         "edited_at": row["edited_at"],
         "like_count": row["like_count"],
         "comment_count": row["comment_count"],
+        "tags": list(row.get("tags") or ()),  # tags: insert_post's row has none; create_post sets them
     }
 
 
@@ -279,6 +281,7 @@ async def create_post(
         row = await stores.sql.posts.insert_post(conn, author_id=author_id, body=body, media_urls=[])
         post = public_post(row)
         post["media"] = await media.attach_to_post(conn, stores, author_id, row["id"], media_ids)
+        post["tags"] = await store_post_tags(conn, stores, row["id"], body)  # tags
         follower_ids = list(row["follower_ids"])
         mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
         await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}), *mentions)
@@ -301,9 +304,12 @@ async def update_post(
     if body is not None:
         check_length("body", body, stores.settings.post_max_length)
     await _own_post(stores, post_id, user_id)
-    row = await stores.sql.posts.update_post(
-        stores.pg, post_id=post_id, author_id=user_id, body=body, media_urls=media_urls
-    )
+    async with stores.pg.acquire() as conn, conn.transaction():  # tags: a body and its tags change together
+        row = await stores.sql.posts.update_post(
+            conn, post_id=post_id, author_id=user_id, body=body, media_urls=media_urls
+        )
+        if row is not None and body is not None:
+            await store_post_tags(conn, stores, post_id, body, replace=True)  # tags
     if row is None:  # deleted between the check and the update
         raise not_found("Post not found", "post_not_found")
     await post_changed(stores, post_id)

@@ -5,7 +5,8 @@
 -- Hydrates a page (or one post) from ids; callers keep their own order.
 SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
        p.created_at, p.updated_at, p.edited_at,
-       u.id AS author_id, u.username, u.display_name, u.avatar_url
+       u.id AS author_id, u.username, u.display_name, u.avatar_url,
+       ARRAY(SELECT t.tag FROM post_tags t WHERE t.post_id = p.id ORDER BY t.position) AS tags
 FROM posts p
 JOIN users u ON u.id = p.author_id
 WHERE p.id = ANY(:ids);

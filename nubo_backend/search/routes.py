@@ -1,0 +1,55 @@
+"""HTTP for search: parse the query, call the service, respond."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import optional_auth, viewer_id
+from nubo_backend.jsonutil import json_response
+from nubo_backend.pagination import PageQuery, page_parameters
+from nubo_backend.search import service
+from nubo_backend.search.service import MAX_QUERY_LENGTH
+from nubo_backend.validation import OneLine, parse_query
+
+bp = Blueprint("search")
+
+
+class SearchQuery(PageQuery):
+    q: Annotated[str, OneLine] = Field(min_length=1, max_length=MAX_QUERY_LENGTH)
+
+
+def query_parameter(handler: object) -> object:
+    """Route decorator documenting `q`."""
+    schema = openapi.String(minLength=1, maxLength=MAX_QUERY_LENGTH,
+                            description="Words to find; case and accents are ignored")
+    return openapi.parameter("q", schema, "query", required=True)(handler)
+
+
+@bp.get("/search/users")
+@openapi.tag("search")
+@query_parameter
+@page_parameters
+async def search_users(request: Request) -> HTTPResponse:
+    """People whose username starts with `q` or whose display name contains it, best match first."""
+    query = parse_query(request, SearchQuery)
+    result = await service.search_users(request.app.ctx.stores, query.q, query.limit, query.cursor)
+    return json_response(result)
+
+
+@bp.get("/search/posts")
+@openapi.tag("search")
+@query_parameter
+@page_parameters
+@optional_auth
+async def search_posts(request: Request) -> HTTPResponse:
+    """Posts containing every word of `q` (English or French, accents folded), best match first.
+    `q` is words only: `& | ! :*`, quotes and SQL are text, punctuation alone finds nothing."""
+    query = parse_query(request, SearchQuery)
+    result = await service.search_posts(request.app.ctx.stores, query.q, query.limit, query.cursor,
+                                        viewer_id(request))
+    return json_response(result)
