@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,18 +38,18 @@ def new_key(extension: str) -> str:
     return f"{token[:2]}/{token}.{extension}"
 
 
-class BlockingStorage:
+class BlockingStorage(ABC):
     """A backend whose client blocks: each call runs in a thread, off the event loop.
     Subclasses give _put, _get and _delete."""
 
-    def _put(self, key: str, data: bytes, content_type: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _put(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def _get(self, key: str) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def _get(self, key: str) -> bytes | None: ...
 
-    def _delete(self, keys: list[str]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _delete(self, keys: list[str]) -> None: ...
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(self._put, key, data, content_type)

@@ -55,7 +55,6 @@ class Relay:
         self.stores = stores
         self.wake = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
-        self.delivered = 0  # events (one per recipient) published since start
         self._outage_since: float | None = None
 
     def start(self) -> None:
@@ -95,7 +94,6 @@ class Relay:
             await self._journal(rows)
             await self._publish(rows)
             await q.delete_batch(conn, ids=[row["id"] for row in rows])
-        self.delivered += sum(len(row["recipients"]) for row in rows)
         return len(rows)
 
     async def _store_notifications(self, rows: list[asyncpg.Record]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from nubo_backend.messaging.service import open_direct
 from nubo_backend.settings import load_settings
 from nubo_backend.stores import open_stores
-from tests.factories import make_user
+from tests.factories import TestUser, make_user
 from tests.faults.stack import Stack
 from tests.faults.traffic import Device, Sent, assert_exactly_once, send_messages, tally, wait_delivered
 
@@ -30,17 +30,23 @@ COUNT, RATE, FAULT_AT = 100, 20.0, 1.5
 Fault = Callable[[Stack], Awaitable[None]]
 
 
-async def _flow(
-    stack: Stack, name: str, fault: Fault, *, sender_urls: list[str] | None = None,
-    settled: Callable[[list[Device]], bool] | None = None,
-) -> dict:
-    a, b = stack.servers
+async def _alice_and_bob(stack: Stack) -> tuple[TestUser, TestUser, dict]:
+    """Two users of the stack and their direct conversation."""
     stores = await open_stores(load_settings(environ=stack.env))
     try:
         alice, bob = await make_user(stores, "alice"), await make_user(stores, "bob")
         conversation, _ = await open_direct(stores, alice.id, bob.id)
     finally:
         await stores.close()
+    return alice, bob, conversation
+
+
+async def _flow(
+    stack: Stack, name: str, fault: Fault, *, sender_urls: list[str] | None = None,
+    settled: Callable[[list[Device]], bool] | None = None,
+) -> dict:
+    a, b = stack.servers
+    alice, bob, conversation = await _alice_and_bob(stack)
     devices = [
         Device("bob@A", bob, [a.ws_url, b.ws_url]),
         Device("bob@B", bob, [b.ws_url, a.ws_url]),
@@ -176,12 +182,7 @@ async def test_postgresql_down_is_503_over_rest_and_an_error_frame_with_its_ref(
     from tests.e2e.ws_support import next_frame, open_ws
 
     a = stack.servers[0]
-    stores = await open_stores(load_settings(environ=stack.env))
-    try:
-        alice, bob = await make_user(stores, "alice"), await make_user(stores, "bob")
-        conversation, _ = await open_direct(stores, alice.id, bob.id)
-    finally:
-        await stores.close()
+    alice, _, conversation = await _alice_and_bob(stack)
     ws = await open_ws(a, alice)
     stack.pg.stop()
     try:
@@ -208,12 +209,7 @@ async def test_a_stalled_database_does_not_make_a_polite_client_look_abusive(sta
     from tests.e2e.ws_support import next_frame, open_ws
 
     a = stack.servers[0]
-    stores = await open_stores(load_settings(environ=stack.env))
-    try:
-        alice, bob = await make_user(stores, "alice"), await make_user(stores, "bob")
-        conversation, _ = await open_direct(stores, alice.id, bob.id)
-    finally:
-        await stores.close()
+    alice, _, conversation = await _alice_and_bob(stack)
     ws = await open_ws(a, alice)
     frozen: list[int] = []
 
