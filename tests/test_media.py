@@ -289,6 +289,29 @@ async def test_post_carries_its_media_in_order_and_makes_them_public(backend: Ba
     assert anonymous.status_code == 200 and anonymous.headers["cache-control"].startswith("public")
 
 
+async def test_a_photo_needs_no_caption_but_a_post_or_message_needs_something(
+        api: httpx.AsyncClient, stores: Stores):
+    alice, bob = await make_user(stores), await make_user(stores)
+    photo = await uploaded(api, alice)
+    post = await api.post("/posts", json={"media_ids": [photo["id"]]}, headers=alice.headers)
+    assert post.status_code == 201, post.text
+    assert (post.json()["body"], [m["id"] for m in post.json()["media"]]) == ("", [photo["id"]])
+    for empty in ({}, {"body": ""}, {"body": "", "media_ids": []}):
+        refused = await api.post("/posts", json=empty, headers=alice.headers)
+        assert (refused.status_code, refused.json()["code"]) == (422, "validation_error"), empty
+
+    conversation = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
+    messages = f"/conversations/{conversation['id']}/messages"
+    second = await uploaded(api, alice)
+    sent = await api.post(messages, json={"media_ids": [second["id"]]}, headers=alice.headers)
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()["body"], [m["id"] for m in sent.json()["media"]]) == ("", [second["id"]])
+    refused = await api.post(messages, json={"body": ""}, headers=alice.headers)
+    assert (refused.status_code, refused.json()["code"]) == (422, "validation_error")
+    assert await stores.pg.fetchval("SELECT count(*) FROM posts") == 1
+    assert await stores.pg.fetchval("SELECT count(*) FROM messages") == 1
+
+
 async def test_unattached_upload_is_only_the_uploaders(api: httpx.AsyncClient, stores: Stores):
     alice, bob = await make_user(stores), await make_user(stores)
     media = await uploaded(api, alice)
@@ -385,6 +408,35 @@ async def test_message_media_are_for_members_only_and_go_with_the_message(backen
 
     assert await eventually(files_left, 0) == 0
     assert (await backend.api.get(media["url"], headers=bob.headers)).status_code == 404
+
+
+async def test_an_img_src_reads_message_media_with_the_token_in_its_query(
+        api: httpx.AsyncClient, server: ServerProcess, stores: Stores):
+    # A page's <img src> cannot send the Authorization header: ?access_token= stands in for it,
+    # under the same membership rule, and the token is not written to the access log.
+    alice, bob, eve = await make_user(stores), await make_user(stores), await make_user(stores)
+    conversation = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
+    media = await uploaded(api, alice)
+    sent = await api.post(f"/conversations/{conversation['id']}/messages",
+                          json={"body": "photo", "media_ids": [media["id"]]}, headers=alice.headers)
+    assert sent.status_code == 201, sent.text
+
+    as_img = await api.get(media["url"], params={"access_token": bob.token})
+    assert as_img.status_code == 200 and as_img.headers["content-type"] == "image/jpeg"
+    assert as_img.headers["cache-control"].startswith("private")
+    thumbnail = await api.get(media["thumbnail_url"], params={"access_token": bob.token})
+    assert thumbnail.status_code == 200
+    refused = await api.get(media["url"], params={"access_token": eve.token})
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_a_member")
+    forged = await api.get(media["url"], params={"access_token": bob.token[:-4] + "AAAA"})
+    assert (forged.status_code, forged.json()["error"]) == (401, "Token invalide")
+    assert (await api.get(media["url"], params={"access_token": ""})).status_code == 401
+
+    async def logged() -> bool:
+        return f"/media/{media['id']}/thumbnail" in server.output()
+
+    assert await eventually(logged, True)
+    assert bob.token not in server.output() and eve.token not in server.output()
 
 
 async def test_only_the_sender_own_media_go_on_a_message(api: httpx.AsyncClient, stores: Stores):

@@ -131,20 +131,26 @@ def require_auth(handler: Handler) -> Handler:
     return openapi.secured("bearer")(guarded)
 
 
-def optional_auth(handler: Handler) -> Handler:
+def optional_auth(handler: Handler | None = None, *, allow_query_token: bool = False) -> Any:
     """Route decorator for routes readable without auth: a valid token identifies the viewer
-    (`viewer_id`), no token reads as signed out, and a bad token is still a 401."""
+    (`viewer_id`), no token reads as signed out, and a bad token is still a 401.
 
-    @wraps(handler)
-    async def viewed(request: Request, *args: Any, **kwargs: Any) -> Any:
-        if "authorization" in request.headers:
-            await authenticate(request)
-        else:
-            request.ctx.principal = None
-        return await handler(request, *args, **kwargs)
+    `@optional_auth(allow_query_token=True)` also takes the token as `?access_token=`, for
+    what a browser fetches without letting a page set headers (an `<img src>`)."""
 
-    # OpenAPI: either no security requirement at all, or the bearer token.
-    return openapi.secured({})(openapi.secured("bearer")(viewed))
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def viewed(request: Request, *args: Any, **kwargs: Any) -> Any:
+            if "authorization" in request.headers or (allow_query_token and "access_token" in request.args):
+                await authenticate(request, allow_query_token=allow_query_token)
+            else:
+                request.ctx.principal = None
+            return await handler(request, *args, **kwargs)
+
+        # OpenAPI: either no security requirement at all, or the bearer token.
+        return openapi.secured({})(openapi.secured("bearer")(viewed))
+
+    return decorate(handler) if handler is not None else decorate
 
 
 def viewer_id(request: Request) -> int | None:

@@ -101,6 +101,12 @@ async def upload(request: Request) -> HTTPResponse:
     return json_response(media, status=201, headers={"Location": media["url"]})
 
 
+# An <img src> cannot carry an Authorization header; the access log records the path only,
+# so a token in the query string is not written down.
+ACCESS_TOKEN_PARAMETER = ("The access token, for a page's <img src> that cannot send the Authorization "
+                          "header (a message's media); the header is preferred")
+
+
 async def _serve(request: Request, media_id: int, thumbnail: bool) -> HTTPResponse:
     served = await service.read_media(request.app.ctx.stores, viewer_id(request), media_id, thumbnail,
                                       request.headers.get("if-none-match"))
@@ -117,7 +123,8 @@ async def _serve(request: Request, media_id: int, thumbnail: bool) -> HTTPRespon
 @bp.get("/media/<media_id:id>")
 @openapi.tag("media")
 @openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The image")
-@optional_auth
+@openapi.parameter("access_token", str, "query", description=ACCESS_TOKEN_PARAMETER)
+@optional_auth(allow_query_token=True)
 async def get_media(request: Request, media_id: int) -> HTTPResponse:
     """An image (long side at most media_original_side). A post's is public; a message's is for
     the conversation's members; an unattached upload for its uploader."""
@@ -127,7 +134,8 @@ async def get_media(request: Request, media_id: int) -> HTTPResponse:
 @bp.get("/media/<media_id:id>/thumbnail")
 @openapi.tag("media")
 @openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The thumbnail")
-@optional_auth
+@openapi.parameter("access_token", str, "query", description=ACCESS_TOKEN_PARAMETER)
+@optional_auth(allow_query_token=True)
 async def get_thumbnail(request: Request, media_id: int) -> HTTPResponse:
     """The image's thumbnail (long side at most media_thumbnail_side), read as the image is."""
     return await _serve(request, media_id, thumbnail=True)

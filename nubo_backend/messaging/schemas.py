@@ -36,8 +36,18 @@ class NewConversation(Body):
         return self
 
 
-class NewMessage(Body):
-    body: Text = Field(min_length=1)
+class _BodyOrMedia(Body):
+    """A message carries words, photos or both (a photo alone needs no caption)."""
+
+    @model_validator(mode="after")
+    def _body_or_media(self) -> _BodyOrMedia:
+        if not self.body and not self.media_ids:
+            raise ValueError("give body or media_ids")
+        return self
+
+
+class NewMessage(_BodyOrMedia):
+    body: Text = ""
     client_id: ClientId | None = None
     media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
 
@@ -54,12 +64,12 @@ class NewMembers(Body):
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_GROUP_SIZE)
 
 
-class SendCommand(Body):
+class SendCommand(_BodyOrMedia):
     """WebSocket `message.send`: same as POST /conversations/{id}/messages."""
 
     type: str
     conversation_id: UserId
-    body: Text = Field(min_length=1)
+    body: Text = ""
     client_id: ClientId
     media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
 

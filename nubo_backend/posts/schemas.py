@@ -16,8 +16,15 @@ MediaId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class PostIn(Body):
-    body: Annotated[str, MultiLine] = Field(min_length=1)
+    # A photo post may go without words: body or media_ids, at least one of them.
+    body: Annotated[str, MultiLine] = ""
     media_ids: list[MediaId] = Field(default_factory=list, max_length=MAX_MEDIA)
+
+    @model_validator(mode="after")
+    def _body_or_media(self) -> PostIn:
+        if not self.body and not self.media_ids:
+            raise ValueError("give body or media_ids")
+        return self
 
 
 class PostPatch(Body):
