@@ -100,6 +100,7 @@ async def run(args: argparse.Namespace) -> None:
     os.environ.update({  # read by the server own_server starts
         "NUBO_MEDIA_DISK_PATH": media_dir,
         "NUBO_MEDIA_WORKERS": str(args.workers),
+        "NUBO_MEDIA_WORKER_NICE": str(args.nice),
         "NUBO_MEDIA_UPLOADS_PER_HOUR": "100000000",
     })
     rows = []
@@ -114,7 +115,7 @@ async def run(args: argparse.Namespace) -> None:
             uploads, pings = await uploads_with_ping(pinger, url, args.duration, usernames, photo)
             rows.append((n, alone, uploads, pings))
     print(f"\nMedia benchmark: {len(photo) / 1e6:.2f} MB 2 MP JPEG (1632x1224), {args.concurrency} upload "
-          f"clients, {args.workers} image worker(s), {args.duration:g}s per phase, {args.rounds} rounds\n")
+          f"clients, {args.workers} image worker(s) at nice {args.nice}, {args.duration:g}s per phase, {args.rounds} rounds\n")
     print("| round | uploads/s | upload p50 ms | upload p99 ms | errors | /ping alone p50/p99 ms "
           "| /ping during p50/p99 ms | p99 ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="NUBO_MEDIA_WORKERS of our own server")
+    parser.add_argument("--nice", type=int, default=10, help="NUBO_MEDIA_WORKER_NICE of our own server")
     parser.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--mongo-url", default=None)

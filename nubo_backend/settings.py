@@ -84,6 +84,7 @@ class Settings:
     media_original_side: int = 2048
     media_thumbnail_side: int = 400
     media_workers: int = 1
+    media_worker_nice: int = 10  # image work yields the CPU to the event loop (0: same priority)
     media_unattached_ttl: int = 86400
     media_sweep_interval: float = 600.0
 
@@ -113,6 +114,9 @@ class Settings:
                                 f"not {self.media_backend!r}")
         if self.media_backend == "s3" and not self.media_s3_bucket:
             raise SettingsError("NUBO_MEDIA_S3_BUCKET is empty: the s3 media backend needs a bucket")
+        if not 0 <= self.media_worker_nice <= 19:
+            raise SettingsError(f"NUBO_MEDIA_WORKER_NICE must be 0 to 19 (how far image work yields the CPU "
+                                f"to the event loop), not {self.media_worker_nice}")
 
     def masked(self) -> dict[str, Any]:
         """Effective settings for display, secrets and URL passwords hidden."""

@@ -516,6 +516,39 @@ async def test_uploads_work_under_several_server_workers(start_server, stores: S
         assert bomb.json()["code"] == "too_many_pixels"
 
 
+def _tree_nice_values(root_pid: int) -> dict[int, int]:
+    """{task id: nice} for every thread of root_pid and of its descendants, from /proc."""
+    def stat(path: Path) -> list[str]:
+        return path.read_text().rpartition(")")[2].split()  # fields from the third (state) on
+
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(stat(entry / "stat")[1]), []).append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    nice, pending = {}, [root_pid]
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            nice[int(task.name)] = int(stat(task / "stat")[16])
+    return nice
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["worker-process", "worker-threads"])
+async def test_image_work_runs_nicer_than_the_event_loop(workers: int, start_server, stores: Stores):
+    # On few cores an image being resized would otherwise take CPU from the loop's requests.
+    server = start_server({"NUBO_MEDIA_WORKER_NICE": "7"}, args=["--workers", str(workers)])
+    alice = await make_user(stores)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        assert (await upload(api, alice, jpeg(300, 200))).status_code == 201
+    nice = _tree_nice_values(server.proc.pid)
+    assert 7 in nice.values(), nice
+    assert nice[server.proc.pid] == 0
+
+
 async def test_post_created_and_message_created_events_carry_the_media(api: httpx.AsyncClient, stores: Stores):
     from nubo_backend.realtime.events import events_after
 

@@ -26,4 +26,4 @@ class Media:
 def open_media(settings: Settings) -> Media:
     """The storage the settings name, and image workers (started on first use)."""
     limits = Limits(settings.media_max_pixels, settings.media_original_side, settings.media_thumbnail_side)
-    return Media(open_storage(settings), ImagePool(settings.media_workers, limits))
+    return Media(open_storage(settings), ImagePool(settings.media_workers, limits, settings.media_worker_nice))

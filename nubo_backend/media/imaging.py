@@ -15,6 +15,9 @@ import asyncio
 import hashlib
 import io
 import multiprocessing
+import os
+import sys
+import threading
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -133,9 +136,23 @@ def process_image(data: bytes, limits: Limits) -> Processed:
     return Processed(content_type, extension, original, thumbnail, placeholder)
 
 
-def _start_worker(max_pixels: int) -> None:
+def _start_worker(max_pixels: int, nice: int) -> None:
     # Pillow's own bomb check, at our limit (it raises past twice this, warns past it).
     Image.MAX_IMAGE_PIXELS = max_pixels
+    _lower_priority(nice)
+
+
+def _lower_priority(nice: int) -> None:
+    """Yield the CPU to the event loop: where cores are few, an image being resized would
+    otherwise delay every request the loop serves (its p99). On Linux a nice value belongs
+    to a thread, so this works for a worker thread as for a worker process."""
+    if nice <= 0:
+        return
+    if sys.platform == "linux":
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    elif multiprocessing.current_process().name != "MainProcess":
+        os.nice(nice)  # elsewhere only a whole worker process can be lowered
 
 
 def _ready() -> bool:
@@ -150,20 +167,22 @@ class ImagePool:
     have children: there the pool is threads instead. Pillow lets go of the GIL while it
     decodes, resizes and encodes, so the event loop still runs beside them."""
 
-    def __init__(self, workers: int, limits: Limits) -> None:
+    def __init__(self, workers: int, limits: Limits, nice: int = 0) -> None:
         self.workers = max(1, workers)
         self.limits = limits
+        self.nice = nice
         self._executor = self._new_executor()
 
     def _new_executor(self) -> Executor:
         if multiprocessing.current_process().daemon:
-            _start_worker(self.limits.max_pixels)
-            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nubo-image")
+            Image.MAX_IMAGE_PIXELS = self.limits.max_pixels
+            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nubo-image",
+                                      initializer=_lower_priority, initargs=(self.nice,))
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.limits.max_pixels,),
+            initargs=(self.limits.max_pixels, self.nice),
         )
 
     def warm_up(self) -> None:
