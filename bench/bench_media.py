@@ -115,7 +115,8 @@ async def run(args: argparse.Namespace) -> None:
             uploads, pings = await uploads_with_ping(pinger, url, args.duration, usernames, photo)
             rows.append((n, alone, uploads, pings))
     print(f"\nMedia benchmark: {len(photo) / 1e6:.2f} MB 2 MP JPEG (1632x1224), {args.concurrency} upload "
-          f"clients, {args.workers} image worker(s) at nice {args.nice}, {args.duration:g}s per phase, {args.rounds} rounds\n")
+          f"clients, {args.workers} image worker(s) at nice {args.nice}, {args.duration:g}s per phase, "
+          f"{args.rounds} rounds\n")
     print("| round | uploads/s | upload p50 ms | upload p99 ms | errors | /ping alone p50/p99 ms "
           "| /ping during p50/p99 ms | p99 ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
