@@ -34,7 +34,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _check_before_serving(settings: Settings) -> None:
     """One line naming what is wrong (a store, the schema), before Sanic starts."""
-    from nubo_backend.preflight import EXIT_CANNOT_START, NotMigrated, StartupError, check_before_serving
+    from nubo_backend.serving.preflight import EXIT_CANNOT_START, NotMigrated, StartupError, check_before_serving
 
     try:
         asyncio.run(check_before_serving(settings))
@@ -64,8 +64,8 @@ def serve(
     if instances > 1:
         _serve_instances(settings, instances)
         return
-    from nubo_backend.binding import BindError, bind_listener, bound_port
-    from nubo_backend.preflight import EXIT_CANNOT_START
+    from nubo_backend.serving.binding import BindError, bind_listener, bound_port
+    from nubo_backend.serving.preflight import EXIT_CANNOT_START
 
     if settings.workers > 1 and settings.port == 0:
         _fail("--port 0 needs a single worker: workers share one known port", EXIT_CANNOT_START)
@@ -114,7 +114,7 @@ STOP_MARGIN_SECONDS = 10
 
 
 def _serve_instances(settings: Settings, count: int) -> None:
-    from nubo_backend.supervisor import supervise
+    from nubo_backend.serving.supervisor import supervise
 
     if settings.port == 0:
         _fail("--instances needs a fixed --port: instance i listens on port + i - 1")
@@ -139,7 +139,7 @@ def migrate(
     Both stores are reached before either is changed."""
     from nubo_backend.migrations import MigrationError
     from nubo_backend.migrations import status as migration_status
-    from nubo_backend.preflight import StartupError, migrate_all_stores
+    from nubo_backend.serving.preflight import StartupError, migrate_all_stores
 
     settings = _settings()
     try:

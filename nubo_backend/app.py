@@ -15,14 +15,14 @@ from sanic_ext import openapi
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
-from nubo_backend.drain import install_graceful_shutdown
 from nubo_backend.errors import NuboErrorHandler
-from nubo_backend.http_protocol import NuboSanic
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
 from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
+from nubo_backend.serving.drain import install_graceful_shutdown
+from nubo_backend.serving.http_protocol import NuboSanic
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
 
@@ -61,7 +61,7 @@ def row_id(segment: str) -> int:
 def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     settings.check()
     setup_logging(settings)
-    app = NuboSanic(  # Sanic on our HTTP adapter (http_protocol.py)
+    app = NuboSanic(  # Sanic on our HTTP adapter (serving/http_protocol.py)
         name,
         dumps=dumps_str,
         loads=loads,

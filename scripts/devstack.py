@@ -22,7 +22,7 @@ import httpx
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from nubo_backend.children import spawn
+from nubo_backend.serving.children import spawn
 from nubo_backend.settings import SettingsError, load_settings, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent

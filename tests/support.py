@@ -36,6 +36,20 @@ def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | Non
     raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
+def wait_for_ping(port: int, within: float = 60.0) -> None:
+    """Until the instance on port answers /ping. Its port accepts connections as soon as it is
+    bound, before the worker behind it has imported everything: slow when the machine is busy."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"port {port} never answered /ping"
+        time.sleep(0.1)
+
+
 class ServerProcess:
     """One real `nubo serve` process on its own port, with the test environment."""
 

@@ -13,7 +13,7 @@ from nubo_backend.auth.sessions import revoke_session, session_user
 from nubo_backend.auth.tokens import decode_access_token
 from nubo_backend.stores import Stores
 from tests.factories import make_user
-from tests.support import ROOT, free_port, wait_for_port
+from tests.support import ROOT, free_port, wait_for_ping, wait_for_port
 
 
 def nubo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -140,9 +140,7 @@ def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session
     try:
         for p in (port, port + 1):
             wait_for_port(p, timeout=20, proc=proc)
-            deadline = time.monotonic() + 10
-            while httpx.get(f"http://127.0.0.1:{p}/ping").status_code != 200:
-                assert time.monotonic() < deadline
+            wait_for_ping(p)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=15)
         assert f":{port}" in out and f":{port + 1}" in out

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import _dsn_for
 from tests.databases import drop_database, empty_database, private_name
-from tests.support import ROOT, ServerProcess, free_port, wait_for_port
+from tests.support import ROOT, ServerProcess, free_port, wait_for_ping, wait_for_port
 from tests.test_cli import _free_port_pair, nubo
 
 
@@ -25,18 +25,6 @@ async def never_migrated() -> AsyncIterator[str]:
     yield await empty_database(name)
     await drop_database(name)
 
-
-def _wait_for_ping(port: int, within: float = 30.0) -> None:
-    """Until the instance answers /ping (slow to come when the machine is busy)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"port {port} never answered /ping"
-        time.sleep(0.1)
 
 
 def _one_line(result: subprocess.CompletedProcess) -> str:
@@ -168,6 +156,7 @@ def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_
             pids[int(line.split(":")[-1].split()[0])] = int(line.split("pid ")[1].rstrip(")\n"))
         for p in (port, port + 1):
             wait_for_port(p, timeout=20, proc=proc)
+            wait_for_ping(p)
         os.kill(pids[port + 1], signal.SIGKILL)
         # The other instance serves throughout, and the killed one comes back on its port.
         deadline = time.monotonic() + 20
@@ -199,7 +188,7 @@ def test_an_instance_whose_port_is_taken_is_not_restarted_and_the_other_serves(t
         )
         try:
             wait_for_port(port, timeout=20, proc=proc)
-            _wait_for_ping(port)
+            wait_for_ping(port)
             time.sleep(1)  # the supervisor sees the other one exit
             assert proc.poll() is None
             proc.send_signal(signal.SIGINT)
@@ -223,7 +212,7 @@ def test_ctrl_c_to_the_terminal_group_drains_every_instance_once(test_env, sessi
     try:
         for p in (port, port + 1):  # both serving (a stop during start-up has nothing to drain)
             wait_for_port(p, timeout=20, proc=proc)
-            _wait_for_ping(p)
+            wait_for_ping(p)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -1,4 +1,4 @@
-"""The parts of Sanic's HTTP internals that nubo_backend/http_protocol.py relies on: a Sanic
+"""The parts of Sanic's HTTP internals that nubo_backend/serving/http_protocol.py relies on: a Sanic
 upgrade that moves them fails here, by name, rather than quietly in production."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import inspect
 from sanic.http import Http
 from sanic.server.protocols.http_protocol import HttpProtocol, HttpProtocolMixin
 
-from nubo_backend.http_protocol import NuboHttp, NuboProtocol, NuboSanic
+from nubo_backend.serving.http_protocol import NuboHttp, NuboProtocol, NuboSanic
 
 
 def test_http_keeps_the_methods_and_state_the_adapter_uses() -> None:

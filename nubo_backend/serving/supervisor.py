@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nubo_backend.children import spawn
-from nubo_backend.preflight import EXIT_CANNOT_START
+from nubo_backend.serving.children import spawn
+from nubo_backend.serving.preflight import EXIT_CANNOT_START
 
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
