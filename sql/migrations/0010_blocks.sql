@@ -21,3 +21,8 @@ CREATE TABLE mutes (
     CONSTRAINT mutes_once UNIQUE (muter_id, muted_id)
 );
 CREATE INDEX mutes_page_idx ON mutes (muter_id, id DESC);
+
+-- Moderators can lift a suspension (DELETE /users/{id}/suspension): a new action in the log.
+ALTER TABLE moderation_actions DROP CONSTRAINT moderation_actions_action_check;
+ALTER TABLE moderation_actions ADD CONSTRAINT moderation_actions_action_check
+    CHECK (action IN ('dismiss', 'remove', 'suspend', 'set_role', 'unsuspend'));
