@@ -267,6 +267,20 @@ async def load_members(
     return members
 
 
+async def get_members_or_load(
+    stores: Stores, key: str, load: Callable[[], Awaitable[Iterable[Any]]]
+) -> set[str]:
+    """A whole cached set (one SMEMBERS), else loaded and cached as `load_members` does."""
+    try:
+        cached = await stores.redis.smembers(key)
+    except REDIS_DOWN as exc:
+        _down(exc)
+        return {str(m) for m in await load()}
+    if SET_SENTINEL.encode() in cached:
+        return {m.decode() for m in cached} - {SET_SENTINEL}
+    return await load_members(stores, key, load)
+
+
 async def _generations(stores: Stores, keys: list[str]) -> list[bytes] | None:
     try:
         gens = await stores.redis.mget([k + GEN_SUFFIX for k in keys])

@@ -2,6 +2,10 @@
 
 Every write announces its events in its own transaction (outbox.announce): a message and
 its `message.created` commit together, and the relay delivers them once it has.
+
+Blocks (docs/moderation.md): a direct conversation across a block refuses messages both
+ways (403 `blocked`); a group keeps working, but what each side sends (messages, edits,
+read receipts, typing) goes to everyone except the other, whose history leaves it out too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from nubo_backend.blocks.visibility import hidden_from, refuse_if_blocked, without_blocked
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
 from nubo_backend.media import service as media
 from nubo_backend.outbox import Event, announce
@@ -84,6 +89,19 @@ async def _member_ids(conn: asyncpg.Connection, stores: Stores, conversation_id:
     return [r["user_id"] for r in rows]
 
 
+async def _audience(conn: asyncpg.Connection, stores: Stores, conversation_id: int, user_id: int) -> list[int]:
+    """Who hears of what user_id does in a conversation: its members, but across no block."""
+    return await without_blocked(conn, stores, user_id, await _member_ids(conn, stores, conversation_id))
+
+
+async def _refuse_direct_across_block(
+    conn: asyncpg.Connection, stores: Stores, membership: asyncpg.Record, conversation_id: int, user_id: int
+) -> None:
+    if membership["kind"] == "direct":
+        for other_id in await _member_ids(conn, stores, conversation_id):
+            await refuse_if_blocked(conn, stores, user_id, other_id)
+
+
 async def _add_members(
     conn: asyncpg.Connection, stores: Stores, conversation_id: int, user_ids: list[int], role: str
 ) -> list[int]:
@@ -114,6 +132,7 @@ async def open_direct(stores: Stores, user_id: int, other_id: int) -> tuple[dict
         conversation_id = await q.insert_direct(conn, direct_key=key, created_by=user_id)
         created = conversation_id is not None
         if created:
+            await refuse_if_blocked(conn, stores, user_id, other_id)  # (rolls the insert back)
             await _add_members(conn, stores, conversation_id, [low, high], "member")
             conversation = await _conversation(conn, stores, conversation_id)
             await announce(conn, stores, Event([other_id, user_id], "conversation.created", conversation))
@@ -164,11 +183,16 @@ async def list_conversations(
 ) -> dict[str, Any]:
     """`before`: the (last activity, id) of the last conversation of the previous page."""
     before_activity, before_id = before or (None, None)
+    hidden = await hidden_from(stores, user_id)
     async with stores.pg.acquire() as conn:
         rows = [row async for row in stores.sql.messaging.list_conversations(
             conn, user_id=user_id, before_activity=before_activity, before_id=before_id, limit=limit + 1
         )]
     items = [_conversation_summary(r) for r in rows]
+    for item in items:  # a group's last message from across a block is not shown
+        last = item["last_message"]
+        if last is not None and item["kind"] == "group" and last["sender_id"] in hidden:
+            item["last_message"] = None
     return page(items, limit, lambda c: time_id_key(c["last_activity"], c["id"]))
 
 
@@ -217,7 +241,8 @@ async def send_message(
     _check_length(stores, body)
     q = stores.sql.messaging
     async with stores.pg.acquire() as conn, conn.transaction():
-        await _require_member(conn, stores, conversation_id, user_id)
+        membership = await _require_member(conn, stores, conversation_id, user_id)
+        await _refuse_direct_across_block(conn, stores, membership, conversation_id, user_id)
         row = await q.insert_message(
             conn, conversation_id=conversation_id, sender_id=user_id, client_id=client_id, body=body
         )
@@ -232,7 +257,7 @@ async def send_message(
         await q.touch_conversation(
             conn, conversation_id=conversation_id, message_id=row["id"], at=row["created_at"]
         )
-        members = await _member_ids(conn, stores, conversation_id)
+        members = await _audience(conn, stores, conversation_id, user_id)
         message = _message(row)
         message["media"] = attached  # media
         await announce(conn, stores, Event(members, "message.created", message))
@@ -242,34 +267,42 @@ async def send_message(
 async def list_messages(
     stores: Stores, user_id: int, conversation_id: int, limit: int, before_id: int | None
 ) -> dict[str, Any]:
+    hidden = await hidden_from(stores, user_id)
     async with stores.pg.acquire() as conn:
-        await _require_member(conn, stores, conversation_id, user_id)
+        membership = await _require_member(conn, stores, conversation_id, user_id)
         rows = [row async for row in stores.sql.messaging.list_messages(
             conn, conversation_id=conversation_id, before_id=before_id, limit=limit + 1,
         )]
         attached = await media.media_for_messages(conn, stores, [r["id"] for r in rows])  # media
     messages = [_message(r) | {"media": attached.get(r["id"], [])} for r in rows]  # media
-    return page(messages, limit, lambda m: [m["id"]])
+    result = page(messages, limit, lambda m: [m["id"]])
+    if hidden and membership["kind"] == "group":  # a direct conversation keeps its history
+        result["items"] = [m for m in result["items"] if m["sender_id"] not in hidden]
+    return result
 
 
-async def _own_message(conn: asyncpg.Connection, stores: Stores, user_id: int, message_id: int) -> asyncpg.Record:
+async def _own_message(
+    conn: asyncpg.Connection, stores: Stores, user_id: int, message_id: int
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """The caller's message and their membership of its conversation."""
     row = await stores.sql.messaging.message_by_id(conn, message_id=message_id)
     if row is None:
         raise not_found("Message not found", "message_not_found")
-    await _require_member(conn, stores, row["conversation_id"], user_id)
+    membership = await _require_member(conn, stores, row["conversation_id"], user_id)
     if row["sender_id"] != user_id:
         raise forbidden("Only the sender can change this message", "not_the_sender")
     if row["deleted_at"] is not None:
         raise NuboError(409, "message_deleted", "This message was deleted")
-    return row
+    return row, membership
 
 
 async def edit_message(stores: Stores, user_id: int, message_id: int, body: str) -> dict[str, Any]:
     _check_length(stores, body)
     async with stores.pg.acquire() as conn, conn.transaction():
-        await _own_message(conn, stores, user_id, message_id)
+        found, membership = await _own_message(conn, stores, user_id, message_id)
+        await _refuse_direct_across_block(conn, stores, membership, found["conversation_id"], user_id)
         row = await stores.sql.messaging.edit_message(conn, message_id=message_id, body=body)
-        members = await _member_ids(conn, stores, row["conversation_id"])
+        members = await _audience(conn, stores, row["conversation_id"], user_id)
         attached = await media.media_for_messages(conn, stores, [message_id])  # media
         message = _message(row) | {"media": attached.get(message_id, [])}  # media
         await announce(conn, stores, Event(members, "message.updated", message))
@@ -279,10 +312,12 @@ async def edit_message(stores: Stores, user_id: int, message_id: int, body: str)
 async def delete_message(stores: Stores, user_id: int, message_id: int) -> dict[str, Any]:
     """Delete for everyone; the message stays as a tombstone and a message.deleted event."""
     async with stores.pg.acquire() as conn, conn.transaction():
-        await _own_message(conn, stores, user_id, message_id)
+        _, membership = await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.delete_message(conn, message_id=message_id)
         await media.delete_for_message(conn, stores, message_id)  # media: rows go, files queued
-        members = await _member_ids(conn, stores, row["conversation_id"])
+        # A direct conversation keeps its history across a block: both see the tombstone.
+        members = (await _member_ids(conn, stores, row["conversation_id"]) if membership["kind"] == "direct"
+                   else await _audience(conn, stores, row["conversation_id"], user_id))
         tombstone = _message(row)
         await announce(conn, stores, Event(members, "message.deleted", tombstone))
     media.collect_later(stores)  # media: remove the queued files
@@ -302,7 +337,7 @@ async def mark_read(stores: Stores, user_id: int, conversation_id: int, message_
         )
         receipt = {"conversation_id": conversation_id, "user_id": user_id, "message_id": message_id}
         if moved is not None:
-            members = await _member_ids(conn, stores, conversation_id)
+            members = await _audience(conn, stores, conversation_id, user_id)
             await announce(conn, stores, Event(members, "conversation.read", receipt))
     return receipt
 
@@ -311,6 +346,6 @@ async def typing(stores: Stores, user_id: int, conversation_id: int) -> None:
     """A passing signal to the other members: delivered live, never stored."""
     async with stores.pg.acquire() as conn:
         await _require_member(conn, stores, conversation_id, user_id)
-        members = await _member_ids(conn, stores, conversation_id)
+        members = await _audience(conn, stores, conversation_id, user_id)
     others = [m for m in members if m != user_id]
     await publish_transient(stores, others, "typing", {"conversation_id": conversation_id, "user_id": user_id})

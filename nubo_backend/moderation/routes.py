@@ -76,3 +76,13 @@ async def resolve_report(request: Request, report_id: int) -> HTTPResponse:
         request.app.ctx.stores, caller_id(request), report_id, body.action, body.note
     )
     return json_response(result)
+
+
+@bp.delete("/users/<user_id:id>/suspension")
+@openapi.tag("moderation")
+@NOT_A_MODERATOR
+@require_auth
+async def lift_suspension(request: Request, user_id: int) -> HTTPResponse:
+    """Moderators: lift an account's suspension (idempotent; `lifted` says whether there was
+    one). It may log in again; recorded in the moderation log as `unsuspend`."""
+    return json_response(await service.lift_suspension(request.app.ctx.stores, caller_id(request), user_id))

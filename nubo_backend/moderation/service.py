@@ -247,3 +247,22 @@ async def resolve_report(
             log.warning("second revocation after suspension failed: %s", exc.message)
     log.info("report resolved", extra={"report_id": report_id, "action": action, "moderator_id": moderator_id})
     return await get_report(stores, moderator_id, report_id)
+
+
+async def lift_suspension(stores: Stores, moderator_id: int, user_id: int, note: str = "") -> dict[str, Any]:
+    """Lift an account's suspension (idempotent): it may log in again (its sessions stay
+    revoked). Recorded as an `unsuspend` action when there was a suspension to lift."""
+    await require_moderator(stores, moderator_id)
+    q = stores.sql.moderation
+    async with stores.pg.acquire() as conn, conn.transaction():
+        row = await q.unsuspend_user(conn, user_id=user_id)
+        if row is None:
+            raise _target_not_found("user")
+        lifted = row["suspended_at"] is not None
+        if lifted:
+            details = {"note": note, "suspended_at": row["suspended_at"].isoformat()}
+            await q.record_action(conn, report_id=None, moderator_id=moderator_id, action="unsuspend",
+                                  target_type="user", target_id=user_id, details=dumps_str(details))
+    if lifted:
+        log.info("suspension lifted", extra={"user_id": user_id, "moderator_id": moderator_id})
+    return {"user_id": user_id, "suspended": False, "lifted": lifted}

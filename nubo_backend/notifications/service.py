@@ -10,6 +10,7 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from nubo_backend.blocks.visibility import hidden_from, muted_by
 from nubo_backend.errors import NuboError
 from nubo_backend.pagination import recent_documents
 from nubo_backend.stores import Stores
@@ -30,8 +31,14 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
 async def list_notifications(
     stores: Stores, user_id: int, limit: int, cursor: list[Any] | None
 ) -> dict[str, Any]:
+    """Newest first; those from anyone now blocked (either way) or muted are left out too,
+    not only the ones announced after the block or mute."""
+    query: dict[str, Any] = {"user_id": user_id}
+    silenced = await hidden_from(stores, user_id) | await muted_by(stores, user_id)
+    if silenced:
+        query["data.actor_id"] = {"$nin": sorted(silenced)}
     return await recent_documents(
-        stores.mongo[NOTIFICATIONS], {"user_id": user_id}, limit, cursor, stores.settings.mongo_ttl_days, _public
+        stores.mongo[NOTIFICATIONS], query, limit, cursor, stores.settings.mongo_ttl_days, _public
     )
 
 

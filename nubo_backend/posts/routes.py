@@ -90,11 +90,12 @@ async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
 @bp.get("/posts/<post_id:id>/likes")
 @openapi.tag("posts")
 @page_parameters
+@optional_auth
 async def list_likers(request: Request, post_id: int) -> HTTPResponse:
     """Who liked a post, most recent like first (readable without auth)."""
     query = parse_query(request, PageQuery)
     result = await likers.likers(request.app.ctx.stores, post_id, query.limit,
-                                 decode_time_id_cursor(query.cursor))
+                                 decode_time_id_cursor(query.cursor), viewer_id(request))
     return json_response(result)
 
 
@@ -124,11 +125,12 @@ async def add_comment(request: Request, post_id: int) -> HTTPResponse:
 @bp.get("/posts/<post_id:id>/comments")
 @openapi.tag("comments")
 @page_parameters
+@optional_auth
 async def list_comments(request: Request, post_id: int) -> HTTPResponse:
     """A post's comments, oldest first (readable without auth)."""
     query = parse_query(request, PageQuery)
     result = await comments.list_comments(request.app.ctx.stores, post_id, query.limit,
-                                          decode_id_cursor(query.cursor))
+                                          decode_id_cursor(query.cursor), viewer_id(request))
     return json_response(result)
 
 

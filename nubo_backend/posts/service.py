@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 from orjson import Fragment
 
+from nubo_backend.blocks.visibility import heard, hidden_from
 from nubo_backend.cache import (
     View,
     get_many_or_load,
@@ -141,14 +142,23 @@ async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | No
     return [str(i) in members for i in ids]
 
 
+def _author_id(raw: bytes) -> int:
+    return loads(raw)["author"]["id"]
+
+
 async def hydrate(
-    stores: Stores, ids: list[int], viewer_id: int | None, view: View | None = None
+    stores: Stores, ids: list[int], viewer_id: int | None, view: View | None = None,
+    hidden: frozenset[int] | None = None,
 ) -> list[Fragment]:
-    """Posts for ids, in that order, as the viewer sees them; ids deleted meanwhile are skipped.
+    """Posts for ids, in that order, as the viewer sees them; ids deleted meanwhile are skipped,
+    and so are posts by anyone a block stands between the viewer and (`hidden`, read here
+    unless given).
 
     One round trip when everything is cached (`view`, or read here): entries and likes."""
     if not ids:
         return []
+    if hidden is None:
+        hidden = await hidden_from(stores, viewer_id)
     set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
     if view is None:
         view = await read_view(stores, post_key(stores, ""), ids=ids, set_key=set_key)
@@ -156,7 +166,8 @@ async def hydrate(
                                      lambda missing: _load_posts(stores, missing),
                                      cached=view.entries if view is not None else None)
     liked = await _liked(stores, viewer_id, ids, view) if viewer_id is not None else [False] * len(ids)
-    return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True) if raw is not None]
+    return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True)
+            if raw is not None and not (hidden and _author_id(raw) in hidden)]
 
 
 async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> Fragment:
@@ -193,10 +204,13 @@ async def _id_page(
         return [r["id"] async for r in query(start, count)]
 
     view = None
+    # A viewer with blocks gets the page's entries back unjoined, to leave out what is hidden.
+    hidden = await hidden_from(stores, viewer_id)
     if before is None and first_page_key is not None:
         set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
         view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
-                               take=limit + 1, read=limit, set_key=set_key, closings=LIKED_CLOSINGS)
+                               take=limit + 1, read=limit, set_key=set_key,
+                               closings=None if hidden else LIKED_CLOSINGS)
         if view is not None and view.joined is not None:
             more = view.taken > limit
             cursor = dumps(encode_cursor([view.last_id]) if more else None)
@@ -210,7 +224,7 @@ async def _id_page(
     else:
         ids = await ids_from(before or MAX_ROW_ID, limit + 1)
     result = page(ids, limit, lambda post_id: [post_id])
-    result["items"] = await hydrate(stores, result["items"], viewer_id, view)
+    result["items"] = await hydrate(stores, result["items"], viewer_id, view, hidden)
     return result
 
 
@@ -240,7 +254,8 @@ async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> 
 async def user_posts(
     stores: Stores, author_id: int, limit: int, before: int | None, viewer_id: int | None
 ) -> dict[str, Any] | Fragment:
-    if not await stores.sql.users.user_exists(stores.pg, user_id=author_id):
+    if author_id in await hidden_from(stores, viewer_id) or not await stores.sql.users.user_exists(
+            stores.pg, user_id=author_id):
         raise not_found("User not found", "user_not_found")
 
     def query(start: int, count: int) -> AsyncIterator[Any]:
@@ -284,7 +299,8 @@ async def create_post(
         post["tags"] = await store_post_tags(conn, stores, row["id"], body)  # tags
         follower_ids = list(row["follower_ids"])
         mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
-        await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}), *mentions)
+        await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}),
+                       *await heard(conn, stores, author_id, *mentions))
     await _invalidate_timelines(stores, author_id, follower_ids)
     post["liked_by_me"] = False
     return post
@@ -325,14 +341,23 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
     await _invalidate_timelines(stores, user_id, follower_ids, post_key(stores, post_id))
 
 
+async def visible_author(stores: Stores, post_id: int, viewer_id: int) -> int:
+    """The post's author; 404 when there is no such post, or a block hides it from the viewer."""
+    author_id = await stores.sql.posts.post_author_id(stores.pg, post_id=post_id)
+    if author_id is None or author_id in await hidden_from(stores, viewer_id):
+        raise not_found("Post not found", "post_not_found")
+    return author_id
+
+
 async def like_post(stores: Stores, post_id: int, user_id: int) -> Fragment:
-    """Idempotent: liking twice counts once."""
+    """Idempotent: liking twice counts once. A post a block hides cannot be liked (404)."""
+    await visible_author(stores, post_id, user_id)
     try:
         async with stores.pg.acquire() as conn, conn.transaction():
             author_id = await stores.sql.posts.like_post(conn, post_id=post_id, user_id=user_id)
             if author_id is not None:
-                await announce(conn, stores, notification(
-                    author_id, "like.created", {"post_id": post_id, "actor_id": user_id}))
+                await announce(conn, stores, *await heard(conn, stores, user_id, notification(
+                    author_id, "like.created", {"post_id": post_id, "actor_id": user_id})))
     except asyncpg.ForeignKeyViolationError:
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:

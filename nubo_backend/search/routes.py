@@ -34,10 +34,12 @@ def query_parameter(handler: object) -> object:
 @openapi.tag("search")
 @query_parameter
 @page_parameters
+@optional_auth
 async def search_users(request: Request) -> HTTPResponse:
     """People whose username starts with `q` or whose display name contains it, best match first."""
     query = parse_query(request, SearchQuery)
-    result = await service.search_users(request.app.ctx.stores, query.q, query.limit, query.cursor)
+    result = await service.search_users(request.app.ctx.stores, query.q, query.limit, query.cursor,
+                                        viewer_id(request))
     return json_response(result)
 
 

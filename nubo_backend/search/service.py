@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nubo_backend.blocks.visibility import hidden_from
 from nubo_backend.errors import NuboError
 from nubo_backend.pagination import MAX_ROW_ID, decode_cursor, page
 from nubo_backend.posts.service import hydrate, public_user
@@ -24,15 +25,19 @@ def _rank_cursor(cursor: str | None) -> tuple[float, int] | None:
     return float(rank), row_id
 
 
-async def search_users(stores: Stores, q: str, limit: int, cursor: str | None) -> dict[str, Any]:
+async def search_users(stores: Stores, q: str, limit: int, cursor: str | None,
+                       viewer_id: int | None = None) -> dict[str, Any]:
     """Exact username first, then usernames starting with q, display names with a word
-    starting with q, then q anywhere; case and accents ignored."""
+    starting with q, then q anywhere; case and accents ignored. People a block stands between
+    the viewer and are left out (a page may then hold fewer than `limit`)."""
+    hidden = await hidden_from(stores, viewer_id)
     after = _rank_cursor(cursor)
     after_rank, after_id = (int(after[0]), after[1]) if after else (-1, 0)
     rows = stores.sql.search.search_users(stores.pg, q=q, after_rank=after_rank, after_id=after_id,
                                           lim=limit + 1)
     found = [{**public_user(r), "rank": r["rank"]} async for r in rows]
     result = page(found, limit, lambda user: [user["rank"], user["id"]])
+    result["items"] = [user for user in result["items"] if user["id"] not in hidden]
     for user in result["items"]:
         del user["rank"]
     return result

@@ -47,13 +47,14 @@ async def unfollow(request: Request, user_id: int) -> HTTPResponse:
 async def _follow_list(request: Request, user_id: int, direction: str) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     result = await service.follow_list(request.app.ctx.stores, user_id, direction, query.limit,
-                                       decode_id_cursor(query.cursor))
+                                       decode_id_cursor(query.cursor), viewer_id(request))
     return json_response(result)
 
 
 @bp.get("/users/<user_id:id>/followers")
 @openapi.tag("users")
 @page_parameters
+@optional_auth
 async def followers(request: Request, user_id: int) -> HTTPResponse:
     """Who follows this user, most recent first."""
     return await _follow_list(request, user_id, "followers")
@@ -62,6 +63,7 @@ async def followers(request: Request, user_id: int) -> HTTPResponse:
 @bp.get("/users/<user_id:id>/following")
 @openapi.tag("users")
 @page_parameters
+@optional_auth
 async def following(request: Request, user_id: int) -> HTTPResponse:
     """Whom this user follows, most recent first."""
     return await _follow_list(request, user_id, "following")

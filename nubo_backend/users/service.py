@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from nubo_backend.blocks.visibility import heard, hidden_from, refuse_if_blocked
 from nubo_backend.cache import get_or_load, invalidate
 from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import loads
@@ -36,6 +37,10 @@ async def resolve_user(stores: Stores, ref: str) -> int:
 
 
 async def get_profile(stores: Stores, user_id: int, viewer_id: int | None) -> dict[str, Any]:
+    """404 also when a block stands between viewer and user: for that viewer, they are not there."""
+    if user_id in await hidden_from(stores, viewer_id):
+        raise _user_not_found()
+
     async def load() -> dict[str, Any] | None:
         row = await stores.sql.users.get_profile(stores.pg, user_id=user_id)
         return None if row is None else {f: row[f] for f in PROFILE_FIELDS}
@@ -76,8 +81,12 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
     try:
         async with stores.pg.acquire() as conn, conn.transaction():
             created = await stores.sql.users.follow(conn, follower_id=follower_id, followed_id=followed_id)
+            # After the follow took both users' rows: a block committed meanwhile is seen here
+            # (blocks.sql lock_pair), and the follow rolls back.
+            await refuse_if_blocked(conn, stores, follower_id, followed_id)
             if created:
-                await announce(conn, stores, notification(followed_id, "follow.created", {"actor_id": follower_id}))
+                await announce(conn, stores, *await heard(
+                    conn, stores, follower_id, notification(followed_id, "follow.created", {"actor_id": follower_id})))
     except asyncpg.ForeignKeyViolationError:
         raise _user_not_found() from None
     if created:
@@ -93,15 +102,19 @@ async def unfollow(stores: Stores, follower_id: int, followed_id: int) -> dict[s
 
 
 async def follow_list(
-    stores: Stores, user_id: int, direction: str, limit: int, before: int | None
+    stores: Stores, user_id: int, direction: str, limit: int, before: int | None,
+    viewer_id: int | None = None,
 ) -> dict[str, Any]:
-    """`followers` or `following` of user_id, most recent follow first."""
-    if not await stores.sql.users.user_exists(stores.pg, user_id=user_id):
+    """`followers` or `following` of user_id, most recent follow first; as seen by viewer_id
+    (404 across a block; people a block hides from the viewer are left out of the page)."""
+    hidden = await hidden_from(stores, viewer_id)
+    if user_id in hidden or not await stores.sql.users.user_exists(stores.pg, user_id=user_id):
         raise _user_not_found()
     query = stores.sql.users.followers_page if direction == "followers" else stores.sql.users.following_page
     rows = [r async for r in query(stores.pg, user_id=user_id, before=before or MAX_ROW_ID, lim=limit + 1)]
     result = page(rows, limit, lambda r: [r["follow_id"]])
-    result["items"] = [{**public_user(r), "followed_at": r["followed_at"]} for r in result["items"]]
+    result["items"] = [{**public_user(r), "followed_at": r["followed_at"]}
+                       for r in result["items"] if r["id"] not in hidden]
     return result
 
 

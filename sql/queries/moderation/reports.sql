@@ -78,3 +78,11 @@ WHERE (:user_id::bigint IS NOT NULL AND id = :user_id::bigint)
 -- name: set_role(user_id, role)^
 UPDATE users SET role = :role, updated_at = now() WHERE id = :user_id
 RETURNING id, username, role;
+
+-- name: unsuspend_user(user_id)^
+-- The suspension's date before it was lifted (NULL: the account was not suspended); no row
+-- for no such user.
+UPDATE users u SET suspended_at = NULL, updated_at = now()
+FROM (SELECT id, suspended_at FROM users WHERE id = :user_id FOR UPDATE) AS before
+WHERE u.id = before.id
+RETURNING u.id, before.suspended_at;

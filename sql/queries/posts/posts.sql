@@ -21,12 +21,14 @@ WHERE author_id = :author_id AND id < :before
 ORDER BY id DESC LIMIT :lim;
 
 -- name: feed_post_ids(user_id, before, lim)
--- The user's own posts and those of the people they follow, newest first. One bounded
--- index scan per author (LATERAL ... LIMIT), so the cost is follows x limit, not the
--- authors' whole history.
+-- The user's own posts and those of the people they follow (but muted), newest first. One
+-- bounded index scan per author (LATERAL ... LIMIT), so the cost is follows x limit, not the
+-- authors' whole history. (A block removes follows both ways: no blocked author is here.)
 SELECT p.id
 FROM (
-    SELECT followed_id AS author_id FROM follows WHERE follower_id = :user_id
+    SELECT f.followed_id AS author_id FROM follows f
+    WHERE f.follower_id = :user_id
+      AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = :user_id AND m.muted_id = f.followed_id)
     UNION ALL
     SELECT CAST(:user_id AS bigint)
 ) AS a
@@ -54,8 +56,12 @@ WITH p AS (
 SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
        p.created_at, p.updated_at, p.edited_at,
        u.id AS author_id, u.username, u.display_name, u.avatar_url,
-       -- who to tell (events, feed caches), in the same round trip
-       ARRAY(SELECT follower_id FROM follows WHERE followed_id = :author_id) AS follower_ids
+       -- who to tell (events, feed caches), in the same round trip; not those who muted the
+       -- author, whose feeds do not show the post
+       ARRAY(SELECT f.follower_id FROM follows f
+             WHERE f.followed_id = :author_id
+               AND NOT EXISTS (SELECT 1 FROM mutes m
+                               WHERE m.muter_id = f.follower_id AND m.muted_id = :author_id)) AS follower_ids
 FROM p, u;
 
 -- name: update_post(post_id, author_id, body, media_urls)^

@@ -1,0 +1,100 @@
+"""HTTP for blocks and mutes: the caller's own, idempotent PUT/DELETE, and their lists."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.blocks import service
+from nubo_backend.blocks.schemas import BlocksPage, BlockState, MutesPage, MuteState
+from nubo_backend.jsonutil import json_response
+from nubo_backend.openapi_errors import ErrorBody
+from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.validation import parse_query
+
+bp = Blueprint("blocks")
+
+_ERROR = {"application/json": openapi.Component(ErrorBody)}
+SELF = openapi.response(422, _ERROR, "Yourself (`self_block`, `self_mute`)")
+UNKNOWN = openapi.response(404, _ERROR, "No such user (`user_not_found`)")
+
+
+def _answer(model: type) -> object:
+    return openapi.response(200, {"application/json": openapi.Component(model)}, "The state after the request")
+
+
+@bp.put("/users/<user_id:id>/block")
+@openapi.tag("blocks")
+@_answer(BlockState)
+@SELF
+@UNKNOWN
+@require_auth
+async def block(request: Request, user_id: int) -> HTTPResponse:
+    """Block a user (idempotent): follows both ways go; neither of you sees the other's posts,
+    comments, likes or profile, messages in your direct conversation are refused (403
+    `blocked`), and no notification, presence or typing crosses the block."""
+    return json_response(await service.block(request.app.ctx.stores, caller_id(request), user_id))
+
+
+@bp.delete("/users/<user_id:id>/block")
+@openapi.tag("blocks")
+@_answer(BlockState)
+@SELF
+@UNKNOWN
+@require_auth
+async def unblock(request: Request, user_id: int) -> HTTPResponse:
+    """Lift a block (idempotent); the follows it removed are not restored."""
+    return json_response(await service.unblock(request.app.ctx.stores, caller_id(request), user_id))
+
+
+@bp.put("/users/<user_id:id>/mute")
+@openapi.tag("blocks")
+@_answer(MuteState)
+@SELF
+@UNKNOWN
+@require_auth
+async def mute(request: Request, user_id: int) -> HTTPResponse:
+    """Mute a user (idempotent, they are not told): their posts leave your feed and their
+    notifications stop reaching you."""
+    return json_response(await service.mute(request.app.ctx.stores, caller_id(request), user_id))
+
+
+@bp.delete("/users/<user_id:id>/mute")
+@openapi.tag("blocks")
+@_answer(MuteState)
+@SELF
+@UNKNOWN
+@require_auth
+async def unmute(request: Request, user_id: int) -> HTTPResponse:
+    """Unmute a user (idempotent)."""
+    return json_response(await service.unmute(request.app.ctx.stores, caller_id(request), user_id))
+
+
+@bp.get("/me/blocks")
+@openapi.tag("blocks")
+@_answer(BlocksPage)
+@page_parameters
+@require_auth
+async def my_blocks(request: Request) -> HTTPResponse:
+    """The people you blocked, most recent first."""
+    query = parse_query(request, PageQuery)
+    result = await service.list_blocks(
+        request.app.ctx.stores, caller_id(request), query.limit, decode_id_cursor(query.cursor)
+    )
+    return json_response(result)
+
+
+@bp.get("/me/mutes")
+@openapi.tag("blocks")
+@_answer(MutesPage)
+@page_parameters
+@require_auth
+async def my_mutes(request: Request) -> HTTPResponse:
+    """The people you muted, most recent first."""
+    query = parse_query(request, PageQuery)
+    result = await service.list_mutes(
+        request.app.ctx.stores, caller_id(request), query.limit, decode_id_cursor(query.cursor)
+    )
+    return json_response(result)
