@@ -1,4 +1,5 @@
-"""`nubo`: run the server, migrate the stores, mint test tokens, set roles, show the configuration."""
+"""`nubo`: run the server, migrate the stores, mint test tokens, set roles, back up and restore,
+show the configuration."""
 
 from __future__ import annotations
 
@@ -227,14 +228,14 @@ def backup(
 ) -> None:
     """Back up PostgreSQL (pg_dump custom format) and MongoDB (when mongodump is installed),
     then remove the oldest sets beyond --keep. Progress goes to stderr."""
-    from nubo_backend.backup import BackupError, check_recent, list_backups
+    from nubo_backend.backup import BackupError, check_recent, human_size, list_backups
 
     settings = _settings()
     try:
         if list_sets:
             for found in list_backups(settings, to):
                 mongo = "postgres+mongo" if found.has_mongo else "postgres"
-                typer.echo(f"{found.name}  {found.size_bytes / 1_000_000:9.1f} MB  {mongo}")
+                typer.echo(f"{found.name}  {human_size(found.size_bytes):>9}  {mongo}")
             return
         if check:
             newest = check_recent(settings, to, 2 * settings.backup_interval)
@@ -260,7 +261,7 @@ def backup(
 
 
 def _backup_once(settings: Settings, to: str | None, keep: int | None) -> None:
-    from nubo_backend.backup import BackupError, make_backup
+    from nubo_backend.backup import BackupError, human_size, make_backup
 
     try:
         result = make_backup(settings, to, keep, _progress)
@@ -268,7 +269,7 @@ def _backup_once(settings: Settings, to: str | None, keep: int | None) -> None:
         _fail(str(exc))
     removed = f"; removed {len(result.removed)} old" if result.removed else ""
     typer.echo(
-        f"backup {result.backup.name}: {result.backup.size_bytes / 1_000_000:.1f} MB in {result.target} "
+        f"backup {result.backup.name}: {human_size(result.backup.size_bytes)} in {result.target} "
         f"({result.seconds:.1f} s){removed}; {result.mongo_note}"
     )
 

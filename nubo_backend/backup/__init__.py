@@ -9,9 +9,10 @@ from nubo_backend.backup.service import (
     BackupError,
     BackupSet,
     check_recent,
+    human_size,
     list_backups,
     make_backup,
     restore_backup,
 )
 
-__all__ = ["BackupError", "BackupSet", "check_recent", "list_backups", "make_backup", "restore_backup"]
+__all__ = ["BackupError", "BackupSet", "check_recent", "human_size", "list_backups", "make_backup", "restore_backup"]

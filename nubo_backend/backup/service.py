@@ -73,6 +73,10 @@ class RestoreResult:
     pending_migrations: int
 
 
+def human_size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
+
+
 def _new_name(now: datetime) -> str:
     return "nubo-" + now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,18 +104,29 @@ def pg_restore(dsn: str, dump: Path, clean: bool, progress: Progress) -> None:
     if clean:
         cmd += ["--clean", "--if-exists"]
     proc = subprocess.Popen([*cmd, str(dump)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    done, last, tail = 0, 0.0, ""
+    state = {"done": 0, "table": "", "tail": ""}
+    started = time.monotonic()
+    finished = threading.Event()
+
+    def tick() -> None:  # pg_restore speaks once per table: say it still runs in between
+        while not finished.wait(PROGRESS_EVERY * 2.5):
+            table = f", {state['table']}" if state["table"] else ""
+            progress(f"postgres: still restoring ({time.monotonic() - started:.0f} s{table})")
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
     assert proc.stderr is not None
-    for line in proc.stderr:
-        tail = line if line.strip() else tail
-        if "processing data for table" in line:
-            done += 1
-            if time.monotonic() - last >= PROGRESS_EVERY or done == total:
-                last = time.monotonic()
-                table = line.rsplit("table", 1)[-1].strip().strip('"')
-                progress(f"postgres: data of {done}/{total} tables restored ({table})")
+    try:
+        for line in proc.stderr:
+            state["tail"] = line if line.strip() else state["tail"]
+            if "processing data for table" in line:
+                state["done"] += 1
+                state["table"] = line.rsplit("table", 1)[-1].strip().strip('"')
+                progress(f"postgres: restoring table {state['done']}/{total} ({state['table']})")
+    finally:
+        finished.set()
     if proc.wait() != 0:
-        raise ToolError(f"pg_restore failed (exit {proc.returncode}), nothing was restored: {tail.strip()}")
+        raise ToolError(f"pg_restore failed (exit {proc.returncode}), nothing was restored: {state['tail'].strip()}")
 
 
 def mongodump(url: str, database: str, out: Path, progress: Progress) -> None:

@@ -119,8 +119,8 @@ async def test_restore_reports_progress_per_table(own_database, test_env, restor
     assert nubo(source, "backup", "--to", str(tmp_path)).returncode == 0
     restored = nubo({**source, "NUBO_POSTGRES_DSN": restore_target}, "restore", "--from", str(tmp_path))
     assert restored.returncode == 0, restored.stderr
-    last = [line for line in restored.stderr.splitlines() if "tables restored" in line][-1]
-    done, total = last.split("data of ")[1].split(" tables")[0].split("/")
+    last = [line for line in restored.stderr.splitlines() if line.startswith("postgres: restoring table ")][-1]
+    done, total = last.split("restoring table ")[1].split(" ")[0].split("/")
     assert done == total and int(total) >= len(TABLES)
 
 
