@@ -1,17 +1,23 @@
-"""The client address behind the production proxy, end to end: a real Caddy (deploy/Caddyfile,
-plain HTTP) in front of two real instances on 127.0.0.1. Clients come from distinct loopback
-addresses (127.0.0.3, .4, ...), so each has an address of its own to be limited by."""
+"""The production proxy end to end: a real Caddy (deploy/Caddyfile, plain HTTP) in front of
+two real instances on 127.0.0.1. The client address it forwards, trusted only from it (clients
+come from distinct loopback addresses, 127.0.0.3, .4, ..., each with a bucket of its own);
+WebSockets through it; and a rolling restart behind it that no client notices."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
+import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
+from nubo_backend.jsonutil import loads
 from nubo_backend.stores import Stores
 from tests.deploy.caddy_support import CaddyProxy
 from tests.support import ServerProcess
@@ -115,3 +121,47 @@ async def test_by_default_the_header_is_ignored_and_all_share_the_proxys_address
     finally:
         proxy.stop()
     assert _logged_ips(untrusting) == {"127.0.0.1"}
+
+
+async def test_a_websocket_opens_through_the_proxy(proxied: Stack, stores: Stores, client_from) -> None:
+    client = client_from("127.0.0.12", proxied.proxy.url)
+    signup = await client.post("/signup", json={"username": "socketeer", "email": "socketeer@example.test",
+                                                "password": "correct horse"})
+    token = signup.json()["access_token"]
+    ws_url = proxied.proxy.url.replace("http://", "ws://") + "/ws"
+    async with connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=5) as ws:
+        ready = loads(await asyncio.wait_for(ws.recv(), timeout=5))
+    assert ready["type"] == "ready" and ready["user_id"] == signup.json()["user"]["id"]
+
+
+async def test_a_rolling_restart_behind_the_proxy_loses_no_request(start_server, test_env, client_from) -> None:
+    """What docs/deploy.md's upgrade does: SIGTERM one replica (it drains), start it again, then
+    the other; a client reading through the proxy all along gets only 200s."""
+    replicas = [start_server(PROXIED), start_server(PROXIED)]
+    proxy = CaddyProxy([r.port for r in replicas]).start()
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        client = client_from("127.0.0.13", proxy.url)
+        deadline = time.monotonic() + 90  # bounded, whatever happens
+        while not stop.is_set() and time.monotonic() < deadline:
+            statuses.append((await client.get("/posts?limit=5")).status_code)
+            await asyncio.sleep(0.02)
+
+    reader = asyncio.create_task(keep_reading())
+    try:
+        for i, old in enumerate(replicas):
+            await asyncio.sleep(1)
+            await asyncio.to_thread(old.stop, signal.SIGTERM, 20)
+            replicas[i] = await asyncio.to_thread(lambda port=old.port: ServerProcess(
+                {**test_env, **PROXIED}, port=port).start())
+        await asyncio.sleep(4)  # the proxy's health check sees the new replica up again
+        stop.set()
+        await reader
+    finally:
+        proxy.stop()
+        for replica in replicas:
+            replica.stop()
+    assert len(statuses) > 50
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
