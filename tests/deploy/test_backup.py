@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -212,3 +213,26 @@ def test_an_unreachable_database_is_one_line_saying_what_to_set(test_env, tmp_pa
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: PostgreSQL at") and "NUBO_POSTGRES_DSN" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
+
+
+
+def test_the_scheduled_service_backs_up_every_interval_and_keeps_its_retention(
+    own_database, test_env, tmp_path: Path
+) -> None:
+    """What the compose backup service runs: `nubo backup --every SECONDS`, until stopped."""
+    target, log_path = tmp_path / "sets", tmp_path / "service.log"
+    env = {**os.environ, **env_for(own_database, test_env)}
+    with log_path.open("w") as log:
+        service = subprocess.Popen([sys.executable, "-m", "cli", "backup", "--to", str(target), "--keep", "2",
+                                    "--every", "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60  # bounded: three rounds take a few seconds
+        while time.monotonic() < deadline and service.poll() is None and "removed 1 old" not in log_path.read_text():
+            time.sleep(0.2)
+        assert service.poll() is None, log_path.read_text()  # still running, waiting for its next round
+    finally:
+        service.terminate()  # the pid we started, as `docker compose stop` does
+        service.wait(timeout=10)
+    output = log_path.read_text()
+    assert output.count("backup nubo-") >= 3 and "removed 1 old" in output
+    assert len(list(target.glob("nubo-*/manifest.json"))) == 2
