@@ -1,4 +1,5 @@
-"""`nubo`: run the server, migrate the stores, mint test tokens, set roles, show the configuration."""
+"""`nubo`: run the server, migrate the stores, mint test tokens, set roles, back up and restore,
+show the configuration."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from functools import partial
 
 import typer
@@ -206,6 +208,92 @@ def role(
     except RoleError as exc:
         _fail(str(exc))
     typer.echo(f"{change.username} (id {change.user_id}): {change.before} -> {change.after}")
+
+
+def _progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@app.command()
+def backup(
+    to: str = typer.Option(None, "--to", help="A directory or s3://BUCKET/PREFIX (default NUBO_BACKUP_TARGET)."),
+    keep: int = typer.Option(None, "--keep", help="Sets to keep, newest first (default NUBO_BACKUP_KEEP)."),
+    list_sets: bool = typer.Option(False, "--list", help="List the complete backups, newest first, and exit."),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 unless the newest backup is younger than twice NUBO_BACKUP_INTERVAL."
+    ),
+    every: float = typer.Option(
+        None, "--every", help="Keep running: a backup now, then one every SECONDS (the compose backup service)."
+    ),
+) -> None:
+    """Back up PostgreSQL (pg_dump custom format) and MongoDB (when mongodump is installed),
+    then remove the oldest sets beyond --keep. Progress goes to stderr."""
+    from nubo_backend.backup import BackupError, check_recent, human_size, list_backups
+
+    settings = _settings()
+    try:
+        if list_sets:
+            for found in list_backups(settings, to):
+                mongo = "postgres+mongo" if found.has_mongo else "postgres"
+                typer.echo(f"{found.name}  {human_size(found.size_bytes):>9}  {mongo}")
+            return
+        if check:
+            newest = check_recent(settings, to, 2 * settings.backup_interval)
+            typer.echo(f"ok: newest backup {newest.name}")
+            return
+    except BackupError as exc:
+        _fail(str(exc))
+    if every is None:
+        _backup_once(settings, to, keep)
+        return
+    log = logging.getLogger("nubo.backup")
+    from nubo_backend.logs import setup_logging
+
+    setup_logging(settings)
+    while True:  # a daemon: stopped by its container (SIGTERM)
+        try:
+            _backup_once(settings, to, keep)
+            pause = every
+        except typer.Exit:
+            pause = min(every, 300.0)  # a failed round is retried sooner
+            log.error("backup failed; next try in %.0f s", pause)
+        time.sleep(pause)
+
+
+def _backup_once(settings: Settings, to: str | None, keep: int | None) -> None:
+    from nubo_backend.backup import BackupError, human_size, make_backup
+
+    try:
+        result = make_backup(settings, to, keep, _progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    removed = f"; removed {len(result.removed)} old" if result.removed else ""
+    typer.echo(
+        f"backup {result.backup.name}: {human_size(result.backup.size_bytes)} in {result.target} "
+        f"({result.seconds:.1f} s){removed}; {result.mongo_note}"
+    )
+
+
+@app.command()
+def restore(
+    name: str = typer.Argument("latest", help="The backup to restore (`nubo backup --list`), or latest."),
+    source: str = typer.Option(None, "--from", help="A directory or s3://BUCKET/PREFIX (default NUBO_BACKUP_TARGET)."),
+    clean: bool = typer.Option(
+        False, "--clean", help="Restore into a database that has tables: drop and recreate what the backup holds."
+    ),
+) -> None:
+    """Restore a backup into NUBO_POSTGRES_DSN's database (empty, unless --clean), in one
+    transaction, and MongoDB when the backup has it and mongorestore is installed."""
+    from nubo_backend.backup import BackupError, restore_backup
+
+    settings = _settings()
+    try:
+        result = restore_backup(settings, source, name, clean, _progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"restored {result.backup.name} into {result.database}; {result.mongo_note}")
+    if result.pending_migrations:
+        typer.echo(f"{result.pending_migrations} migration(s) pending: run `nubo migrate`")
 
 
 @app.command("config")

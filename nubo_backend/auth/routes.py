@@ -10,6 +10,7 @@ from nubo_backend.auth import ratelimit, service
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import AccountDeletion, LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
+from nubo_backend.client_ip import client_ip
 from nubo_backend.jsonutil import json_response
 from nubo_backend.stores import Stores
 from nubo_backend.validation import parse_body
@@ -38,9 +39,7 @@ def _passwords(request: Request) -> Passwords:
 
 
 def _client(request: Request) -> service.Client:
-    return service.Client(
-        user_agent=request.headers.get("user-agent", ""), ip=request.remote_addr or request.ip or ""
-    )
+    return service.Client(user_agent=request.headers.get("user-agent", ""), ip=client_ip(request))
 
 
 async def _limit(request: Request, action: str, limit: int, account: str = "") -> None:
