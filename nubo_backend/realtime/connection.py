@@ -227,6 +227,9 @@ class Connection:
             self._accept(event["id"], text_frame(dumps(event)))
         while self.pending:
             nxt = min(self.pending)
+            if nxt <= self.watermark:  # delivered meanwhile (a replay): never again, never backwards
+                del self.pending[nxt]
+                continue
             skipped = self.skipped if self.skipped is not None else set()
             skipped.update(range(self.watermark + 1, nxt))
             self.skipped = set(sorted(skipped)[-SKIPPED_KEPT:])
@@ -275,8 +278,25 @@ class Connection:
             else:
                 self.watermark = max(self.watermark, replayed) if delivered_live else replayed
                 self.base = min(self.base, last_event_id)
+            self._settle_pending()
         finally:
             self._release_buffer()
+
+    def _settle_pending(self) -> None:
+        """After a replay moved the watermark: ids that waited in pending and were replayed are
+        done (sent again they would be duplicates, and the gap timer would move the watermark
+        back); those that now follow the watermark go out."""
+        pending = self.pending
+        if not pending:
+            return
+        for event_id in [i for i in pending if i <= self.watermark]:
+            del pending[event_id]
+        while (nxt := pending.pop(self.watermark + 1, None)) is not None:
+            self.push(nxt)
+            self.watermark += 1
+        if not pending:
+            self.pending = None
+            self._cancel_gap_timer()
 
     async def _current_sequence(self) -> int:
         """The user's last issued event id; UNKNOWN if Redis cannot say (the first live id decides)."""
