@@ -17,7 +17,7 @@ from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
 from nubo_backend.realtime import presence
 from nubo_backend.realtime.bus import Bus
-from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection
+from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel
 from nubo_backend.realtime.frames import text_frame
 from nubo_backend.stores import Stores
@@ -36,6 +36,7 @@ class Hub:
         self.bus = Bus(stores)
         self.connections: set[Connection] = set()
         self.by_user: dict[int, list[Connection]] = {}
+        self.budgets: dict[int, FrameBudget] = {}  # per user, while the user holds a socket here
         self.subscribing: dict[int, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.refresher: asyncio.Task[None] | None = None
@@ -71,11 +72,19 @@ class Hub:
 
     # -- registration --------------------------------------------------------------------
 
+    def user_budget(self, user_id: int) -> FrameBudget:
+        """The frame budget shared by every socket of user_id on this instance."""
+        budget = self.budgets.get(user_id)
+        if budget is None:
+            budget = self.budgets[user_id] = FrameBudget(self.settings.ws_user_rate_limit)
+        return budget
+
     async def attach(self, conn: Connection) -> int | None:
         """Hold conn; the user's channel is live before this returns (events are then buffered).
         Returns the user's connections on every instance, this one included (None: unknown)."""
         uid = conn.user_id
         self.connections.add(conn)
+        conn.user_budget = self.user_budget(uid)
         held = self.by_user.get(uid)
         if held is None:
             held = self.by_user[uid] = [conn]
@@ -99,6 +108,7 @@ class Hub:
             held.remove(conn)
             if not held:
                 del self.by_user[conn.user_id]
+                self.budgets.pop(conn.user_id, None)
                 await self.bus.unsubscribe(user_channel(self.stores, conn.user_id))
         # While shutting down, clients move to another instance: count them out, announce nothing.
         await presence.disconnected(self.stores, conn.user_id, announce=not self.stopping)
