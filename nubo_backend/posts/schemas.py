@@ -1,14 +1,19 @@
-"""Input models for posts and comments, and the checks on ids that arrive in paths and cursors."""
+"""Input models for posts and comments, the checks on ids that arrive in paths and cursors, and the
+replies."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from nubo_backend.errors import NuboError
+from nubo_backend.media.schemas import MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.validation import Body, MultiLine
+from nubo_backend.replies import Page, Reply
+from nubo_backend.users.schemas import UserSummary
+from nubo_backend.validation import Body, MultiLine, not_null
 
 MAX_MEDIA = 4
 # media: uploaded ids (POST /media) replace client-hosted media_urls, now read-only for old rows.
@@ -17,10 +22,16 @@ MediaId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 class PostIn(Body):
     body: Annotated[str, MultiLine] = Field(min_length=1)
-    media_ids: list[MediaId] = Field(default_factory=list, max_length=MAX_MEDIA)
+    media_ids: list[MediaId] = Field(
+        default_factory=list, max_length=MAX_MEDIA, json_schema_extra={"uniqueItems": True}
+    )
 
 
 class PostPatch(Body):
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(required=["body"]) or not_null(schema, "body")
+    )
+
     body: Annotated[str, MultiLine] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
@@ -39,3 +50,47 @@ def check_length(field: str, text: str, limit: int) -> None:
     if len(text) > limit:
         raise NuboError(422, "validation_error", f"Invalid input: {field}",
                         details=[{"field": field, "message": f"At most {limit} characters"}])
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+class PostOut(Reply):
+    id: int
+    author: UserSummary
+    body: str
+    media_urls: list[str]  # client-hosted media of old posts (read-only)
+    media: list[MediaOut]
+    created_at: datetime
+    updated_at: datetime
+    edited_at: datetime | None
+    like_count: int
+    comment_count: int
+    tags: list[str]
+    liked_by_me: bool  # false for an anonymous viewer
+
+
+class PostPage(Page):
+    items: list[PostOut]
+
+
+class Liker(UserSummary):
+    liked_at: datetime
+
+
+class LikerPage(Page):
+    items: list[Liker]
+
+
+class CommentOut(Reply):
+    id: int
+    post_id: int
+    author: UserSummary
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    edited_at: datetime | None
+
+
+class CommentPage(Page):
+    items: list[CommentOut]
