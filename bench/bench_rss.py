@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ws import free_port, make_users, progress, rss_kib, start, stop  # noqa: E402
 
 
-async def sender(ws, tag: str, count: int, size: int, window: int, expected: int) -> None:
-    """Send `count` lines of `size` bytes, at most `window` of ours unanswered; read every line
-    (ours and the others') until `expected` lines arrived."""
+async def sender(ws, tag: str, count: int, size: int, window: int, refused: dict[str, int]) -> int:
+    """Send `count` lines of `size` bytes, at most `window` of ours unanswered, reading every
+    line (ours and the others') until ours have all come back; the lines received."""
     filler = "x" * (size - 32)
     sent = answered = received = 0
     room = asyncio.Event()
@@ -37,13 +37,17 @@ async def sender(ws, tag: str, count: int, size: int, window: int, expected: int
 
     async def read() -> None:
         nonlocal answered, received
-        while received < expected:
+        while answered < count:
             frame = await ws.recv()
             if frame.startswith("rss "):
                 received += 1
                 if frame.startswith(f"rss {tag} "):
                     answered += 1
                     room.set()
+            elif '"error"' in frame[:40]:  # ours refused (busy: its inbox was full): answered too
+                answered += 1
+                refused[tag] = refused.get(tag, 0) + 1
+                room.set()
 
     reader = asyncio.create_task(read())
     while sent < count:
@@ -54,6 +58,7 @@ async def sender(ws, tag: str, count: int, size: int, window: int, expected: int
         await ws.send(f"rss {tag} {sent:08d} {filler}")
         sent += 1
     await reader
+    return received
 
 
 async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -80,11 +85,13 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
         expected = args.senders * args.per_sender
         for n in range(1, args.rounds + 1):
             began = time.monotonic()
-            await asyncio.wait_for(asyncio.gather(*(
-                sender(ws, str(i), args.per_sender, args.size, args.window, expected)
-                for i, ws in enumerate(sockets)
+            refused: dict[str, int] = {}
+            received = await asyncio.wait_for(asyncio.gather(*(
+                sender(ws, str(i), args.per_sender, args.size, args.window, refused) for i, ws in enumerate(sockets)
             )), args.round_timeout)
             took = time.monotonic() - began
+            progress(f"round {n}: each client got {min(received):,} to {max(received):,} lines, "
+                     f"{sum(refused.values())} refused")
             busy = rss_kib(server.pid) / 1024
             await asyncio.sleep(args.idle)
             rows.append((f"round {n} ({expected:,} lines in {took:.1f} s): at its end, then idle",

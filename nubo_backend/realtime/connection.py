@@ -409,6 +409,7 @@ class Connection:
                     if ws.ws_proto.state is State.OPEN and not self.closed:
                         await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
                     return
+                self.hub.memory.note(len(message))
                 command = _command(message)
                 ref = _ref(command)
                 if not self._within_rate(ref):

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
+from nubo_backend.memory import MemoryTrimmer
 from nubo_backend.realtime import presence
 from nubo_backend.realtime.bus import Bus
 from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
@@ -41,6 +42,7 @@ class Hub:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.refresher: asyncio.Task[None] | None = None
         self.stopping = False
+        self.memory = MemoryTrimmer(self.settings.memory_trim_after_bytes, self.settings.memory_trim_idle)
 
     def start(self) -> None:
         self.bus.listen(self.stores.keys.broadcast_channel, self.on_broadcast)
@@ -52,12 +54,14 @@ class Hub:
         self.bus.on_live.append(lambda: self.spawn(self._after_reconnect()))
         self.bus.start()
         self.refresher = asyncio.create_task(self._refresh_presence(), name="nubo-presence")
+        self.memory.start()
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere (1001), then leave Redis."""
         self.stopping = True
         if self.refresher is not None:
             self.refresher.cancel()
+        self.memory.stop()
         await asyncio.gather(
             *(c.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON) for c in list(self.connections)),
             return_exceptions=True,
@@ -116,6 +120,7 @@ class Hub:
     # -- delivery (called by the bus for each Redis message) -----------------------------
 
     def on_broadcast(self, raw: bytes) -> None:
+        self.memory.note(len(raw), len(self.connections))
         wire = text_frame(raw)
         for conn in list(self.connections):
             conn.push(wire)
