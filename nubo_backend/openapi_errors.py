@@ -1,9 +1,10 @@
 """The error answers of every operation in the OpenAPI document: one shape, {"error", "code"},
-declared per status the edge can give, so that a client (or a contract tester) knows them.
+declared per status the edge can give, so that a client (or a contract tester) knows them;
+and the limits that come from settings (validation.LengthSetting), known only at start-up.
 
-This is the one module that reaches into sanic-ext's operation store (its builders): the
-routes declare what is particular to them with public decorators (nubo_backend.replies), and
-this adds what every route shares, after them and before the document is built."""
+This is the one module that reaches into sanic-ext's builders: the routes declare what is
+particular to them with public decorators (nubo_backend.replies), and this adds what every
+route shares, after them and before the document is built."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 from pydantic import BaseModel
 from sanic import Sanic
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi.builders import OperationStore
+from sanic_ext.extensions.openapi.builders import OperationStore, SpecificationBuilder
+
+from nubo_backend.validation import LengthSetting
 
 # Answers that carry no body: a body schema (sanic-ext gives every response one) would make a
 # client, or a contract tester, expect a Content-Type that the server rightly does not send.
@@ -53,3 +56,13 @@ def describe_error_responses(app: Sanic) -> None:
             for status in BODILESS:
                 if status in operation.responses:
                     operation.responses[status].fields.pop("content", None)
+        _write_setting_lengths(app)
+
+
+def _write_setting_lengths(app: Sanic) -> None:
+    settings = app.ctx.settings
+    for schema in SpecificationBuilder()._components.get("schemas", {}).values():
+        for field in schema.get("properties", {}).values() if isinstance(schema, dict) else ():
+            setting = field.pop(LengthSetting.KEY, None)
+            if setting is not None:
+                field["maxLength"] = getattr(settings, setting)

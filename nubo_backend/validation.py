@@ -139,6 +139,19 @@ def with_pattern(schema: JsonSchemaValue, pattern: str) -> JsonSchemaValue:
     return {**schema, "allOf": [*schema.get("allOf", []), {"pattern": pattern}]}
 
 
+class LengthSetting:
+    """Annotation: the text's longest length is the setting named (checked by the service, as
+    settings are not known when models are built); openapi_errors writes it into the document."""
+
+    KEY = "x-nubo-max-length-setting"
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: Any) -> JsonSchemaValue:
+        return {**handler(schema), self.KEY: self.setting}
+
+
 # Text people read: a name on one line, or prose that may break lines and use tabs.
 OneLine = _NoControls("")
 MultiLine = _NoControls("\n\r\t")

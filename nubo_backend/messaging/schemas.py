@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from nubo_backend.media.schemas import MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.replies import Page, Reply
-from nubo_backend.validation import Body, MultiLine, OneLine, given
+from nubo_backend.validation import Body, LengthSetting, MultiLine, OneLine, given
 
 # A row id (user, conversation, message): a positive PostgreSQL bigint.
 UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
@@ -45,14 +45,14 @@ class NewConversation(Body):
 
 
 class NewMessage(Body):
-    body: Text = Field(min_length=1)
+    body: Annotated[Text, LengthSetting("message_max_length")] = Field(min_length=1)
     client_id: ClientId | None = None
     media_ids: list[UserId] = Field(default_factory=list, max_length=4,  # media: ids from POST /media
                                     json_schema_extra={"uniqueItems": True})
 
 
 class MessageEdit(Body):
-    body: Text = Field(min_length=1)
+    body: Annotated[Text, LengthSetting("message_max_length")] = Field(min_length=1)
 
 
 class ReadMarker(Body):

@@ -13,7 +13,7 @@ from nubo_backend.media.schemas import MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.replies import Page, Reply
 from nubo_backend.users.schemas import UserSummary
-from nubo_backend.validation import Body, MultiLine, not_null
+from nubo_backend.validation import Body, LengthSetting, MultiLine, not_null
 
 MAX_MEDIA = 4
 # media: uploaded ids (POST /media) replace client-hosted media_urls, now read-only for old rows.
@@ -21,7 +21,7 @@ MediaId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class PostIn(Body):
-    body: Annotated[str, MultiLine] = Field(min_length=1)
+    body: Annotated[str, MultiLine, LengthSetting("post_max_length")] = Field(min_length=1)
     media_ids: list[MediaId] = Field(
         default_factory=list, max_length=MAX_MEDIA, json_schema_extra={"uniqueItems": True}
     )
@@ -32,7 +32,7 @@ class PostPatch(Body):
         json_schema_extra=lambda schema: schema.update(required=["body"]) or not_null(schema, "body")
     )
 
-    body: Annotated[str, MultiLine] | None = Field(None, min_length=1)
+    body: Annotated[str, MultiLine, LengthSetting("post_max_length")] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _something(self) -> PostPatch:
@@ -42,7 +42,7 @@ class PostPatch(Body):
 
 
 class CommentIn(Body):
-    body: Annotated[str, MultiLine] = Field(min_length=1)
+    body: Annotated[str, MultiLine, LengthSetting("comment_max_length")] = Field(min_length=1)
 
 
 def check_length(field: str, text: str, limit: int) -> None:
