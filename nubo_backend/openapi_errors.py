@@ -1,5 +1,10 @@
 """The error answers of every operation in the OpenAPI document: one shape, {"error", "code"},
-declared per status the edge can give, so that a client (or a contract tester) knows them."""
+declared per status the edge can give, so that a client (or a contract tester) knows them;
+and the limits that come from settings (validation.LengthSetting), known only at start-up.
+
+This is the one module that reaches into sanic-ext's builders: the routes declare what is
+particular to them with public decorators (nubo_backend.replies), and this adds what every
+route shares, after them and before the document is built."""
 
 from __future__ import annotations
 
@@ -8,7 +13,13 @@ from typing import Any
 from pydantic import BaseModel
 from sanic import Sanic
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi.builders import OperationStore
+from sanic_ext.extensions.openapi.builders import OperationStore, SpecificationBuilder
+
+from nubo_backend.validation import LengthSetting
+
+# Answers that carry no body: a body schema (sanic-ext gives every response one) would make a
+# client, or a contract tester, expect a Content-Type that the server rightly does not send.
+BODILESS = (204, 304)
 
 
 class ErrorBody(BaseModel):
@@ -20,7 +31,7 @@ class ErrorBody(BaseModel):
 
 
 def _statuses(operation: Any) -> dict[int, str]:
-    statuses = {400: "Malformed request", 404: "Not found"}
+    statuses = {400: "Malformed request", 404: "Not found", 503: "A store is unavailable, retry later"}
     if operation.security:  # the guard, required or optional: a bad token is refused
         statuses[401] = "Missing or invalid token"
     if getattr(operation, "requestBody", None) is not None:
@@ -39,5 +50,19 @@ def describe_error_responses(app: Sanic) -> None:
                 continue
             operation = OperationStore()[route.handler]
             for status, description in _statuses(operation).items():
-                operation.response(status, error, description)
+                if status not in operation.responses:  # a route's own description of it wins
+                    operation.response(status, error, description)
             operation.response("default", error, "Any other error")
+            for status in BODILESS:
+                if status in operation.responses:
+                    operation.responses[status].fields.pop("content", None)
+        _write_setting_lengths(app)
+
+
+def _write_setting_lengths(app: Sanic) -> None:
+    settings = app.ctx.settings
+    for schema in SpecificationBuilder()._components.get("schemas", {}).values():
+        for field in schema.get("properties", {}).values() if isinstance(schema, dict) else ():
+            setting = field.pop(LengthSetting.KEY, None)
+            if setting is not None:
+                field["maxLength"] = getattr(settings, setting)

@@ -23,6 +23,7 @@ from nubo_backend.validation import Query, QueryInt
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_ROW_ID = 2**63 - 1  # PostgreSQL bigint: ids in URLs and cursors stay below it
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"  # what encode_cursor writes (unpadded URL-safe base64)
 
 
 class PageQuery(Query):
@@ -36,7 +37,7 @@ def page_parameters(handler: Any) -> Any:
         "limit", openapi.Integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT), "query"
     )(handler)
     return openapi.parameter(
-        "cursor", openapi.String(description="`next_cursor` of the previous page"), "query"
+        "cursor", openapi.String(description="`next_cursor` of the previous page", pattern=CURSOR_PATTERN), "query"
     )(handler)
 
 

@@ -72,6 +72,9 @@ class Settings:
     ws_idle_timeout: float = 60.0
     ws_send_queue: int = 256
     ws_rate_limit: int = 20
+    ws_user_rate_limit: int = 60  # frames per second across one user's sockets on an instance
+    memory_trim_after_bytes: int = 33554432  # large WebSocket traffic before memory is trimmed; 0: never
+    memory_trim_idle: float = 1.0  # seconds without large traffic before trimming
     ws_max_connections_per_user: int = 20  # sockets one user may hold across all instances
     media_backend: str = "disk"
     media_disk_path: str = "var/media"

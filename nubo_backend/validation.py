@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from sanic import Request
@@ -39,7 +39,40 @@ class Body(BaseModel):
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         kwargs.setdefault("schema_generator", OpenAPI30Schema)
-        return super().model_json_schema(*args, **kwargs)
+        schema = super().model_json_schema(*args, **kwargs)
+        for name, field in schema.get("properties", {}).items():
+            if name in cls.nul_allowed:  # secrets, taken byte for byte
+                continue
+            _refuse_nul(field)
+            if field.get("minLength", 0) >= 1:  # surrounding spaces are stripped before the check
+                field.update(with_pattern(field, NONBLANK))
+        return schema
+
+
+def given(field: str, json_type: str) -> dict[str, Any]:
+    """JSON Schema of an object in which `field` is present and not null (OpenAPI 3.0: a type
+    without `nullable` refuses null), for the rules across fields of a model's schema."""
+    return {"required": [field], "properties": {field: {"type": json_type}}}
+
+
+def not_null(schema: dict[str, Any], *fields: str) -> None:
+    """In a model's schema: `fields` may be left out but not sent as null (their validators
+    refuse it; the Python type is Optional only so that they can be absent)."""
+    for name in fields:
+        schema["properties"][name].pop("nullable", None)
+        schema["properties"][name].pop("default", None)
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    """Say in a field's schema that its strings hold no U+0000 (the patterns of OneLine and
+    MultiLine already do)."""
+    if schema.get("type") == "string" and "\\u0000" not in str(schema):
+        schema.update(with_pattern(schema, NO_NUL))
+    if isinstance(schema.get("items"), dict):
+        _refuse_nul(schema["items"])
+    for alternative in schema.get("anyOf", []) + schema.get("allOf", []):
+        if isinstance(alternative, dict):
+            _refuse_nul(alternative)
 
 
 class Query(BaseModel):
@@ -59,19 +92,72 @@ def _whole_number(value: Any) -> Any:
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
-def _no_controls(allowed: str) -> Any:
-    def check(value: str) -> str:
+class _NoControls:
+    """Annotation: the text holds no control character (Unicode Cc) other than `allowed`; the
+    published schema says so with a pattern (U+0000 included: _nul_details refuses it anywhere)."""
+
+    def __init__(self, allowed: str) -> None:
+        self.allowed = allowed
+        kept = "".join(sorted(allowed))
+        ranges = [(0x00, 0x1F), (0x7F, 0x9F)]
+        excluded = "".join(_char_class(lo, hi, kept) for lo, hi in ranges)
+        self.pattern = f"^[^{excluded}]*$"
+        # The same, with at least one character that stripping leaves (for required text).
+        self.nonblank_pattern = f"^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$"
+
+    def check(self, value: str) -> str:
         # NUL has its own check, for every field (_nul_details).
-        if any(unicodedata.category(c) == "Cc" and c not in allowed and c != "\x00" for c in value):
+        if any(unicodedata.category(c) == "Cc" and c not in self.allowed and c != "\x00" for c in value):
             raise ValueError("Must not contain control characters")
         return value
 
-    return AfterValidator(check)
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: Any) -> JsonSchemaValue:
+        return with_pattern(handler(schema), self.pattern)
+
+
+def _char_class(lo: int, hi: int, kept: str) -> str:
+    """`\\uXXXX-\\uYYYY` pieces of a regex class for lo..hi, leaving out the characters in kept."""
+    pieces, start = [], None
+    for code in range(lo, hi + 2):
+        inside = code <= hi and chr(code) not in kept
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            end = code - 1
+            pieces.append(f"\\u{start:04x}" + (f"-\\u{end:04x}" if end > start else ""))
+            start = None
+    return "".join(pieces)
+
+
+def with_pattern(schema: JsonSchemaValue, pattern: str) -> JsonSchemaValue:
+    """schema, also required to match pattern (beside a pattern it may have already)."""
+    if "pattern" not in schema:
+        return {**schema, "pattern": pattern}
+    return {**schema, "allOf": [*schema.get("allOf", []), {"pattern": pattern}]}
+
+
+class LengthSetting:
+    """Annotation: the text's longest length is the setting named (checked by the service, as
+    settings are not known when models are built); openapi_errors writes it into the document."""
+
+    KEY = "x-nubo-max-length-setting"
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: Any) -> JsonSchemaValue:
+        return {**handler(schema), self.KEY: self.setting}
 
 
 # Text people read: a name on one line, or prose that may break lines and use tabs.
-OneLine = _no_controls("")
-MultiLine = _no_controls("\n\r\t")
+OneLine = _NoControls("")
+MultiLine = _NoControls("\n\r\t")
+# Any other text field: _nul_details refuses U+0000 in every field but the nul_allowed ones.
+NO_NUL = "^[^\\u0000]*$"
+NONBLANK = "\\S"  # somewhere in the text (JSON Schema patterns are not anchored)
 
 
 def _details(exc: ValidationError) -> list[dict[str, str]]:
@@ -182,4 +268,6 @@ def parse_body(request: Request, model: type[M]) -> M:
 
 
 def parse_query(request: Request, model: type[M]) -> M:
-    return validate(model, {k: v[0] for k, v in request.args.items()})
+    # Blank values kept: `?limit=` is an invalid limit (422), not an absent one.
+    args = request.get_args(keep_blank_values=True)
+    return validate(model, {k: v[0] for k, v in args.items()})

@@ -478,7 +478,8 @@ async def test_openapi_describes_upload_and_the_media_object(api: httpx.AsyncCli
     spec = (await api.get("/docs/openapi.json")).json()
     upload_op = spec["paths"]["/media"]["post"]
     assert {"image/jpeg", "multipart/form-data"} <= set(upload_op["requestBody"]["content"])
-    schema = upload_op["responses"]["201"]["content"]["application/json"]["schema"]
+    ref = upload_op["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rpartition("/")[2]]
     assert {"id", "width", "height", "blurhash", "url", "thumbnail_url", "size_bytes"} <= set(schema["properties"])
     assert "/media/{media_id}/thumbnail" in spec["paths"]
 

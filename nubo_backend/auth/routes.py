@@ -9,9 +9,22 @@ from sanic_ext import openapi
 from nubo_backend.auth import ratelimit, service
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
-from nubo_backend.auth.schemas import AccountDeletion, LoginBody, PasswordChange, ProfilePatch, RefreshBody, SignupBody
+from nubo_backend.auth.schemas import (
+    Account,
+    AccountDeletion,
+    LoginBody,
+    PasswordChange,
+    PasswordChanged,
+    ProfilePatch,
+    RefreshBody,
+    SessionList,
+    SignedIn,
+    SignupBody,
+    Tokens,
+)
 from nubo_backend.client_ip import client_ip
 from nubo_backend.jsonutil import json_response
+from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.stores import Stores
 from nubo_backend.validation import parse_body
 
@@ -50,7 +63,10 @@ async def _limit(request: Request, action: str, limit: int, account: str = "") -
 
 @bp.post("/signup")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(SignupBody)})
+@returns(201, SignedIn, "Signed up and signed in")
+@refusal(409, "Username or e-mail taken")
+@refusal(429, "Too many sign-ups from this address (Retry-After)")
+@openapi.body({"application/json": openapi.Component(SignupBody)}, required=True)
 async def signup(request: Request) -> HTTPResponse:
     """Create an account; answers the user and a token pair."""
     body = parse_body(request, SignupBody)
@@ -61,7 +77,11 @@ async def signup(request: Request) -> HTTPResponse:
 
 @bp.post("/login")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(LoginBody)})
+@returns(200, SignedIn, "Signed in")
+@refusal(401, "Wrong identifier or password")
+@refusal(403, "Account suspended")
+@refusal(429, "Too many attempts (Retry-After)")
+@openapi.body({"application/json": openapi.Component(LoginBody)}, required=True)
 async def login(request: Request) -> HTTPResponse:
     """Log in with username or email and password; answers a token pair and the user."""
     body = parse_body(request, LoginBody)
@@ -73,7 +93,10 @@ async def login(request: Request) -> HTTPResponse:
 
 @bp.post("/refresh")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(RefreshBody)})
+@returns(200, Tokens, "A new token pair; the refresh token given is spent")
+@refusal(401, "Refresh token invalid, expired or reused")
+@refusal(429, "Too many refreshes (Retry-After)")
+@openapi.body({"application/json": openapi.Component(RefreshBody)}, required=True)
 async def refresh(request: Request) -> HTTPResponse:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     body = parse_body(request, RefreshBody)
@@ -84,6 +107,7 @@ async def refresh(request: Request) -> HTTPResponse:
 
 @bp.post("/logout")
 @openapi.tag("auth")
+@no_content("This session is revoked")
 @require_auth
 async def logout(request: Request) -> HTTPResponse:
     """Revoke the current session: its access and refresh tokens stop working at once."""
@@ -94,6 +118,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 @bp.post("/logout/all")
 @openapi.tag("auth")
+@no_content("Every session of the account is revoked")
 @require_auth
 async def logout_all(request: Request) -> HTTPResponse:
     """Revoke every session of the caller, the current one included."""
@@ -103,6 +128,7 @@ async def logout_all(request: Request) -> HTTPResponse:
 
 @bp.get("/sessions")
 @openapi.tag("auth")
+@returns(200, SessionList)
 @require_auth
 async def sessions(request: Request) -> HTTPResponse:
     """The caller's live sessions (device, IP, created, last used), most recent first."""
@@ -113,6 +139,7 @@ async def sessions(request: Request) -> HTTPResponse:
 
 @bp.delete("/sessions/<session_id:str>")
 @openapi.tag("auth")
+@no_content("The session is revoked")
 @require_auth
 async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
     """Revoke one of the caller's sessions (404 if it is not theirs)."""
@@ -122,6 +149,7 @@ async def revoke_session(request: Request, session_id: str) -> HTTPResponse:
 
 @bp.get("/me")
 @openapi.tag("auth")
+@returns(200, Account)
 @require_auth
 async def me(request: Request) -> HTTPResponse:
     """The caller's own account, e-mail included."""
@@ -130,7 +158,8 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.patch("/me")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(ProfilePatch)})
+@returns(200, Account, "The account as changed")
+@openapi.body({"application/json": openapi.Component(ProfilePatch)}, required=True)
 @require_auth
 async def update_me(request: Request) -> HTTPResponse:
     """Change display name, bio or avatar URL (`avatar_url: null` removes it)."""
@@ -140,7 +169,9 @@ async def update_me(request: Request) -> HTTPResponse:
 
 @bp.delete("/me")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(AccountDeletion)})
+@no_content("The account and its content are deleted")
+@refusal(403, "Wrong password")
+@openapi.body({"application/json": openapi.Component(AccountDeletion)}, required=True)
 @require_auth
 async def delete_account(request: Request) -> HTTPResponse:
     """Delete your account for good (`{password}` required): posts, comments, likes, follows and
@@ -152,7 +183,10 @@ async def delete_account(request: Request) -> HTTPResponse:
 
 @bp.post("/me/password")
 @openapi.tag("auth")
-@openapi.body({"application/json": openapi.Component(PasswordChange)})
+@returns(200, PasswordChanged)
+@refusal(403, "Wrong current password")
+@refusal(409, "Changed meanwhile, retry")
+@openapi.body({"application/json": openapi.Component(PasswordChange)}, required=True)
 @require_auth
 async def change_password(request: Request) -> HTTPResponse:
     """Change the password (current one required); every other session is revoked."""

@@ -1,13 +1,15 @@
-"""Input models of the auth routes."""
+"""Input models of the auth routes, and their replies."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from datetime import datetime
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, StringConstraints, WithJsonSchema, field_validator, model_validator
 
-from nubo_backend.validation import Body, MultiLine, OneLine
+from nubo_backend.replies import Reply
+from nubo_backend.validation import Body, MultiLine, OneLine, given, not_null
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
 PASSWORD_MIN = 8
@@ -38,8 +40,17 @@ def _not_an_id(value: str) -> str:
     return value
 
 
-Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN), AfterValidator(_not_an_id)]
-Email = Annotated[str, AfterValidator(normalise_email)]
+# Published as one pattern: the allowed characters, with at least one that is not a digit.
+USERNAME_SCHEMA = {
+    "type": "string", "minLength": 3, "maxLength": 30, "pattern": r"^[A-Za-z0-9_]*[A-Za-z_][A-Za-z0-9_]*$"
+}
+Username = Annotated[
+    str, StringConstraints(pattern=USERNAME_PATTERN), AfterValidator(_not_an_id), WithJsonSchema(USERNAME_SCHEMA)
+]
+Email = Annotated[
+    str, AfterValidator(normalise_email),
+    WithJsonSchema({"type": "string", "maxLength": EMAIL_MAX, "pattern": EMAIL_RE.pattern}),
+]
 # Passwords are taken byte for byte: no stripping of surrounding spaces.
 NewPassword = Annotated[
     str, StringConstraints(strip_whitespace=False, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
@@ -61,6 +72,7 @@ class SignupBody(Body):
 class LoginBody(Body):
     """Either `username` or `email`, with the password."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [given("username", "string"), given("email", "string")]})
     nul_allowed = frozenset({"password"})
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_MAX)] | None = None
@@ -85,6 +97,10 @@ class RefreshBody(Body):
 
 class ProfilePatch(Body):
     """Fields to change; absent fields stay as they are, `avatar_url: null` removes the avatar."""
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(minProperties=1) or not_null(schema, "display_name", "bio")
+    )
 
     display_name: DisplayName | None = None
     bio: Bio | None = None
@@ -115,3 +131,53 @@ class PasswordChange(Body):
 
     current_password: GivenPassword
     new_password: NewPassword
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+class PublicAccount(Reply):
+    id: int
+    username: str
+    display_name: str
+    bio: str
+    avatar_url: str | None
+    created_at: datetime
+
+
+class Account(PublicAccount):
+    """The caller's own account (GET /me)."""
+
+    email: str
+
+
+class Tokens(Reply):
+    """A new access token (`expires_in` seconds) and the refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class SignedIn(Tokens):
+    user: PublicAccount
+
+
+class SessionOut(Reply):
+    id: str
+    user_agent: str
+    ip: str
+    created_at: datetime
+    last_used_at: datetime
+    current: bool
+
+
+class SessionList(Reply):
+    items: list[SessionOut]
+
+
+class PasswordChanged(Reply):
+    """The other sessions, revoked (the current one stays)."""
+
+    revoked_sessions: int

@@ -8,8 +8,10 @@ import asyncio
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from nubo_backend.health.schemas import Alive, NotReady, Pong, Ready
 from nubo_backend.jsonutil import json_response
 from nubo_backend.migrations import schema_problem
+from nubo_backend.replies import returns
 from nubo_backend.stores import Stores, check_all, short_reason
 
 bp = Blueprint("health")
@@ -18,12 +20,14 @@ _PONG = b'{"message":"pong"}'
 
 
 @bp.get("/ping")
+@returns(200, Pong)
 async def ping(request: Request) -> HTTPResponse:
     """The seed's liveness probe: `{"message": "pong"}`."""
     return HTTPResponse(_PONG, content_type="application/json")
 
 
 @bp.get("/health")
+@returns(200, Alive)
 async def health(request: Request) -> HTTPResponse:
     """The process is up and serving; says nothing about the stores."""
     return json_response({"status": "ok"})
@@ -37,6 +41,8 @@ async def _schema_check(stores: Stores) -> str:
 
 
 @bp.get("/ready")
+@returns(200, Ready)
+@returns(503, NotReady, "A store is unreachable, the schema is not the code's, or shutting down")
 async def ready(request: Request) -> HTTPResponse:
     """200 when PostgreSQL, Redis and MongoDB answer and the schema is the code's; 503 naming
     what is wrong, and at once when the instance is shutting down (load balancers move on)."""

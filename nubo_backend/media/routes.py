@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic
+from sanic.headers import parse_content_header
+from sanic.request.form import parse_multipart_form
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
@@ -17,6 +19,8 @@ from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, view
 from nubo_backend.errors import NuboError
 from nubo_backend.jsonutil import json_response
 from nubo_backend.media import service
+from nubo_backend.media.schemas import MediaOut
+from nubo_backend.replies import returns
 
 bp = Blueprint("media")
 
@@ -26,12 +30,6 @@ MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the file
 # A body over the limit is drained, for a readable 413, up to this many times the limit;
 # past that the connection is dropped instead.
 DRAIN_FACTOR = 4
-
-MEDIA_OBJECT = {
-    "id": int, "type": str, "content_type": str, "width": int, "height": int, "size_bytes": int,
-    "blurhash": str, "url": str, "thumbnail_url": str, "thumbnail": {"width": int, "height": int},
-}
-
 
 def _too_large(limit: int) -> NuboError:
     return NuboError(413, "payload_too_large", f"An upload may be at most {limit} bytes",
@@ -59,8 +57,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _file_from_multipart(request: Request, body: bytes, limit: int) -> bytes:
-    request.body = body  # what Sanic's form parser reads
-    files = request.files or {}
+    # Sanic's parser itself, called directly: `request.files` would log a malformed form (no
+    # boundary, a part without headers) as an ERROR with a traceback, one per hostile request.
+    _, parameters = parse_content_header(request.headers.get("content-type", ""))
+    boundary = parameters.get("boundary")
+    try:
+        _, files = parse_multipart_form(body, str(boundary).encode()) if boundary else (None, {})
+    except Exception:  # noqa: BLE001 - whatever a malformed form trips the parser on, it is the client's
+        files = {}
     upload = files.get("file")
     if upload is None:
         raise NuboError(422, "validation_error", "Invalid input: file",
@@ -80,8 +84,9 @@ def _file_from_multipart(request: Request, body: bytes, limit: int) -> bytes:
     "413 past media_max_upload_bytes, 415 for another Content-Type, 422 for a file that is not "
     "a usable image, 429 past media_uploads_per_hour.")
 @openapi.body({t: openapi.Binary() for t in IMAGE_TYPES}
-              | {MULTIPART: {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}})
-@openapi.response(201, {"application/json": MEDIA_OBJECT}, "The stored media object")
+              | {MULTIPART: {"type": "object", "required": ["file"],
+                             "properties": {"file": {"type": "string", "format": "binary"}}}}, required=True)
+@returns(201, MediaOut, "The stored media object")
 @require_auth
 async def upload(request: Request) -> HTTPResponse:
     stores = request.app.ctx.stores
@@ -122,6 +127,7 @@ async def _serve(request: Request, media_id: int, thumbnail: bool) -> HTTPRespon
 
 @bp.get("/media/<media_id:id>")
 @openapi.tag("media")
+@openapi.response(304, None, "Not modified (If-None-Match)")
 @openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The image")
 @openapi.parameter("access_token", str, "query", description=ACCESS_TOKEN_PARAMETER)
 @optional_auth(allow_query_token=True)
@@ -133,6 +139,7 @@ async def get_media(request: Request, media_id: int) -> HTTPResponse:
 
 @bp.get("/media/<media_id:id>/thumbnail")
 @openapi.tag("media")
+@openapi.response(304, None, "Not modified (If-None-Match)")
 @openapi.response(200, {"image/jpeg": openapi.Binary(), "image/png": openapi.Binary()}, "The thumbnail")
 @openapi.parameter("access_token", str, "query", description=ACCESS_TOKEN_PARAMETER)
 @optional_auth(allow_query_token=True)

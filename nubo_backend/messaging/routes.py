@@ -9,8 +9,20 @@ from sanic_ext import openapi
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import service
-from nubo_backend.messaging.schemas import MessageEdit, NewConversation, NewMembers, NewMessage, ReadMarker
+from nubo_backend.messaging.schemas import (
+    ConversationOut,
+    ConversationPage,
+    MessageEdit,
+    MessageOut,
+    MessagePage,
+    NewConversation,
+    NewMembers,
+    NewMessage,
+    ReadMarker,
+    ReadReceipt,
+)
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
+from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
@@ -18,7 +30,10 @@ bp = Blueprint("messaging")
 
 @bp.post("/conversations")
 @openapi.tag("conversations")
-@openapi.body({"application/json": openapi.Component(NewConversation)})
+@returns(201, ConversationOut, "The new conversation")
+@returns(200, ConversationOut, "The direct conversation that already existed")
+@refusal(403, "Not allowed")
+@openapi.body({"application/json": openapi.Component(NewConversation)}, required=True)
 @require_auth
 async def create_conversation(request: Request) -> HTTPResponse:
     """Open a direct conversation ({user_id}: returns the existing one) or create a group ({title, member_ids})."""
@@ -33,6 +48,7 @@ async def create_conversation(request: Request) -> HTTPResponse:
 
 @bp.get("/conversations")
 @openapi.tag("conversations")
+@returns(200, ConversationPage)
 @page_parameters
 @require_auth
 async def list_conversations(request: Request) -> HTTPResponse:
@@ -46,6 +62,8 @@ async def list_conversations(request: Request) -> HTTPResponse:
 
 @bp.get("/conversations/<conversation_id:id>")
 @openapi.tag("conversations")
+@returns(200, ConversationOut)
+@refusal(403, "Not a member")
 @require_auth
 async def get_conversation(request: Request, conversation_id: int) -> HTTPResponse:
     """One conversation with its members."""
@@ -54,7 +72,9 @@ async def get_conversation(request: Request, conversation_id: int) -> HTTPRespon
 
 @bp.post("/conversations/<conversation_id:id>/members")
 @openapi.tag("conversations")
-@openapi.body({"application/json": openapi.Component(NewMembers)})
+@returns(200, ConversationOut, "The conversation with its members")
+@refusal(403, "Not the owner, or not a group")
+@openapi.body({"application/json": openapi.Component(NewMembers)}, required=True)
 @require_auth
 async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
     """Add people to a group (owners only)."""
@@ -65,6 +85,8 @@ async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.delete("/conversations/<conversation_id:id>/members/<user_id:id>")
 @openapi.tag("conversations")
+@no_content("The member is removed")
+@refusal(403, "Not the owner")
 @require_auth
 async def remove_member(request: Request, conversation_id: int, user_id: int) -> HTTPResponse:
     """Remove a member from a group (owners), or leave it (your own id)."""
@@ -74,6 +96,8 @@ async def remove_member(request: Request, conversation_id: int, user_id: int) ->
 
 @bp.post("/conversations/<conversation_id:id>/leave")
 @openapi.tag("conversations")
+@no_content("You left")
+@refusal(403, "Not a member")
 @require_auth
 async def leave(request: Request, conversation_id: int) -> HTTPResponse:
     """Leave a group."""
@@ -83,6 +107,8 @@ async def leave(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.get("/conversations/<conversation_id:id>/messages")
 @openapi.tag("messages")
+@returns(200, MessagePage)
+@refusal(403, "Not a member")
 @page_parameters
 @require_auth
 async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
@@ -96,7 +122,10 @@ async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.post("/conversations/<conversation_id:id>/messages")
 @openapi.tag("messages")
-@openapi.body({"application/json": openapi.Component(NewMessage)})
+@returns(201, MessageOut, "The message")
+@returns(200, MessageOut, "Already stored under this client_id")
+@refusal(403, "Not a member")
+@openapi.body({"application/json": openapi.Component(NewMessage)}, required=True)
 @require_auth
 async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
     """Send {body, client_id, media_ids?}; a retry with the same client_id returns the first message (200)."""
@@ -110,7 +139,9 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.post("/conversations/<conversation_id:id>/read")
 @openapi.tag("conversations")
-@openapi.body({"application/json": openapi.Component(ReadMarker)})
+@returns(200, ReadReceipt)
+@refusal(403, "Not a member")
+@openapi.body({"application/json": openapi.Component(ReadMarker)}, required=True)
 @require_auth
 async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
     """Move the caller's read marker to {message_id}."""
@@ -121,7 +152,9 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 
 @bp.patch("/messages/<message_id:id>")
 @openapi.tag("messages")
-@openapi.body({"application/json": openapi.Component(MessageEdit)})
+@returns(200, MessageOut, "The message as edited")
+@refusal(403, "Not your message")
+@openapi.body({"application/json": openapi.Component(MessageEdit)}, required=True)
 @require_auth
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""
@@ -131,6 +164,8 @@ async def edit_message(request: Request, message_id: int) -> HTTPResponse:
 
 @bp.delete("/messages/<message_id:id>")
 @openapi.tag("messages")
+@no_content("The message is deleted")
+@refusal(403, "Not your message")
 @require_auth
 async def delete_message(request: Request, message_id: int) -> HTTPResponse:
     """Delete your own message for everyone (a tombstone remains)."""

@@ -1,13 +1,16 @@
-"""Inputs of the messaging routes and WebSocket commands."""
+"""Inputs of the messaging routes and WebSocket commands, and the routes' replies."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.validation import Body, MultiLine, OneLine
+from nubo_backend.replies import Page, Reply
+from nubo_backend.validation import Body, LengthSetting, MultiLine, OneLine, given
 
 # A row id (user, conversation, message): a positive PostgreSQL bigint.
 UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
@@ -20,6 +23,11 @@ MAX_GROUP_SIZE = 256
 
 class NewConversation(Body):
     """`{user_id}` for a direct conversation, `{title, member_ids}` for a group."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {**given("user_id", "integer"), "not": {"anyOf": [given("title", "string"), given("member_ids", "array")]}},
+        {**given("title", "string"), "not": given("user_id", "integer")},
+    ]})
 
     user_id: UserId | None = None
     title: Title | None = None
@@ -39,6 +47,8 @@ class NewConversation(Body):
 class _BodyOrMedia(Body):
     """A message carries words, photos or both (a photo alone needs no caption)."""
 
+    model_config = ConfigDict(json_schema_extra=BODY_OR_MEDIA)
+
     @model_validator(mode="after")
     def _body_or_media(self) -> _BodyOrMedia:
         if not self.body and not self.media_ids:
@@ -47,13 +57,14 @@ class _BodyOrMedia(Body):
 
 
 class NewMessage(_BodyOrMedia):
-    body: Text = ""
+    body: Annotated[Text, LengthSetting("message_max_length")] = ""
     client_id: ClientId | None = None
-    media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
+    media_ids: list[UserId] = Field(default_factory=list, max_length=4,  # media: ids from POST /media
+                                    json_schema_extra={"uniqueItems": True})
 
 
 class MessageEdit(Body):
-    body: Text = Field(min_length=1)
+    body: Annotated[Text, LengthSetting("message_max_length")] = Field(min_length=1)
 
 
 class ReadMarker(Body):
@@ -69,9 +80,10 @@ class SendCommand(_BodyOrMedia):
 
     type: str
     conversation_id: UserId
-    body: Text = ""
+    body: Annotated[Text, LengthSetting("message_max_length")] = ""
     client_id: ClientId
-    media_ids: list[UserId] = Field(default_factory=list, max_length=4)  # media: ids from POST /media
+    media_ids: list[UserId] = Field(default_factory=list, max_length=4,  # media: ids from POST /media
+                                    json_schema_extra={"uniqueItems": True})
 
 
 class TypingCommand(Body):
@@ -83,3 +95,74 @@ class ReadCommand(Body):
     type: str
     conversation_id: UserId
     message_id: UserId
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+class MemberOut(Reply):
+    user_id: int
+    username: str
+    display_name: str
+    avatar_url: str | None
+    role: str
+    joined_at: datetime
+    last_read_message_id: int | None
+
+
+class ConversationOut(Reply):
+    id: int
+    kind: Literal["direct", "group"]
+    title: str | None
+    created_by: int | None  # null once the creator's account is deleted
+    created_at: datetime
+    last_activity: datetime
+    last_message_id: int | None
+    members: list[MemberOut]
+
+
+class LastMessage(Reply):
+    id: int
+    sender_id: int | None
+    body: str | None  # null once deleted
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+
+
+class ConversationSummary(Reply):
+    id: int
+    kind: Literal["direct", "group"]
+    title: str | None
+    member_ids: list[int]
+    created_at: datetime
+    last_activity: datetime
+    last_message: LastMessage | None
+    last_read_message_id: int | None
+    unread_count: int
+
+
+class ConversationPage(Page):
+    items: list[ConversationSummary]
+
+
+class MessageOut(Reply):
+    id: int
+    conversation_id: int
+    sender_id: int | None  # null once the sender's account is deleted
+    client_id: str | None
+    body: str | None  # null once deleted
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    media: list[MediaOut]
+
+
+class MessagePage(Page):
+    items: list[MessageOut]
+
+
+class ReadReceipt(Reply):
+    conversation_id: int
+    user_id: int
+    message_id: int

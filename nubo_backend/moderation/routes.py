@@ -10,23 +10,23 @@ from nubo_backend.auth import ratelimit
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.moderation import service
-from nubo_backend.moderation.schemas import ReportIn, ReportsQuery, ResolutionIn
-from nubo_backend.openapi_errors import ErrorBody
+from nubo_backend.moderation.schemas import ReportDetail, ReportIn, ReportOut, ReportPage, ReportsQuery, ResolutionIn
 from nubo_backend.pagination import page_parameters
+from nubo_backend.replies import refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("moderation")
 
 # The answers particular to these routes; openapi_errors adds those every route shares.
-_ERROR = {"application/json": openapi.Component(ErrorBody)}
-NOT_A_MODERATOR = openapi.response(403, _ERROR, "Not a moderator (`not_a_moderator`)")
+NOT_A_MODERATOR = refusal(403, "Not a moderator (`not_a_moderator`)")
 
 
 @bp.post("/reports")
 @openapi.tag("moderation")
-@openapi.response(403, _ERROR, "A message of a conversation you are not in (`not_a_member`)")
-@openapi.response(429, _ERROR, "More than 100 reports in a minute (`rate_limited`, Retry-After)")
-@openapi.body({"application/json": openapi.Component(ReportIn)})
+@returns(201, ReportOut, "The report")
+@refusal(403, "A message of a conversation you are not in (`not_a_member`)")
+@refusal(429, "More than 100 reports in a minute (`rate_limited`, Retry-After)")
+@openapi.body({"application/json": openapi.Component(ReportIn)}, required=True)
 @require_auth
 async def file_report(request: Request) -> HTTPResponse:
     """Report a user, post, comment or message (of a conversation you are in) with a reason;
@@ -42,6 +42,7 @@ async def file_report(request: Request) -> HTTPResponse:
 
 @bp.get("/reports")
 @openapi.tag("moderation")
+@returns(200, ReportPage)
 @NOT_A_MODERATOR
 @openapi.parameter("status", openapi.String(enum=["open", "resolved"]), "query")
 @page_parameters
@@ -56,6 +57,7 @@ async def list_reports(request: Request) -> HTTPResponse:
 
 @bp.get("/reports/<report_id:id>")
 @openapi.tag("moderation")
+@returns(200, ReportDetail)
 @NOT_A_MODERATOR
 @require_auth
 async def get_report(request: Request, report_id: int) -> HTTPResponse:
@@ -65,9 +67,10 @@ async def get_report(request: Request, report_id: int) -> HTTPResponse:
 
 @bp.post("/reports/<report_id:id>/resolve")
 @openapi.tag("moderation")
+@returns(200, ReportDetail, "The report, resolved")
 @NOT_A_MODERATOR
-@openapi.response(409, _ERROR, "Already resolved (`report_resolved`), or the content cannot be removed")
-@openapi.body({"application/json": openapi.Component(ResolutionIn)})
+@refusal(409, "Already resolved (`report_resolved`), or the content cannot be removed")
+@openapi.body({"application/json": openapi.Component(ResolutionIn)}, required=True)
 @require_auth
 async def resolve_report(request: Request, report_id: int) -> HTTPResponse:
     """Moderators: dismiss the report, remove the content, or suspend the account behind it."""

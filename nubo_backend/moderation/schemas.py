@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from nubo_backend.pagination import MAX_ROW_ID, PageQuery
+from nubo_backend.replies import Page, Reply
 from nubo_backend.validation import Body, MultiLine
 
 # The fixed lists; sql/migrations/0009_moderation.sql checks the same values.
@@ -44,3 +46,53 @@ class ResolutionIn(Body):
 
 class ReportsQuery(PageQuery):
     status: Literal["open", "resolved"] | None = None
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+class ReportTarget(Reply):
+    type: TargetType
+    id: int
+    user_id: int | None  # the account answerable for the content; null once deleted
+
+
+class ReportOut(Reply):
+    id: int
+    reporter_id: int | None
+    target: ReportTarget
+    reason: Reason
+    note: str
+    snapshot: dict[str, Any] | None  # the content as it was when reported
+    status: Literal["open", "resolved"]
+    resolution: Action | None
+    resolved_by: int | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class ReportPage(Page):
+    items: list[ReportOut]
+
+
+class ModeratorRef(Reply):
+    id: int
+    username: str
+
+
+class ActionTarget(Reply):
+    type: TargetType
+    id: int
+
+
+class ActionOut(Reply):
+    id: int
+    action: str
+    moderator: ModeratorRef | None
+    target: ActionTarget
+    details: dict[str, Any] | None
+    created_at: datetime
+
+
+class ReportDetail(ReportOut):
+    actions: list[ActionOut]

@@ -8,9 +8,10 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.notifications.schemas import MarkRead
+from nubo_backend.notifications.schemas import MarkedRead, MarkRead, NotificationPage
 from nubo_backend.notifications.service import list_notifications, mark_read
 from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
+from nubo_backend.replies import returns
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("notifications")
@@ -18,6 +19,7 @@ bp = Blueprint("notifications")
 
 @bp.get("/notifications")
 @openapi.tag("notifications")
+@returns(200, NotificationPage)
 @page_parameters
 @require_auth
 async def notifications(request: Request) -> HTTPResponse:
@@ -31,6 +33,7 @@ async def notifications(request: Request) -> HTTPResponse:
 
 @bp.post("/notifications/read")
 @openapi.tag("notifications")
+@returns(200, MarkedRead)
 @openapi.body({"application/json": openapi.Component(MarkRead)})
 @require_auth
 async def read_notifications(request: Request) -> HTTPResponse:

@@ -10,7 +10,17 @@ from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, view
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.posts import comments, likers, service
-from nubo_backend.posts.schemas import CommentIn, PostIn, PostPatch
+from nubo_backend.posts.schemas import (
+    CommentIn,
+    CommentOut,
+    CommentPage,
+    LikerPage,
+    PostIn,
+    PostOut,
+    PostPage,
+    PostPatch,
+)
+from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("posts")
@@ -18,7 +28,8 @@ bp = Blueprint("posts")
 
 @bp.post("/posts")
 @openapi.tag("posts")
-@openapi.body({"application/json": openapi.Component(PostIn)})
+@returns(201, PostOut, "The post")
+@openapi.body({"application/json": openapi.Component(PostIn)}, required=True)
 @require_auth
 async def create_post(request: Request) -> HTTPResponse:
     """Publish a post `{body, media_ids?}` (ids from POST /media); its author's followers get `post.created`."""
@@ -29,6 +40,7 @@ async def create_post(request: Request) -> HTTPResponse:
 
 @bp.get("/posts")
 @openapi.tag("posts")
+@returns(200, PostPage)
 @page_parameters
 @optional_auth
 async def list_posts(request: Request) -> HTTPResponse:
@@ -41,6 +53,7 @@ async def list_posts(request: Request) -> HTTPResponse:
 
 @bp.get("/posts/<post_id:id>")
 @openapi.tag("posts")
+@returns(200, PostOut)
 @optional_auth
 async def get_post(request: Request, post_id: int) -> HTTPResponse:
     """One post (readable without auth)."""
@@ -50,7 +63,9 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.patch("/posts/<post_id:id>")
 @openapi.tag("posts")
-@openapi.body({"application/json": openapi.Component(PostPatch)})
+@returns(200, PostOut, "The post as edited")
+@refusal(403, "Not your post")
+@openapi.body({"application/json": openapi.Component(PostPatch)}, required=True)
 @require_auth
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
     """Edit a post's body (author only)."""
@@ -62,6 +77,8 @@ async def update_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.delete("/posts/<post_id:id>")
 @openapi.tag("posts")
+@no_content("The post is deleted")
+@refusal(403, "Not your post")
 @require_auth
 async def delete_post(request: Request, post_id: int) -> HTTPResponse:
     """Delete a post with its comments and likes, permanently (author only)."""
@@ -71,6 +88,7 @@ async def delete_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.put("/posts/<post_id:id>/like")
 @openapi.tag("posts")
+@returns(200, PostOut, "The post, liked")
 @require_auth
 async def like_post(request: Request, post_id: int) -> HTTPResponse:
     """Like a post (idempotent); returns the post."""
@@ -80,6 +98,7 @@ async def like_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.delete("/posts/<post_id:id>/like")
 @openapi.tag("posts")
+@returns(200, PostOut, "The post, not liked")
 @require_auth
 async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
     """Take a like back (idempotent); returns the post."""
@@ -89,6 +108,7 @@ async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.get("/posts/<post_id:id>/likes")
 @openapi.tag("posts")
+@returns(200, LikerPage)
 @page_parameters
 @optional_auth
 async def list_likers(request: Request, post_id: int) -> HTTPResponse:
@@ -101,6 +121,7 @@ async def list_likers(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.get("/feed")
 @openapi.tag("posts")
+@returns(200, PostPage)
 @page_parameters
 @require_auth
 async def feed(request: Request) -> HTTPResponse:
@@ -113,7 +134,8 @@ async def feed(request: Request) -> HTTPResponse:
 
 @bp.post("/posts/<post_id:id>/comments")
 @openapi.tag("comments")
-@openapi.body({"application/json": openapi.Component(CommentIn)})
+@returns(201, CommentOut, "The comment")
+@openapi.body({"application/json": openapi.Component(CommentIn)}, required=True)
 @require_auth
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
@@ -124,6 +146,7 @@ async def add_comment(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.get("/posts/<post_id:id>/comments")
 @openapi.tag("comments")
+@returns(200, CommentPage)
 @page_parameters
 @optional_auth
 async def list_comments(request: Request, post_id: int) -> HTTPResponse:
@@ -136,7 +159,9 @@ async def list_comments(request: Request, post_id: int) -> HTTPResponse:
 
 @bp.patch("/comments/<comment_id:id>")
 @openapi.tag("comments")
-@openapi.body({"application/json": openapi.Component(CommentIn)})
+@returns(200, CommentOut, "The comment as edited")
+@refusal(403, "Not your comment")
+@openapi.body({"application/json": openapi.Component(CommentIn)}, required=True)
 @require_auth
 async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Edit a comment (its author only)."""
@@ -148,6 +173,8 @@ async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
 
 @bp.delete("/comments/<comment_id:id>")
 @openapi.tag("comments")
+@no_content("The comment is deleted")
+@refusal(403, "Not your comment or post")
 @require_auth
 async def delete_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Delete a comment (its author, or the post's author)."""

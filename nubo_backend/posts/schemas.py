@@ -1,14 +1,19 @@
-"""Input models for posts and comments, and the checks on ids that arrive in paths and cursors."""
+"""Input models for posts and comments, the checks on ids that arrive in paths and cursors, and the
+replies."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from nubo_backend.errors import NuboError
+from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.validation import Body, MultiLine
+from nubo_backend.replies import Page, Reply
+from nubo_backend.users.schemas import UserSummary
+from nubo_backend.validation import Body, LengthSetting, MultiLine, not_null
 
 MAX_MEDIA = 4
 # media: uploaded ids (POST /media) replace client-hosted media_urls, now read-only for old rows.
@@ -17,8 +22,12 @@ MediaId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 class PostIn(Body):
     # A photo post may go without words: body or media_ids, at least one of them.
-    body: Annotated[str, MultiLine] = ""
-    media_ids: list[MediaId] = Field(default_factory=list, max_length=MAX_MEDIA)
+    model_config = ConfigDict(json_schema_extra=BODY_OR_MEDIA)
+
+    body: Annotated[str, MultiLine, LengthSetting("post_max_length")] = ""
+    media_ids: list[MediaId] = Field(
+        default_factory=list, max_length=MAX_MEDIA, json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="after")
     def _body_or_media(self) -> PostIn:
@@ -28,7 +37,11 @@ class PostIn(Body):
 
 
 class PostPatch(Body):
-    body: Annotated[str, MultiLine] | None = Field(None, min_length=1)
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(required=["body"]) or not_null(schema, "body")
+    )
+
+    body: Annotated[str, MultiLine, LengthSetting("post_max_length")] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _something(self) -> PostPatch:
@@ -38,7 +51,7 @@ class PostPatch(Body):
 
 
 class CommentIn(Body):
-    body: Annotated[str, MultiLine] = Field(min_length=1)
+    body: Annotated[str, MultiLine, LengthSetting("comment_max_length")] = Field(min_length=1)
 
 
 def check_length(field: str, text: str, limit: int) -> None:
@@ -46,3 +59,47 @@ def check_length(field: str, text: str, limit: int) -> None:
     if len(text) > limit:
         raise NuboError(422, "validation_error", f"Invalid input: {field}",
                         details=[{"field": field, "message": f"At most {limit} characters"}])
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+class PostOut(Reply):
+    id: int
+    author: UserSummary
+    body: str
+    media_urls: list[str]  # client-hosted media of old posts (read-only)
+    media: list[MediaOut]
+    created_at: datetime
+    updated_at: datetime
+    edited_at: datetime | None
+    like_count: int
+    comment_count: int
+    tags: list[str]
+    liked_by_me: bool  # false for an anonymous viewer
+
+
+class PostPage(Page):
+    items: list[PostOut]
+
+
+class Liker(UserSummary):
+    liked_at: datetime
+
+
+class LikerPage(Page):
+    items: list[Liker]
+
+
+class CommentOut(Reply):
+    id: int
+    post_id: int
+    author: UserSummary
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    edited_at: datetime | None
+
+
+class CommentPage(Page):
+    items: list[CommentOut]

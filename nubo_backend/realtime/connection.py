@@ -60,13 +60,35 @@ INBOX_MAX = 32  # frames read ahead of the command being run; beyond that a fram
 RELOAD_ON_RESYNC = ["conversations", "notifications", "feed"]
 
 
+class FrameBudget:
+    """A token bucket: `rate` frames per second, in bursts of at most `rate`."""
+
+    __slots__ = ("rate", "tokens", "last_refill")
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.tokens = float(rate)
+        self.last_refill = time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.rate, self.tokens + (now - self.last_refill) * self.rate)
+        self.last_refill = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def give_back(self) -> None:
+        self.tokens = min(self.rate, self.tokens + 1)
+
+
 class Connection:
     """A client's socket as the hub sees it: push frames, deliver events in order."""
 
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "tokens", "last_refill", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
+        "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
     )
 
     def __init__(
@@ -90,10 +112,12 @@ class Connection:
         self.buffer: list[tuple[int, bytes]] | None = []  # live events held while replaying
         self.skipped: set[int] | None = None
         self.gap_timer: asyncio.TimerHandle | None = None
-        self.tokens = float(hub.settings.ws_rate_limit)
-        self.last_refill = time.monotonic()
+        self.budget = FrameBudget(hub.settings.ws_rate_limit)
+        # Shared by every socket of the user on this instance (Hub.attach hands it over): opening
+        # more sockets does not buy more frames.
+        self.user_budget = FrameBudget(hub.settings.ws_user_rate_limit)
         self.strikes = 0  # refusals since strikes_since (a window of REFUSAL_WINDOW seconds)
-        self.strikes_since = self.last_refill
+        self.strikes_since = time.monotonic()
         # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
         self.early: list[bytes] | None = []
 
@@ -405,6 +429,7 @@ class Connection:
                     if ws.ws_proto.state is State.OPEN and not self.closed:
                         await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
                     return
+                self.hub.memory.note(len(message))
                 command = _command(message)
                 ref = _ref(command)
                 if not self._within_rate(ref):
@@ -417,7 +442,8 @@ class Connection:
                     continue
                 if inbox.qsize() >= INBOX_MAX:
                     # Our stores are slow, not the client: refuse this one, charge nothing.
-                    self.tokens += 1
+                    self.budget.give_back()
+                    self.user_budget.give_back()
                     self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
                     continue
                 inbox.put_nowait((message, command))
@@ -425,21 +451,25 @@ class Connection:
             inbox.put_nowait(None)
 
     def _within_rate(self, ref: Any = None) -> bool:
-        """Token bucket of ws_rate_limit frames per second. `strikes` counts the refusals of the
-        last REFUSAL_WINDOW seconds, not in a row: a flood that lets one token refill now and
-        then is still closed, so a socket can cost us at most 2 × rate error frames."""
-        rate = self.hub.settings.ws_rate_limit
+        """Charge one frame to this socket's budget (ws_rate_limit per second) and to its user's
+        (ws_user_rate_limit per second across the user's sockets here). `strikes` counts the
+        refusals of the last REFUSAL_WINDOW seconds, not in a row: a flood that lets one token
+        refill now and then is still closed, so a socket can cost us at most 2 × rate error
+        frames, whichever budget refused."""
         now = time.monotonic()
-        self.tokens = min(rate, self.tokens + (now - self.last_refill) * rate)
-        self.last_refill = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
+        if self.budget.take(now):
+            if self.user_budget.take(now):
+                return True
+            self.budget.give_back()  # the frame is refused: it costs the socket nothing
+            message = (f"Too many frames from this account: at most {self.user_budget.rate} per second "
+                       "across its sockets")
+        else:
+            message = f"Too many frames: at most {self.budget.rate} per second"
         if now - self.strikes_since > REFUSAL_WINDOW:
             self.strikes, self.strikes_since = 0, now
         self.strikes += 1
-        if self.strikes <= 2 * rate:  # beyond that, the read loop closes the socket
-            self.push(error_frame("rate_limited", f"Too many frames: at most {rate} per second", ref))
+        if self.strikes <= 2 * self.hub.settings.ws_rate_limit:  # beyond that, the read loop closes the socket
+            self.push(error_frame("rate_limited", message, ref))
         return False
 
     async def _handle(

@@ -15,9 +15,10 @@ from redis.exceptions import RedisError
 
 from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
+from nubo_backend.memory import MemoryTrimmer
 from nubo_backend.realtime import presence
 from nubo_backend.realtime.bus import Bus
-from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection
+from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel
 from nubo_backend.realtime.frames import text_frame
 from nubo_backend.stores import Stores
@@ -36,10 +37,12 @@ class Hub:
         self.bus = Bus(stores)
         self.connections: set[Connection] = set()
         self.by_user: dict[int, list[Connection]] = {}
+        self.budgets: dict[int, FrameBudget] = {}  # per user, while the user holds a socket here
         self.subscribing: dict[int, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.refresher: asyncio.Task[None] | None = None
         self.stopping = False
+        self.memory = MemoryTrimmer(self.settings.memory_trim_after_bytes, self.settings.memory_trim_idle)
 
     def start(self) -> None:
         self.bus.listen(self.stores.keys.broadcast_channel, self.on_broadcast)
@@ -51,12 +54,14 @@ class Hub:
         self.bus.on_live.append(lambda: self.spawn(self._after_reconnect()))
         self.bus.start()
         self.refresher = asyncio.create_task(self._refresh_presence(), name="nubo-presence")
+        self.memory.start()
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere (1001), then leave Redis."""
         self.stopping = True
         if self.refresher is not None:
             self.refresher.cancel()
+        self.memory.stop()
         await asyncio.gather(
             *(c.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON) for c in list(self.connections)),
             return_exceptions=True,
@@ -71,11 +76,19 @@ class Hub:
 
     # -- registration --------------------------------------------------------------------
 
+    def user_budget(self, user_id: int) -> FrameBudget:
+        """The frame budget shared by every socket of user_id on this instance."""
+        budget = self.budgets.get(user_id)
+        if budget is None:
+            budget = self.budgets[user_id] = FrameBudget(self.settings.ws_user_rate_limit)
+        return budget
+
     async def attach(self, conn: Connection) -> int | None:
         """Hold conn; the user's channel is live before this returns (events are then buffered).
         Returns the user's connections on every instance, this one included (None: unknown)."""
         uid = conn.user_id
         self.connections.add(conn)
+        conn.user_budget = self.user_budget(uid)
         held = self.by_user.get(uid)
         if held is None:
             held = self.by_user[uid] = [conn]
@@ -99,6 +112,7 @@ class Hub:
             held.remove(conn)
             if not held:
                 del self.by_user[conn.user_id]
+                self.budgets.pop(conn.user_id, None)
                 await self.bus.unsubscribe(user_channel(self.stores, conn.user_id))
         # While shutting down, clients move to another instance: count them out, announce nothing.
         await presence.disconnected(self.stores, conn.user_id, announce=not self.stopping)
@@ -106,6 +120,7 @@ class Hub:
     # -- delivery (called by the bus for each Redis message) -----------------------------
 
     def on_broadcast(self, raw: bytes) -> None:
+        self.memory.note(len(raw), len(self.connections))
         wire = text_frame(raw)
         for conn in list(self.connections):
             conn.push(wire)

@@ -18,6 +18,8 @@ from nubo_backend.realtime.commands import command_handlers
 from nubo_backend.realtime.connection import CLOSE_TOO_MANY_CONNECTIONS, CLOSE_TRY_AGAIN, Connection
 from nubo_backend.realtime.hub import Hub
 from nubo_backend.realtime.sanic_ws import close_on_invalid_utf8
+from nubo_backend.realtime.schemas import BroadcastPage
+from nubo_backend.replies import returns
 from nubo_backend.validation import Query, parse_query
 
 log = logging.getLogger("nubo.realtime")
@@ -96,6 +98,7 @@ async def stop_hub(app: Sanic) -> None:
 
 @bp.get("/broadcast")
 @openapi.tag("realtime")
+@returns(200, BroadcastPage)
 @page_parameters
 @require_auth
 async def recent_broadcasts(request: Request) -> HTTPResponse:

@@ -12,8 +12,11 @@ from sanic_ext import openapi
 from nubo_backend.auth.guard import optional_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, page_parameters
+from nubo_backend.posts.schemas import PostPage
+from nubo_backend.replies import returns
 from nubo_backend.search import service
 from nubo_backend.search.service import MAX_QUERY_LENGTH
+from nubo_backend.users.schemas import UserPage
 from nubo_backend.validation import OneLine, parse_query
 
 bp = Blueprint("search")
@@ -25,13 +28,14 @@ class SearchQuery(PageQuery):
 
 def query_parameter(handler: object) -> object:
     """Route decorator documenting `q`."""
-    schema = openapi.String(minLength=1, maxLength=MAX_QUERY_LENGTH,
+    schema = openapi.String(minLength=1, maxLength=MAX_QUERY_LENGTH, pattern=OneLine.nonblank_pattern,
                             description="Words to find; case and accents are ignored")
     return openapi.parameter("q", schema, "query", required=True)(handler)
 
 
 @bp.get("/search/users")
 @openapi.tag("search")
+@returns(200, UserPage)
 @query_parameter
 @page_parameters
 @optional_auth
@@ -45,6 +49,7 @@ async def search_users(request: Request) -> HTTPResponse:
 
 @bp.get("/search/posts")
 @openapi.tag("search")
+@returns(200, PostPage)
 @query_parameter
 @page_parameters
 @optional_auth

@@ -9,14 +9,23 @@ from sanic_ext import openapi
 from nubo_backend.auth.guard import optional_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.posts.schemas import PostPage
+from nubo_backend.replies import returns
 from nubo_backend.tags import service
+from nubo_backend.tags.hashtags import MAX_TAG_LENGTH
+from nubo_backend.tags.schemas import Trending
 from nubo_backend.validation import parse_query
 
 bp = Blueprint("tags")
 
+# What tag_from_path takes: word characters (any script; accents are folded), not only digits,
+# with or without the `#`.
+TAG_PATH_PATTERN = rf"^#?(?=\w{{1,{MAX_TAG_LENGTH}}}$)\w*[^\W\d]\w*$"
+
 
 @bp.get("/tags/trending")
 @openapi.tag("tags")
+@returns(200, Trending)
 async def trending(request: Request) -> HTTPResponse:
     """The 20 tags used in most posts over the last 24 hours, `{items: [{tag, uses}]}`
     (cached: up to `cache_ttl` seconds old)."""
@@ -25,6 +34,8 @@ async def trending(request: Request) -> HTTPResponse:
 
 @bp.get("/tags/<tag:str>/posts", unquote=True)
 @openapi.tag("tags")
+@openapi.parameter("tag", openapi.String(pattern=TAG_PATH_PATTERN), "path", required=True)
+@returns(200, PostPage)
 @page_parameters
 @optional_auth
 async def tag_posts(request: Request, tag: str) -> HTTPResponse:

@@ -10,7 +10,10 @@ from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, view
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts import service as posts
+from nubo_backend.posts.schemas import PostPage
+from nubo_backend.replies import returns
 from nubo_backend.users import service
+from nubo_backend.users.schemas import FollowPage, Profile
 from nubo_backend.validation import parse_query
 
 bp = Blueprint("users")
@@ -18,6 +21,7 @@ bp = Blueprint("users")
 
 @bp.get("/users/<ref:str>")
 @openapi.tag("users")
+@returns(200, Profile)
 @optional_auth
 async def profile(request: Request, ref: str) -> HTTPResponse:
     """A public profile by id or username, with follower/following/post counts."""
@@ -28,6 +32,7 @@ async def profile(request: Request, ref: str) -> HTTPResponse:
 
 @bp.post("/users/<user_id:id>/follow")
 @openapi.tag("users")
+@returns(200, Profile, "Their profile, followed")
 @require_auth
 async def follow(request: Request, user_id: int) -> HTTPResponse:
     """Follow a user (idempotent); returns their profile."""
@@ -37,6 +42,7 @@ async def follow(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.delete("/users/<user_id:id>/follow")
 @openapi.tag("users")
+@returns(200, Profile, "Their profile, not followed")
 @require_auth
 async def unfollow(request: Request, user_id: int) -> HTTPResponse:
     """Stop following a user (idempotent); returns their profile."""
@@ -53,6 +59,7 @@ async def _follow_list(request: Request, user_id: int, direction: str) -> HTTPRe
 
 @bp.get("/users/<user_id:id>/followers")
 @openapi.tag("users")
+@returns(200, FollowPage)
 @page_parameters
 @optional_auth
 async def followers(request: Request, user_id: int) -> HTTPResponse:
@@ -62,6 +69,7 @@ async def followers(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.get("/users/<user_id:id>/following")
 @openapi.tag("users")
+@returns(200, FollowPage)
 @page_parameters
 @optional_auth
 async def following(request: Request, user_id: int) -> HTTPResponse:
@@ -71,6 +79,7 @@ async def following(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.get("/users/<user_id:id>/posts")
 @openapi.tag("users")
+@returns(200, PostPage)
 @page_parameters
 @optional_auth
 async def user_posts(request: Request, user_id: int) -> HTTPResponse:

@@ -45,3 +45,27 @@ async def test_every_405_names_the_allowed_methods(
     assert response.status_code == 405
     assert response.headers.get("allow"), response.headers
     assert method not in response.headers["allow"]
+
+
+@pytest.mark.parametrize("query", ["limit=", "limit=&cursor=", "limit=%20"])
+async def test_an_empty_limit_is_422_not_the_default(api: httpx.AsyncClient, server_log: ServerLog,
+                                                     query: str) -> None:
+    response = await api.get(f"/posts?{query}")
+    assert (response.status_code, response.json()["details"][0]["field"]) == (422, "limit")
+
+
+async def test_an_empty_cursor_is_the_first_page(api: httpx.AsyncClient, server_log: ServerLog) -> None:
+    assert (await api.get("/posts?cursor=")).status_code == 200
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("multipart/form-data", b"--x\r\nno headers here\r\n--x--\r\n"),  # no boundary parameter
+    ("multipart/form-data; boundary=x", b"--x\r\nno colon in this part header\r\n\r\nDATA\r\n--x--\r\n"),
+])
+async def test_a_malformed_multipart_upload_is_422_without_a_traceback(
+    api: httpx.AsyncClient, stores: Stores, server_log: ServerLog, content_type: str, body: bytes
+) -> None:
+    user = await make_user(stores)
+    response = await api.post("/media", content=body, headers={**user.headers, "Content-Type": content_type})
+    assert (response.status_code, response.json()["details"][0]["field"]) == (422, "file")
+    assert "Failed when parsing form" not in server_log.text()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import struct
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,27 @@ async def _close_code(reader: asyncio.StreamReader, within: float = 5.0) -> int 
                 return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
 
 
+async def _refusals_until_closed(ws: Any, frames: int, interval: float, within: float) -> int:
+    """Send `frames` pings, one per `interval` seconds, until the server closes the socket (or
+    `within` seconds pass); the `rate_limited` refusals received meanwhile."""
+    from websockets.exceptions import ConnectionClosed
+
+    async def send() -> None:
+        for n in range(frames):
+            await ws.send(f'{{"type": "ping", "client_id": "f{n}"}}')
+            await asyncio.sleep(interval)
+
+    errors = 0
+    sending = asyncio.create_task(send())
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(within):
+            async for frame in ws:
+                errors += '"rate_limited"' in frame
+    sending.cancel()
+    await asyncio.gather(sending, return_exceptions=True)
+    return errors
+
+
 async def test_a_text_frame_of_invalid_utf8_is_closed_1007(stores: Stores, server: ServerProcess,
                                                            server_log: ServerLog) -> None:
     alice = await make_user(stores)
@@ -89,26 +111,12 @@ async def test_a_flood_is_closed_after_a_bounded_number_of_refusals(stores: Stor
     """A flood that lets a token refill now and then is closed all the same, and costs us at
     most 2 × rate error frames, however long it goes on."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
 
     server = start_server({"NUBO_WS_RATE_LIMIT": "5"})
     alice = await make_user(stores)
-    errors = 0
     async with connect(server.ws_url, additional_headers=alice.headers) as ws:
         await ws.recv()  # ready
-
-        async def flood() -> None:
-            for n in range(400):  # ~100 frames/s for up to 4 s, 20× the limit
-                await ws.send(f'{{"type": "ping", "client_id": "f{n}"}}')
-                await asyncio.sleep(0.01)
-
-        sending = asyncio.create_task(flood())
-        with contextlib.suppress(ConnectionClosed):
-            async with asyncio.timeout(10):
-                async for frame in ws:
-                    errors += '"rate_limited"' in frame
-        sending.cancel()
-        await asyncio.gather(sending, return_exceptions=True)
+        errors = await _refusals_until_closed(ws, 400, 0.01, 10)  # ~100 frames/s for up to 4 s, 20× the limit
     assert ws.close_code == 1008
     assert 0 < errors <= 2 * 5 + 1
 
@@ -133,3 +141,53 @@ async def test_a_user_holding_too_many_sockets_gets_4008(stores: Stores, start_s
     finally:
         for ws in (first, second, third):
             await ws.close()
+
+
+async def test_many_sockets_of_one_user_share_one_frame_budget(stores: Stores, start_server) -> None:
+    """6 sockets × 8 pings, each socket well within its own limit: together they get at most the
+    user's budget (a burst of 4, refilled at 4/s) of pongs, the rest is refused `rate_limited`."""
+    from websockets.asyncio.client import connect
+
+    server = start_server({"NUBO_WS_RATE_LIMIT": "20", "NUBO_WS_USER_RATE_LIMIT": "4"})
+    alice = await make_user(stores)
+    sockets = [await connect(server.ws_url, additional_headers=alice.headers) for _ in range(6)]
+    try:
+        for ws in sockets:
+            assert '"ready"' in await ws.recv()
+        started = asyncio.get_running_loop().time()
+        for n in range(8):
+            for i, ws in enumerate(sockets):
+                await ws.send(f'{{"type": "ping", "client_id": "s{i}-{n}"}}')
+        answers: list[str] = []
+        async with asyncio.timeout(10):
+            for ws in sockets:
+                answers += [await ws.recv() for _ in range(8)]  # one answer per frame: pong or refusal
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        for ws in sockets:
+            await ws.close()
+    pongs = sum('"pong"' in a for a in answers)
+    refused = [a for a in answers if '"rate_limited"' in a]
+    assert pongs + len(refused) == 48
+    assert 4 <= pongs <= 4 + 4 * elapsed + 1, (pongs, elapsed)
+    assert "across its sockets" in refused[0]
+    assert all(ws.close_code in (None, 1000) for ws in sockets)  # 8 frames each: nobody is closed
+
+
+async def test_one_socket_over_the_user_budget_is_closed_after_bounded_refusals(
+    stores: Stores, start_server
+) -> None:
+    """Refusals by the user's budget count toward the same close as the socket's own: a socket
+    that keeps sending over it is closed 1008 after at most 2 × rate error frames."""
+    from websockets.asyncio.client import connect
+
+    server = start_server({"NUBO_WS_RATE_LIMIT": "5", "NUBO_WS_USER_RATE_LIMIT": "2"})
+    alice = await make_user(stores)
+    quiet = await connect(server.ws_url, additional_headers=alice.headers)
+    async with connect(server.ws_url, additional_headers=alice.headers) as ws:
+        await ws.recv()  # ready
+        # 4 frames/s: within the socket's 5/s, over the user's 2/s
+        errors = await _refusals_until_closed(ws, 200, 0.25, 20)
+    await quiet.close()
+    assert ws.close_code == 1008
+    assert 0 < errors <= 2 * 5 + 1
