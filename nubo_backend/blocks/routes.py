@@ -10,24 +10,19 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.blocks import service
 from nubo_backend.blocks.schemas import BlocksPage, BlockState, MutesPage, MuteState
 from nubo_backend.jsonutil import json_response
-from nubo_backend.openapi_errors import ErrorBody
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.replies import refusal, returns
 from nubo_backend.validation import parse_query
 
 bp = Blueprint("blocks")
 
-_ERROR = {"application/json": openapi.Component(ErrorBody)}
-SELF = openapi.response(422, _ERROR, "Yourself (`self_block`, `self_mute`)")
-UNKNOWN = openapi.response(404, _ERROR, "No such user (`user_not_found`)")
-
-
-def _answer(model: type) -> object:
-    return openapi.response(200, {"application/json": openapi.Component(model)}, "The state after the request")
+SELF = refusal(422, "Yourself (`self_block`, `self_mute`)")
+UNKNOWN = refusal(404, "No such user (`user_not_found`)")
 
 
 @bp.put("/users/<user_id:id>/block")
 @openapi.tag("blocks")
-@_answer(BlockState)
+@returns(200, BlockState, "The state after the request")
 @SELF
 @UNKNOWN
 @require_auth
@@ -40,7 +35,7 @@ async def block(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.delete("/users/<user_id:id>/block")
 @openapi.tag("blocks")
-@_answer(BlockState)
+@returns(200, BlockState, "The state after the request")
 @SELF
 @UNKNOWN
 @require_auth
@@ -51,7 +46,7 @@ async def unblock(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.put("/users/<user_id:id>/mute")
 @openapi.tag("blocks")
-@_answer(MuteState)
+@returns(200, MuteState, "The state after the request")
 @SELF
 @UNKNOWN
 @require_auth
@@ -63,7 +58,7 @@ async def mute(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.delete("/users/<user_id:id>/mute")
 @openapi.tag("blocks")
-@_answer(MuteState)
+@returns(200, MuteState, "The state after the request")
 @SELF
 @UNKNOWN
 @require_auth
@@ -74,7 +69,7 @@ async def unmute(request: Request, user_id: int) -> HTTPResponse:
 
 @bp.get("/me/blocks")
 @openapi.tag("blocks")
-@_answer(BlocksPage)
+@returns(200, BlocksPage)
 @page_parameters
 @require_auth
 async def my_blocks(request: Request) -> HTTPResponse:
@@ -88,7 +83,7 @@ async def my_blocks(request: Request) -> HTTPResponse:
 
 @bp.get("/me/mutes")
 @openapi.tag("blocks")
-@_answer(MutesPage)
+@returns(200, MutesPage)
 @page_parameters
 @require_auth
 async def my_mutes(request: Request) -> HTTPResponse:

@@ -10,7 +10,15 @@ from nubo_backend.auth import ratelimit
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.moderation import service
-from nubo_backend.moderation.schemas import ReportDetail, ReportIn, ReportOut, ReportPage, ReportsQuery, ResolutionIn
+from nubo_backend.moderation.schemas import (
+    ReportDetail,
+    ReportIn,
+    ReportOut,
+    ReportPage,
+    ReportsQuery,
+    ResolutionIn,
+    SuspensionLifted,
+)
 from nubo_backend.pagination import page_parameters
 from nubo_backend.replies import refusal, returns
 from nubo_backend.validation import parse_body, parse_query
@@ -83,7 +91,9 @@ async def resolve_report(request: Request, report_id: int) -> HTTPResponse:
 
 @bp.delete("/users/<user_id:id>/suspension")
 @openapi.tag("moderation")
+@returns(200, SuspensionLifted)
 @NOT_A_MODERATOR
+@refusal(404, "No such user (`user_not_found`)")
 @require_auth
 async def lift_suspension(request: Request, user_id: int) -> HTTPResponse:
     """Moderators: lift an account's suspension (idempotent; `lifted` says whether there was

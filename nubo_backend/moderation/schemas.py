@@ -96,3 +96,11 @@ class ActionOut(Reply):
 
 class ReportDetail(ReportOut):
     actions: list[ActionOut]
+
+
+class SuspensionLifted(Reply):
+    """The account after DELETE /users/{id}/suspension: `lifted` is false when it was not suspended."""
+
+    user_id: int
+    suspended: bool
+    lifted: bool
