@@ -75,11 +75,18 @@ async def _after_follow_change(stores: Stores, follower_id: int, followed_id: in
                      feed_key(stores, follower_id))
 
 
+async def _lock_pair(conn: asyncpg.Connection, stores: Stores, follower_id: int, followed_id: int) -> None:
+    """Both users' rows, in id order, before the follow changes (users.sql lock_follow_pair)."""
+    async for _ in stores.sql.users.lock_follow_pair(conn, follower_id=follower_id, followed_id=followed_id):
+        pass
+
+
 async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str, Any]:
     """Idempotent: following twice changes nothing the second time."""
     _no_self_follow(follower_id, followed_id)
     try:
         async with stores.pg.acquire() as conn, conn.transaction():
+            await _lock_pair(conn, stores, follower_id, followed_id)
             created = await stores.sql.users.follow(conn, follower_id=follower_id, followed_id=followed_id)
             # After the follow took both users' rows: a block committed meanwhile is seen here
             # (blocks.sql lock_pair), and the follow rolls back.
@@ -96,7 +103,10 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
 
 async def unfollow(stores: Stores, follower_id: int, followed_id: int) -> dict[str, Any]:
     _no_self_follow(follower_id, followed_id)
-    if await stores.sql.users.unfollow(stores.pg, follower_id=follower_id, followed_id=followed_id):
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await _lock_pair(conn, stores, follower_id, followed_id)
+        removed = await stores.sql.users.unfollow(conn, follower_id=follower_id, followed_id=followed_id)
+    if removed:
         await _after_follow_change(stores, follower_id, followed_id)
     return await get_profile(stores, followed_id, follower_id)
 

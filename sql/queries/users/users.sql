@@ -16,9 +16,17 @@ SELECT EXISTS (
     SELECT 1 FROM follows WHERE follower_id = :follower_id AND followed_id = :followed_id
 );
 
+-- name: lock_follow_pair(follower_id, followed_id)
+-- Taken first by a follow and an unfollow: both users' rows, in id order. The counter update
+-- below may lock them in whatever order its plan visits them (a sequential scan goes by where
+-- the rows lie on disk, which updates change), so crossed follows and unfollows could
+-- deadlock without it. A block takes the same rows in the same order (blocks.sql lock_pair).
+SELECT id FROM users
+WHERE id = ANY (ARRAY[:follower_id, :followed_id]::bigint[])
+ORDER BY id FOR NO KEY UPDATE;
+
 -- name: follow(follower_id, followed_id)$
--- 1 when the follow is new, NULL when it already existed. Both users' rows are locked in
--- id order (a btree scan of `= ANY(array)` sorts the array), so crossed follows cannot deadlock.
+-- 1 when the follow is new, NULL when it already existed (after lock_follow_pair).
 WITH ins AS (
     INSERT INTO follows (follower_id, followed_id) VALUES (:follower_id, :followed_id)
     ON CONFLICT DO NOTHING
