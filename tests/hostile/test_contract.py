@@ -33,6 +33,10 @@ CALLER_IS_TARGET = {
     "DELETE /users/{user_id}/follow": "self_follow: nor unfollow yourself",
     "POST /conversations": "a direct conversation with yourself",
     "POST /reports": "own_content: you cannot report yourself or what you wrote",
+    "PUT /users/{user_id}/block": "self_block: you cannot block yourself",
+    "DELETE /users/{user_id}/block": "self_block: nor unblock yourself",
+    "PUT /users/{user_id}/mute": "self_mute: you cannot mute yourself",
+    "DELETE /users/{user_id}/mute": "self_mute: nor unmute yourself",
 }
 
 
