@@ -70,6 +70,8 @@ class Case:
     tokens: list[str] = field(default_factory=list)
     method: str = "GET"
     body: str | None = None
+    url: str | None = None  # another server than the one under test (the minimal Sanic baseline)
+    pid: int | None = None  # that server's process, for its CPU column
 
 
 @dataclass
@@ -89,6 +91,24 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+MINIMAL = "minimal Sanic GET /ping (baseline)"
+
+
+def start_minimal(port: int) -> subprocess.Popen:
+    """bench/minimal_sanic.py: one handler, no middleware, no access log (the issue's baseline)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the minimal Sanic app did not answer /ping within 20s")
+
+
 def _lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -103,10 +123,12 @@ def _lua_spec(case: Case) -> str:
 def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | None = None) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(spec=_lua_spec(case)))
+    server_pid = case.pid or server_pid
     cpu_before = process_cpu_seconds(server_pid) if server_pid else None
     try:
         out = subprocess.run(
-            ["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name, url],
+            ["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name,
+             case.url or url],
             capture_output=True, text=True, check=True,
         ).stdout
     finally:
@@ -192,9 +214,15 @@ def table(groups: list[list[list[Result]]], args: argparse.Namespace) -> str:
         f"{args.concurrency} connections, {args.duration}s per endpoint and round, {args.rounds} round(s), "
         f"wrk -t{args.threads}, {os.cpu_count()} CPUs, one server process.",
         "",
-        "| endpoint | req/s | % of /ping | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | req/s | % of /ping | % of minimal Sanic /ping | p50 ms | p99 ms | server CPU µs/req "
+        "| non-2xx | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def of_minimal(r: Result, results: list[Result]) -> float | None:
+        base = next((x for x in results if x.case.name == MINIMAL), None)
+        return None if base is None else 100 * r.rps / base.rps
+
     rows = [(rounds, n) for g, rounds in enumerate(groups) for n in range(len(rounds[0])) if g == 0 or n > 0]
     for rounds, n in rows:
         first = rounds[0][n]
@@ -202,8 +230,10 @@ def table(groups: list[list[list[Result]]], args: argparse.Namespace) -> str:
         share = statistics.median(100 * r.rps / results[0].rps for r, results in zip(runs, rounds, strict=True))
         cpus = [r.cpu_us for r in runs if r.cpu_us is not None]
         cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
+        minimal = [m for r, results in zip(runs, rounds, strict=True) if (m := of_minimal(r, results)) is not None]
+        vs_minimal = f"{statistics.median(minimal):.0f} %" if minimal else "-"
         lines.append(
-            f"| {first.case.name} | {statistics.median(r.rps for r in runs):,.0f} | {share:.0f} % "
+            f"| {first.case.name} | {statistics.median(r.rps for r in runs):,.0f} | {share:.0f} % | {vs_minimal} "
             f"| {statistics.median(r.p50_ms for r in runs):.2f} | {statistics.median(r.p99_ms for r in runs):.2f} "
             f"| {cpu} | {sum(r.bad_status for r in runs)} | {sum(r.socket_errors for r in runs)} |"
         )
@@ -222,6 +252,8 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--follows", type=int, default=10, help="accounts each seeded user follows")
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, to report its CPU per request")
+    parser.add_argument("--minimal", action="store_true",
+                        help="also measure bench/minimal_sanic.py's /ping in every round (column: %% of it)")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the endpoints whose name contains TEXT (repeatable; /ping always runs)")
     args = parser.parse_args()
@@ -236,6 +268,7 @@ async def main() -> None:
     else:
         url = args.url.rstrip("/")
     stores = await open_stores(settings, pool_size=2)
+    minimal = None
     try:
         tokens, hot_posts = await seed(stores, args.users, args.posts, args.follows)
         post_paths = [f"/posts/{i}" for i in hot_posts]
@@ -256,6 +289,10 @@ async def main() -> None:
         ]
         if args.only:
             cases = [c for n, c in enumerate(cases) if n == 0 or any(t in c.name for t in args.only)]
+        if args.minimal:
+            port = int(os.environ.get("NUBO_BENCH_MINIMAL_PORT", "18090"))
+            minimal = start_minimal(port)
+            cases.insert(1, Case(MINIMAL, ["/ping"], url=f"http://127.0.0.1:{port}", pid=minimal.pid))
         warm(url, cases)
         # Reads first, then writes, each round opening with its own /ping: a write's fan-out
         # runs on in the background after its phase and would otherwise slow the next reads.
@@ -275,6 +312,9 @@ async def main() -> None:
         print(table(groups, args))
     finally:
         await stores.close()
+        if minimal is not None:
+            minimal.terminate()
+            minimal.wait(timeout=10)
         if proc is not None:
             proc.terminate()  # it drains the writes' fan-out first, slow on the MongoDB emulator
             try:

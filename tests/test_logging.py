@@ -1,7 +1,11 @@
+import io
 import json
+import logging
 
 import httpx
+import pytest
 
+from nubo_backend.logs import AccessLog, RequestIds, setup_logging
 from tests.polling import eventually
 
 
@@ -29,3 +33,37 @@ async def test_several_workers_share_one_port(start_server, stores) -> None:
         return server.output().count("stores open")
 
     assert await eventually(workers_with_open_stores, 2, within=15) == 2
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+async def test_the_access_line_is_the_line_logging_would_write(log_format: str, settings) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging(settings.replace(log_format=log_format, log_level="INFO"))
+        stream = io.StringIO()
+        root.handlers[0].setStream(stream)
+        fields = {"method": "GET", "path": '/posts/"7"', "client_ip": "203.0.113.9", "status": 200,
+                  "duration_ms": 1.25, "request_id": "r-1"}
+        logging.getLogger("nubo.access").info("request", extra=fields)
+        access = AccessLog()
+        assert access.stream is stream
+        access.request("GET", '/posts/"7"', "203.0.113.9", 200, 1.2534, "r-1")
+        access.flush()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    by_logging, ours = stream.getvalue().splitlines()
+    if log_format == "json":
+        expected, got = json.loads(by_logging), json.loads(ours)
+        assert got.pop("ts")[:19] == expected.pop("ts")[:19]
+        assert got == expected
+    else:
+        assert ours[8:] == by_logging[8:]  # after the HH:MM:SS stamp
+
+
+def test_request_ids_made_here_are_32_alphanumerics_and_never_repeat() -> None:
+    ids = RequestIds()
+    made = [ids.next() for _ in range(1000)]
+    assert len(set(made)) == 1000 and all(len(i) == 32 and i.isalnum() for i in made)
+    assert RequestIds().next()[:16] != made[0][:16]

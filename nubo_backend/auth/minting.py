@@ -87,7 +87,7 @@ async def mint_token(settings: Settings, who: str, ttl: int, *, create: bool = F
             raise MintError(str(exc)) from None
         session = await create_session(
             client,
-            redis_store.Keys(settings.redis_namespace),
+            redis_store.keys_for(settings.redis_url, settings.redis_namespace),
             user["id"],
             max(ttl, settings.refresh_token_ttl),
             user_agent="nubo token",

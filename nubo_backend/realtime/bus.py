@@ -15,6 +15,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from nubo_backend.stores import Stores
+from nubo_backend.stores.redis_cluster import ShardedPubSub
 
 log = logging.getLogger("nubo.bus")
 
@@ -31,7 +32,7 @@ class Bus:
         self.stores = stores
         self.listeners: dict[bytes, Listener] = {}
         self.confirmed: dict[bytes, asyncio.Future[None]] = {}
-        self.pubsub: PubSub | None = None
+        self.pubsub: PubSub | ShardedPubSub | None = None
         self.task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         # Called on every (re)connection, before it counts as connected: whatever was
@@ -116,9 +117,10 @@ class Bus:
             await pubsub.aclose()
             raise
         # redis-py's own retry may reconnect this connection under us (and subscribe again):
-        # hear of it, since whatever was published meanwhile was missed just the same.
-        assert pubsub.connection is not None
-        pubsub.connection.register_connect_callback(self._reconnected_under_us)
+        # hear of it, since whatever was published meanwhile was missed just the same. (A
+        # cluster's ShardedPubSub has no such connection: it fails instead, and we reconnect.)
+        if pubsub.connection is not None:
+            pubsub.connection.register_connect_callback(self._reconnected_under_us)
         for callback in self.on_connect:
             callback()
         self.connected.set()

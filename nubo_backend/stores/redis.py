@@ -8,6 +8,12 @@ from redis.backoff import ExponentialBackoff
 
 
 def open_client(url: str) -> Redis:
+    """One Redis (`redis://`, `rediss://`, `unix://`), or a cluster (`redis+cluster://`, see
+    stores/redis_cluster.py), which answers the same methods."""
+    from nubo_backend.stores import redis_cluster  # (it imports Keys from here)
+
+    if redis_cluster.is_cluster_url(url):
+        return redis_cluster.open_cluster(url)  # type: ignore[return-value]
     # A blocking pool: a burst of work (thousands of WebSocket connects) waits for a free
     # connection instead of failing with "Too many connections".
     pool = BlockingConnectionPool.from_url(
@@ -52,3 +58,10 @@ class Keys:
     def revocation_channel(self) -> str:
         """Session ids revoked anywhere, comma-separated (see auth.live_sessions)."""
         return self.ns + "sessions-revoked"
+
+
+def keys_for(url: str, namespace: str = "") -> Keys:
+    """The key names for the Redis at url: a cluster's carry hash tags (stores/redis_cluster.py)."""
+    from nubo_backend.stores import redis_cluster
+
+    return (redis_cluster.ClusterKeys if redis_cluster.is_cluster_url(url) else Keys)(namespace)

@@ -1,0 +1,169 @@
+"""Fan-out from ONE client process: nubo on two instances against minimal Sanic in memory, same run.
+
+The issue's workload: `--receivers` sockets (default 5,000), all signed in as one user, held by
+this one process (the `websockets` library on uvloop), spread evenly over two `nubo serve`
+instances; one more socket on instance A sends a plain-text line every `--interval` seconds,
+`--rounds` times. nubo relays each line through Redis (`nubo-websocket`) to both instances and
+keeps it in MongoDB. The baseline is bench/minimal_sanic.py: one process, a set of sockets, each
+line sent to every one of them in memory. Because the client is one process, it competes for the
+cores with the servers, as the issue asks.
+
+Per round: the full fan-out (send to the last receiver's copy) and every copy's latency.
+Reported: medians of the full fan-out, p50/p99 of copies, connects that did not complete.
+
+    python bench/bench_fanout.py [--receivers 5000] [--rounds 10] [--interval 0.5]
+
+Settings (database, Redis, MongoDB) come from NUBO_* / .env / config, as for bench_ws.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import uvloop
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_ws import free_port, make_users, raise_fd_limit, start, stop  # noqa: E402
+
+CONNECT_TIMEOUT = 90.0
+PARALLEL_CONNECTS = 100
+
+
+class Receivers:
+    """The receiving sockets and what each line's copies took."""
+
+    def __init__(self) -> None:
+        self.sockets: list[ClientConnection] = []
+        self.failed = 0
+        self.arrivals: dict[int, list[float]] = {}  # round -> receive times
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, urls: list[str], headers: dict[str, str], count: int) -> None:
+        gate = asyncio.Semaphore(PARALLEL_CONNECTS)
+
+        async def one(n: int) -> None:
+            async with gate:
+                try:
+                    ws = await connect(urls[n % len(urls)], additional_headers=headers,
+                                       open_timeout=CONNECT_TIMEOUT, max_queue=None, compression=None)
+                except Exception:  # noqa: BLE001 - counted: the issue asks that every connect completes
+                    self.failed += 1
+                    return
+                self.sockets.append(ws)
+                self.tasks.append(asyncio.create_task(self._read(ws)))
+
+        await asyncio.gather(*(one(n) for n in range(count)))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                if isinstance(message, str) and message.startswith("fanout "):
+                    self.arrivals.setdefault(int(message.split()[1]), []).append(time.perf_counter())
+        except Exception:  # noqa: BLE001 - a closed socket ends its reader
+            pass
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+
+
+async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str, str],
+                  args: argparse.Namespace) -> dict[str, object]:
+    receivers = Receivers()
+    began = time.perf_counter()
+    await receivers.open(urls, headers, args.receivers)
+    connect_s = time.perf_counter() - began
+    print(f"  {name}: {len(receivers.sockets)} connected in {connect_s:.1f}s, {receivers.failed} failed",
+          file=sys.stderr)
+    sender = await connect(sender_url, additional_headers=headers, open_timeout=CONNECT_TIMEOUT)
+    await asyncio.sleep(1)
+    sent: dict[int, float] = {}
+    for n in range(args.rounds):
+        sent[n] = time.perf_counter()
+        await sender.send(f"fanout {n}")
+        await asyncio.sleep(args.interval)
+    await asyncio.sleep(2)  # the last copies
+    full, copies, missing = [], [], 0
+    for n, at in sent.items():
+        got = receivers.arrivals.get(n, [])
+        missing += len(receivers.sockets) - len(got)
+        copies.extend(t - at for t in got)
+        if len(got) == len(receivers.sockets):
+            full.append(max(got) - at)
+    await sender.close()
+    await receivers.close()
+    return {
+        "name": name, "connected": len(receivers.sockets), "failed": receivers.failed, "connect_s": connect_s,
+        "full_ms": 1000 * statistics.median(full) if full else float("nan"), "complete_rounds": len(full),
+        "p50_ms": 1000 * statistics.median(copies) if copies else float("nan"),
+        "p99_ms": 1000 * sorted(copies)[int(0.99 * (len(copies) - 1))] if copies else float("nan"),
+        "missing": missing,
+    }
+
+
+async def run(args: argparse.Namespace) -> None:
+    from nubo_backend.settings import load_settings
+    from nubo_backend.stores import open_stores
+
+    settings = load_settings()
+    stores = await open_stores(settings, pool_size=2)
+    servers: list[subprocess.Popen] = []
+    results = []
+    try:
+        [(_, token)] = await make_users(stores, 1, f"fan{os.getpid()}_")
+        headers = {"Authorization": f"Bearer {token}"}
+        env = {"NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_LOG_LEVEL": "WARNING",
+               "NUBO_WS_MAX_CONNECTIONS_PER_USER": str(args.receivers + 10)}
+        ports = [free_port(), free_port()]
+        for port in ports:
+            servers.append(start([sys.executable, "-m", "cli", "serve", "--port", str(port)], port, env))
+        base_port = free_port()
+        servers.append(start([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(base_port)], base_port, {}))
+        for n in range(args.repeat):
+            order = [("nubo, 2 instances via Redis", [f"ws://127.0.0.1:{p}/ws" for p in ports], ports[0]),
+                     ("minimal Sanic, in memory", [f"ws://127.0.0.1:{base_port}/ws"], base_port)]
+            for name, urls, sender_port in (order if n % 2 == 0 else order[::-1]):
+                results.append(await measure(name, urls, f"ws://127.0.0.1:{sender_port}/ws", headers, args))
+    finally:
+        for proc in servers:
+            stop(proc)
+        await stores.close()
+    print(f"{args.receivers} receivers in one client process, {args.rounds} lines every {args.interval}s, "
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end.\n")
+    print("| server | connected | connects failed | full fan-out median ms | copy p50 ms | copy p99 ms "
+          "| rounds complete | copies missing |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['name']} | {r['connected']} | {r['failed']} | {r['full_ms']:.0f} | {r['p50_ms']:.0f} "
+              f"| {r['p99_ms']:.0f} | {r['complete_rounds']}/{args.rounds} | {r['missing']} |")
+    for name in dict.fromkeys(r["name"] for r in results):
+        mine = [r["full_ms"] for r in results if r["name"] == name]
+        print(f"\n{name}: full fan-out medians {', '.join(f'{m:.0f}' for m in mine)} ms", end="")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--receivers", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--repeat", type=int, default=1, help="measure both servers this many times, alternating")
+    args = parser.parse_args()
+    raise_fd_limit()
+    uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
