@@ -33,6 +33,7 @@ log = logging.getLogger("nubo.app")
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.auth.routes import bp as auth
+    from nubo_backend.demo.routes import bp as demo
     from nubo_backend.health.routes import bp as health
     from nubo_backend.media.routes import bp as media
     from nubo_backend.messaging.routes import bp as messaging
@@ -46,7 +47,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags]
+            search, tags, demo]
 
 
 def row_id(segment: str) -> int:
