@@ -172,11 +172,13 @@ class Nubo:
         return None if response.status_code == 204 or not response.content else response.json()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        # Connection failures move on to the next instance (each tried once).
+        # An instance that refuses the connection is skipped for the next (each tried once).
+        # Only then: a request that reached a server may have been carried out, and a POST
+        # sent again elsewhere could be done twice.
         for tried in range(len(self.urls)):
             try:
                 return await self._http.request(method, self.url + path, **kwargs)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            except (httpx.ConnectError, httpx.ConnectTimeout):
                 if tried == len(self.urls) - 1:
                     raise
                 self.next_url()
@@ -197,6 +199,13 @@ class Nubo:
     async def send(self, command: Command) -> None:
         """Send a command over the socket (typing, read marker, ping...)."""
         await self.realtime.send(command)
+
+    async def broadcast(self, line: str) -> None:
+        """A broadcast line: to every connected client on every instance, this one included.
+        Sent as is, so it must not start with `{` (that would be read as a command)."""
+        if line.lstrip().startswith("{"):
+            raise ValueError("a broadcast line must not start with '{'")
+        await self.realtime.send_text(line)
 
     # --- accounts and sessions -------------------------------------------------------
 

@@ -45,7 +45,7 @@ def build(cls: type[T], data: dict[str, Any]) -> T:
 
 @dataclass
 class User:
-    id: int
+    id: int = 0
     username: str = ""
     display_name: str = ""
     bio: str = ""
@@ -80,7 +80,7 @@ class Tokens:
 
 @dataclass
 class Media:
-    id: int
+    id: int = 0
     type: str = "image"
     content_type: str = ""
     width: int = 0
@@ -94,7 +94,7 @@ class Media:
 
 @dataclass
 class Post:
-    id: int
+    id: int = 0
     body: str = ""
     author: User | None = None
     media: list[Media] = field(default_factory=list)
@@ -108,7 +108,7 @@ class Post:
 
 @dataclass
 class Comment:
-    id: int
+    id: int = 0
     post_id: int = 0
     body: str = ""
     author: User | None = None
@@ -118,7 +118,7 @@ class Comment:
 
 @dataclass
 class Member:
-    user_id: int
+    user_id: int = 0
     username: str = ""
     display_name: str = ""
     avatar_url: str | None = None
@@ -129,7 +129,7 @@ class Member:
 
 @dataclass
 class Message:
-    id: int
+    id: int = 0
     conversation_id: int = 0
     sender_id: int | None = None
     client_id: str | None = None
@@ -143,7 +143,7 @@ class Message:
 
 @dataclass
 class Conversation:
-    id: int
+    id: int = 0
     kind: str = "direct"
     title: str | None = None
     created_by: int | None = None
@@ -156,7 +156,7 @@ class Conversation:
 
 @dataclass
 class Notification:
-    id: str
+    id: str = ""
     type: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     read: bool = False
@@ -165,7 +165,7 @@ class Notification:
 
 @dataclass
 class Session:
-    id: str
+    id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

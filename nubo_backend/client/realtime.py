@@ -110,9 +110,12 @@ class Realtime:
         await self.connected.wait()
 
     async def send(self, command: Command) -> None:
+        await self.send_text(command.frame())
+
+    async def send_text(self, text: str) -> None:
         await self.wait_connected()
         assert self._ws is not None
-        await self._ws.send(command.frame())
+        await self._ws.send(text)
 
     async def send_message(self, conversation_id: int, body: str, *, client_id: str | None = None,
                            media_ids: list[int] | None = None) -> Ack:

@@ -5,24 +5,24 @@ import asyncio
 import signal
 from pathlib import Path
 
-from nubo_backend.client import Ack, Event, MessageCreated, Nubo, Presence, SendTyping, Typing
+import pytest
+
+from nubo_backend.client import (
+    Ack,
+    MessageCreated,
+    Presence,
+    ResyncRequired,
+    SendTyping,
+    SessionRevoked,
+    Typing,
+    Unauthorized,
+)
 from nubo_backend.messaging import service as messaging
 from nubo_backend.settings import Settings
 from nubo_backend.stores import Stores, open_stores
-from tests.factories import announce_event, make_user
+from tests.client.support import collect_ids, connected
+from tests.factories import announce_event, make_user, relay_now
 from tests.support import PrivateRedis
-
-
-async def collect_ids(client: Nubo, count: int, within: float = 30.0) -> list[int]:
-    """The ids of the next `count` per-user events the client yields."""
-    ids: list[int] = []
-    async with asyncio.timeout(within):
-        async for event in client.events():
-            if isinstance(event, Event) and event.id is not None:
-                ids.append(event.id)
-                if len(ids) == count:
-                    return ids
-    return ids
 
 
 async def test_a_message_sent_live_is_acked_and_arrives_typed_on_another_instance(
@@ -124,21 +124,22 @@ async def test_events_committed_while_redis_restarts_arrive_once(
 async def test_short_lived_tokens_are_refreshed_on_the_socket_and_over_rest(
     stores: Stores, start_server, login
 ) -> None:
-    a = start_server({"NUBO_ACCESS_TOKEN_TTL": "4"})
+    a = start_server({"NUBO_ACCESS_TOKEN_TTL": "8"})
     alice, bob = await make_user(stores), await make_user(stores)
     await messaging.open_direct(stores, alice.id, bob.id)  # alice's event 1; bob's presence reaches her
     client = await login(a, alice)
-    first_token = client.tokens.access_token
+    tokens = {client.tokens.access_token}
     async with asyncio.timeout(10):
         await client.realtime.wait_connected()  # from event 1 on (the conversation, before it)
     ids: list[int] = []
-    for n in range(10):  # over 10 s: two and a half token lifetimes
+    for n in range(14):  # over 14 s, paced: nearly two token lifetimes
         await announce_event(stores, [alice.id], "n", {"n": n})
         ids += await collect_ids(client, 1)
         assert (await client.me()).id == alice.id
+        tokens.add(client.tokens.access_token)
         await asyncio.sleep(1)
-    assert ids == list(range(2, 12))
-    assert client.tokens.access_token != first_token
+    assert ids == list(range(2, 16))
+    assert len(tokens) >= 3  # refreshed at least twice
     assert client.realtime.connections == 1  # refreshed in-band: never closed with 4001
     watcher = await login(a, bob)
     async with asyncio.timeout(10):
@@ -147,3 +148,35 @@ async def test_short_lived_tokens_are_refreshed_on_the_socket_and_over_rest(
             if isinstance(event, Presence):
                 break
     assert event.user_id == bob.id and event.online
+
+
+async def test_a_resume_from_events_that_are_gone_raises_resync_required_then_live_events_follow(
+    stores: Stores, server, login
+) -> None:
+    alice = await make_user(stores)
+    for n in range(3):
+        await announce_event(stores, [alice.id], "n", {"n": n})
+    await relay_now(stores)
+    await stores.mongo["events"].delete_many({"user_id": alice.id, "id": {"$lte": 2}})  # past the journal's 30 days
+    client = await login(server, alice)
+    with pytest.raises(ResyncRequired) as resync:
+        async with asyncio.timeout(10):
+            async for _ in client.events(since=1):
+                pass
+    assert resync.value.last_event_id == 3 and "conversations" in resync.value.reload
+    await announce_event(stores, [alice.id], "n", {"n": 3})
+    assert await collect_ids(client, 1) == [4]  # the same stream goes on after reloading
+    assert client.realtime.connections == 1
+
+
+async def test_a_session_revoked_elsewhere_ends_the_stream_with_session_revoked(
+    stores: Stores, server, login
+) -> None:
+    alice = await make_user(stores)
+    client, other_device = await login(server, alice), await login(server, alice)
+    await connected(client)
+    await other_device.logout_all()
+    with pytest.raises(SessionRevoked):
+        await collect_ids(client, 1, within=10)
+    with pytest.raises(Unauthorized):
+        await client.me()
