@@ -34,6 +34,7 @@ def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.blocks.routes import bp as blocks
+    from nubo_backend.demo.routes import bp as demo
     from nubo_backend.health.routes import bp as health
     from nubo_backend.media.routes import bp as media
     from nubo_backend.messaging.routes import bp as messaging
@@ -47,7 +48,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks]
+            search, tags, blocks, demo]
 
 
 def row_id(segment: str) -> int:

@@ -101,6 +101,11 @@ class Settings:
     backup_s3_region: str = "us-east-1"
     backup_s3_access_key: str = ""
     backup_s3_secret_key: str = ""
+    demo_page: str = "auto"  # GET /demo: auto (on unless production), on, off
+
+    @property
+    def demo_enabled(self) -> bool:
+        return self.demo_page == "on" or (self.demo_page == "auto" and not self.is_production)
 
     @property
     def is_production(self) -> bool:
@@ -113,6 +118,8 @@ class Settings:
         """Refuse settings that are unsafe or unusable; raise SettingsError saying what to set."""
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"NUBO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.demo_page not in ("auto", "on", "off"):
+            raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (
             self.jwt_secret in DEV_SECRETS or len(self.jwt_secret) < MIN_SECRET_LENGTH
         ):

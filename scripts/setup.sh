@@ -64,3 +64,19 @@ ensure_compose() {
       || echo "could not install $COMPOSE_PKG: the compose checks in tests/deploy/ will skip" >&2
   fi
 }
+
+# ensure_chromium: Debian's chromium for the browser tests (tests/browser/), which Playwright
+# drives through executable_path: Playwright never downloads a browser of its own.
+CHROMIUM_BIN=${NUBO_CHROMIUM:-/usr/bin/chromium}
+ensure_chromium() {
+  if [ ! -x "$CHROMIUM_BIN" ]; then
+    step "installing Debian's chromium (for tests/browser/)"
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+        || echo "could not install chromium: tests/browser/ will be skipped" >&2
+    else
+      echo "chromium not found at $CHROMIUM_BIN (apt-get install chromium, or set NUBO_CHROMIUM): tests/browser/ will be skipped" >&2
+    fi
+  fi
+}

@@ -2,24 +2,25 @@
 
 import asyncio
 
+import httpx
+
+from nubo_backend.client import Broadcast
 from nubo_backend.stores import Stores
+from tests.client.support import connected, next_of
 from tests.e2e.ws_support import next_frame, open_ws
 from tests.factories import make_user
 
 
 async def test_plain_text_reaches_every_client_on_every_instance_sender_included(
-    stores: Stores, start_server
+    stores: Stores, start_server, login
 ) -> None:
     a, b = start_server(), start_server()
-    user = await make_user(stores)
-    other = await make_user(stores)
-    first, second = await open_ws(a, user), await open_ws(a, user)
-    remote = await open_ws(b, other)
-    await first.send("Salut à tous !")
-    received = await asyncio.gather(*(next_frame(ws) for ws in (first, second, remote)))
-    assert received == ["Salut à tous !"] * 3
-    for ws in (first, second, remote):
-        await ws.close()
+    user, other = await make_user(stores), await make_user(stores)
+    first, second, remote = await login(a, user), await login(a, user), await login(b, other)
+    await connected(first, second, remote)
+    await first.broadcast("Salut à tous !")
+    received = await asyncio.gather(*(next_of(client, Broadcast) for client in (first, second, remote)))
+    assert [line.text for line in received] == ["Salut à tous !"] * 3
 
 
 async def test_json_without_a_type_is_broadcast_as_plain_text(stores: Stores, start_server) -> None:
@@ -31,20 +32,16 @@ async def test_json_without_a_type_is_broadcast_as_plain_text(stores: Stores, st
     await ws.close()
 
 
-async def test_broadcast_lines_are_kept_and_listed_newest_first(stores: Stores, start_server) -> None:
-    import httpx
-
+async def test_broadcast_lines_are_kept_and_listed_newest_first(stores: Stores, start_server, login) -> None:
     server = start_server()
     user = await make_user(stores)
-    ws = await open_ws(server, user)
+    client = await login(server, user)
     for n in range(3):
-        await ws.send(f"line {n}")
-        assert await next_frame(ws) == f"line {n}"
-    await ws.close()
+        await client.broadcast(f"line {n}")
+        assert (await next_of(client, Broadcast)).text == f"line {n}"
+    page = await client.broadcasts(limit=2)
+    assert [i["text"] for i in page.items] == ["line 2", "line 1"] and page.items[0]["user_id"] == user.id
+    rest = await client.broadcasts(limit=2, cursor=page.next_cursor)
+    assert [i["text"] for i in rest.items] == ["line 0"] and rest.next_cursor is None
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get("/broadcast")).status_code == 401
-        page = (await http.get("/broadcast?limit=2", headers=user.headers)).json()
-        assert [i["text"] for i in page["items"]] == ["line 2", "line 1"]
-        assert page["items"][0]["user_id"] == user.id
-        rest = (await http.get(f"/broadcast?limit=2&cursor={page['next_cursor']}", headers=user.headers)).json()
-        assert [i["text"] for i in rest["items"]] == ["line 0"] and rest["next_cursor"] is None

@@ -2,30 +2,35 @@
 
 import asyncio
 
+from nubo_backend.client import LikeCreated, MessageCreated
 from nubo_backend.stores import Stores
+from tests.client.support import connected, next_of
 from tests.e2e.ws_support import next_event, next_frame, open_ws, silent
 from tests.factories import announce_event, announce_notification, make_user, relay_now
 
 
 async def test_an_event_reaches_the_users_two_devices_on_two_other_instances(
-    stores: Stores, start_server
+    stores: Stores, start_server, login
 ) -> None:
     b, c = start_server(), start_server()
     alice, bob = await make_user(stores), await make_user(stores)
-    phone, laptop = await open_ws(b, alice), await open_ws(c, alice)
+    phone, laptop = await login(b, alice), await login(c, alice)
     bystander = await open_ws(b, bob)
+    await connected(phone, laptop)
     await announce_event(stores, [alice.id], "message.created", {"body": "hi"})
-    for ws in (phone, laptop):
-        assert await next_event(ws) == {"id": 1, "type": "message.created", "data": {"body": "hi"}}
+    for device in (phone, laptop):
+        event = await next_of(device, MessageCreated)
+        assert (event.id, event.message.body) == (1, "hi")
     assert await silent(bystander)
 
 
-async def test_a_notification_is_pushed_live(stores: Stores, server) -> None:
+async def test_a_notification_is_pushed_live(stores: Stores, server, login) -> None:
     alice, bob = await make_user(stores), await make_user(stores)
-    ws = await open_ws(server, alice)
+    client = await login(server, alice)
+    await connected(client)
     await announce_notification(stores, alice.id, "like.created", {"actor_id": bob.id, "post_id": 3})
-    event = await next_event(ws)
-    assert event["type"] == "like.created" and event["data"]["post_id"] == 3
+    like = await next_of(client, LikeCreated)
+    assert (like.post_id, like.actor_id) == (3, bob.id) and like.notification_id
 
 
 async def test_resume_in_the_url_replays_missed_events_in_order_without_duplicates(

@@ -1,0 +1,1 @@
+"""GET /demo: a live page of the public API (login, /ws, messages, presence, resume, refresh)."""
