@@ -219,14 +219,20 @@ class Connection:
             return
         self.push(wire)
         self.watermark = event_id
+        if self.pending:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        """Send the waiting ids that now follow the watermark; stop waiting once none is left."""
         pending = self.pending
-        if pending:
-            while (nxt := pending.pop(self.watermark + 1, None)) is not None:
-                self.push(nxt)
-                self.watermark += 1
-            if not pending:
-                self.pending = None
-                self._cancel_gap_timer()
+        if pending is None:
+            return
+        while (nxt := pending.pop(self.watermark + 1, None)) is not None:
+            self.push(nxt)
+            self.watermark += 1
+        if not pending:
+            self.pending = None
+            self._cancel_gap_timer()
 
     def _cancel_gap_timer(self) -> None:
         if self.gap_timer is not None:
@@ -315,12 +321,7 @@ class Connection:
             return
         for event_id in [i for i in pending if i <= self.watermark]:
             del pending[event_id]
-        while (nxt := pending.pop(self.watermark + 1, None)) is not None:
-            self.push(nxt)
-            self.watermark += 1
-        if not pending:
-            self.pending = None
-            self._cancel_gap_timer()
+        self._flush_pending()
 
     async def _current_sequence(self) -> int:
         """The user's last issued event id; UNKNOWN if Redis cannot say (the first live id decides)."""
