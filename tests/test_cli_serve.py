@@ -154,10 +154,9 @@ def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_
         for _ in range(2):
             line = proc.stdout.readline()  # "instance 1/2: http://127.0.0.1:PORT (pid N)"
             pids[int(line.split(":")[-1].split()[0])] = int(line.split("pid ")[1].rstrip(")\n"))
-        for p in (port, port + 1):
+        for p in (port, port + 1):  # both fully started: the image worker too
             wait_for_port(p, timeout=20, proc=proc)
-        # Known issue (next session): when the killed instance had finished starting, its
-        # restarted successor sometimes outlives the stop by 20 s; this test kills it sooner.
+            wait_for_ping(p)
         os.kill(pids[port + 1], signal.SIGKILL)
         # The other instance serves throughout, and the killed one comes back on its port.
         deadline = time.monotonic() + 20
@@ -170,6 +169,8 @@ def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_
                 time.sleep(0.1)
         assert back and proc.poll() is None
         proc.send_signal(signal.SIGINT)
+        # communicate() waits for every holder of stdout: the killed instance's image worker
+        # too, had it outlived its server (it dies with it: serving/children.die_with_parent).
         out, _ = proc.communicate(timeout=30)
         assert "exited with status -9; restarting" in out
         assert proc.returncode == 0

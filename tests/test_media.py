@@ -517,25 +517,31 @@ async def test_uploads_work_under_several_server_workers(start_server, stores: S
         assert bomb.json()["code"] == "too_many_pixels"
 
 
-def _tree_nice_values(root_pid: int) -> dict[int, int]:
-    """{task id: nice} for every thread of root_pid and of its descendants, from /proc."""
-    def stat(path: Path) -> list[str]:
-        return path.read_text().rpartition(")")[2].split()  # fields from the third (state) on
+def _stat(path: Path) -> list[str]:
+    return path.read_text().rpartition(")")[2].split()  # fields from the third (state) on
 
+
+def _tree(root_pid: int) -> list[int]:
+    """root_pid and every process descended from it, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                children.setdefault(int(stat(entry / "stat")[1]), []).append(int(entry.name))
+                children.setdefault(int(_stat(entry / "stat")[1]), []).append(int(entry.name))
             except (FileNotFoundError, ProcessLookupError):
                 pass
-    nice, pending = {}, [root_pid]
+    tree, pending = [], [root_pid]
     while pending:
         pid = pending.pop()
+        tree.append(pid)
         pending += children.get(pid, [])
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            nice[int(task.name)] = int(stat(task / "stat")[16])
-    return nice
+    return tree
+
+
+def _tree_nice_values(root_pid: int) -> dict[int, int]:
+    """{task id: nice} for every thread of root_pid and of its descendants, from /proc."""
+    return {int(task.name): int(_stat(task / "stat")[16])
+            for pid in _tree(root_pid) for task in Path(f"/proc/{pid}/task").iterdir()}
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["worker-process", "worker-threads"])
@@ -548,6 +554,26 @@ async def test_image_work_runs_nicer_than_the_event_loop(workers: int, start_ser
     nice = _tree_nice_values(server.proc.pid)
     assert 7 in nice.values(), nice
     assert nice[server.proc.pid] == 0
+
+
+async def test_a_server_killed_with_9_takes_its_image_workers_with_it(start_server, stores: Stores):
+    # Orphaned workers would live on holding the server's stdout: a supervisor reading it (or
+    # `serve --instances`' caller) would wait for an end that never comes.
+    server = start_server()
+    alice = await make_user(stores)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        assert (await upload(api, alice, jpeg(300, 200))).status_code == 201
+    workers = _tree(server.proc.pid)[1:]
+    assert workers, "the server has its image worker (and multiprocessing's resource tracker)"
+    server.proc.kill()
+    server.proc.wait()
+    alive = workers
+    for _ in range(50):
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and _stat(Path(f"/proc/{pid}/stat"))[0] != "Z"]
+        if not alive:
+            break
+        await asyncio.sleep(0.1)
+    assert alive == []
 
 
 async def test_post_created_and_message_created_events_carry_the_media(api: httpx.AsyncClient, stores: Stores):

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import blurhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nubo_backend.serving.children import die_with_parent
+
 # What we accept, by the format Pillow finds in the bytes.
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 # A 1 x 60,000 strip is no photo, and lays out as nothing a timeline can show.
@@ -136,7 +138,8 @@ def process_image(data: bytes, limits: Limits) -> Processed:
     return Processed(content_type, extension, original, thumbnail, placeholder)
 
 
-def _start_worker(max_pixels: int, nice: int) -> None:
+def _start_worker(max_pixels: int, nice: int, server_pid: int) -> None:
+    die_with_parent(server_pid)  # a server killed with -9 takes its workers with it
     # Pillow's own bomb check, at our limit (it raises past twice this, warns past it).
     Image.MAX_IMAGE_PIXELS = max_pixels
     _lower_priority(nice)
@@ -182,7 +185,7 @@ class ImagePool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.limits.max_pixels, self.nice),
+            initargs=(self.limits.max_pixels, self.nice, os.getpid()),
         )
 
     def warm_up(self) -> None:

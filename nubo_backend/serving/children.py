@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 import subprocess
 import sys
@@ -19,11 +20,19 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux; elsewhere a no-op).
+
+    Also for worker processes a server starts itself (the image pool): a server killed with
+    -9 runs no clean-up, and its workers would otherwise live on, orphaned, holding whatever
+    the server had handed them (its stdout, a pipe a supervisor reads). Given parent_pid, a
+    parent that died before this call is noticed too."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)
 
 
 def spawn(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, process_group=0, preexec_fn=_die_with_parent, **kwargs)
+    return subprocess.Popen(command, process_group=0, preexec_fn=die_with_parent, **kwargs)
