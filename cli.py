@@ -107,7 +107,9 @@ def _run_sanic(settings: Settings, sock: socket.socket, port: int) -> None:
     if single:
         Sanic.serve_single(primary=sanic_app)
     else:
-        Sanic.serve(primary=sanic_app, app_loader=loader)
+        from nubo_backend.serving import workers
+
+        workers.serve(sanic_app, loader)
 
 
 # An instance still up this long after its own graceful shutdown (shutdown_grace) is stuck,

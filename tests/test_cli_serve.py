@@ -223,3 +223,50 @@ def test_ctrl_c_to_the_terminal_group_drains_every_instance_once(test_env, sessi
     assert proc.returncode == 0, err
     assert err.count("Worker complete") == 2, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def _group_gone(pgid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+# Each moment a supervisor may stop a server that it has just started, by the line that marks
+# it on stderr: before Sanic's worker manager exists, while it waits for its workers to be
+# ready, and once they serve.
+STOP_MOMENTS = {
+    "before-the-manager": "nubo listening on",
+    "while-workers-start": "Starting worker",
+    "serving": "Worker ready",
+}
+
+
+@pytest.mark.parametrize("moment", list(STOP_MOMENTS), ids=list(STOP_MOMENTS))
+def test_a_multi_worker_server_stopped_at_any_moment_of_start_up_exits_and_leaves_nothing(
+    moment: str, test_env, session_stores
+) -> None:
+    port = _free_port_pair()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in proc.stderr:
+            if STOP_MOMENTS[moment] in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.stderr.close()  # (a server that logs on must not block on a full pipe)
+        proc.wait(timeout=30)
+        # The manager's own helper processes (multiprocessing's manager and resource tracker)
+        # and every worker are gone with it.
+        assert _group_gone(proc.pid)
+    finally:
+        if proc.poll() is None or not _group_gone(proc.pid, within=0):
+            os.killpg(proc.pid, signal.SIGKILL)
