@@ -227,6 +227,26 @@ async def test_a_group_keeps_working_but_each_side_no_longer_sees_the_others_mes
     assert await created_for(bob) == sorted([bob.id, bob.id, carol.id])
 
 
+async def test_a_groups_unread_count_leaves_out_the_messages_a_block_hides(api: httpx.AsyncClient, stores: Stores):
+    alice, bob, carol = await make_user(stores), await make_user(stores), await make_user(stores)
+    group = (await api.post("/conversations", json={"title": "g", "member_ids": [bob.id, carol.id]},
+                            headers=alice.headers)).json()
+    direct = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
+    await api.post(f"/conversations/{direct['id']}/messages", json={"body": "dm", "client_id": "d"}, headers=bob.headers)
+    path = f"/conversations/{group['id']}/messages"
+    for sender, n in ((bob, 1), (carol, 2), (bob, 3)):
+        await api.post(path, json={"body": f"m{n}", "client_id": f"g{n}"}, headers=sender.headers)
+    await block(api, bob, alice)
+
+    async def unread(user: TestUser) -> dict[int, int]:
+        items = (await api.get("/conversations", headers=user.headers)).json()["items"]
+        return {c["id"]: c["unread_count"] for c in items}
+
+    # Alice sees only Carol's message in the group; the direct conversation keeps its history.
+    assert await unread(alice) == {group["id"]: 1, direct["id"]: 1}
+    assert (await unread(carol))[group["id"]] == 2  # Carol sees everything, as before
+
+
 async def test_search_and_tag_pages_honour_blocks(api: httpx.AsyncClient, stores: Stores):
     alice, bob = await make_user(stores, "zoealice"), await make_user(stores, "zoebob")
     await post(api, alice, "zebra #stripes")

@@ -186,7 +186,8 @@ async def list_conversations(
     hidden = await hidden_from(stores, user_id)
     async with stores.pg.acquire() as conn:
         rows = [row async for row in stores.sql.messaging.list_conversations(
-            conn, user_id=user_id, before_activity=before_activity, before_id=before_id, limit=limit + 1
+            conn, user_id=user_id, hidden_ids=list(hidden), before_activity=before_activity, before_id=before_id,
+            limit=limit + 1,
         )]
     items = [_conversation_summary(r) for r in rows]
     for item in items:  # a group's last message from across a block is not shown

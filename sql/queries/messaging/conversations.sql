@@ -73,9 +73,10 @@ WHERE (conversation_id, user_id) = (
         SELECT 1 FROM conversation_members
         WHERE conversation_id = :conversation_id AND role = 'owner');
 
--- name: list_conversations(user_id, before_activity, before_id, limit)
+-- name: list_conversations(user_id, hidden_ids, before_activity, before_id, limit)
 -- The caller's conversations, most recent activity first, with the last message and the
--- number of others' messages after the caller's read marker.
+-- number of others' messages after the caller's read marker; in a group, not counting those
+-- of hidden_ids (people on the other side of a block, whose messages the caller never sees).
 SELECT c.id, c.kind, c.title, c.created_at, c.last_activity, m.last_read_message_id,
        ARRAY(SELECT cm.user_id FROM conversation_members cm
              WHERE cm.conversation_id = c.id ORDER BY cm.user_id) AS member_ids,
@@ -85,7 +86,9 @@ SELECT c.id, c.kind, c.title, c.created_at, c.last_activity, m.last_read_message
         WHERE x.conversation_id = c.id
           AND x.id > coalesce(m.last_read_message_id, 0)
           AND x.sender_id IS DISTINCT FROM :user_id
-          AND x.deleted_at IS NULL) AS unread_count
+          AND x.deleted_at IS NULL
+          AND (c.kind <> 'group' OR x.sender_id IS NULL
+               OR x.sender_id <> ALL(:hidden_ids::bigint[]))) AS unread_count
 FROM conversation_members m
 JOIN conversations c ON c.id = m.conversation_id
 LEFT JOIN messages lm ON lm.id = c.last_message_id
