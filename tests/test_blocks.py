@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from nubo_backend.stores import Stores
@@ -245,6 +247,27 @@ async def test_a_groups_unread_count_leaves_out_the_messages_a_block_hides(api: 
     # Alice sees only Carol's message in the group; the direct conversation keeps its history.
     assert await unread(alice) == {group["id"]: 1, direct["id"]: 1}
     assert (await unread(carol))[group["id"]] == 2  # Carol sees everything, as before
+
+
+async def test_a_follow_racing_a_block_is_undone_by_it_or_refused(api: httpx.AsyncClient, stores: Stores):
+    # Both take the two users' rows in the same order (users.sql lock_user_pair): whichever
+    # commits second sees the first. Never a follow left across a block, never a 500.
+    for _ in range(12):
+        alice, bob = await make_user(stores), await make_user(stores)
+        followed, blocked = await asyncio.gather(
+            api.post(f"/users/{bob.id}/follow", headers=alice.headers),
+            api.put(f"/users/{alice.id}/block", headers=bob.headers),
+        )
+        # 403 when the block came first; 404 when the follow did, since the profile it answers
+        # with is read after the block has hidden it; 200 or 201 when it answered before the block.
+        assert followed.status_code in (200, 201, 403, 404), followed.text
+        assert blocked.status_code in (200, 201, 204), blocked.text
+        follows = await stores.pg.fetchval(
+            "SELECT count(*) FROM follows WHERE (follower_id, followed_id) IN (($1, $2), ($2, $1))", alice.id, bob.id)
+        counts = await stores.pg.fetch(
+            "SELECT following_count, followers_count FROM users WHERE id = ANY($1)", [alice.id, bob.id])
+        assert follows == 0
+        assert all(tuple(row) == (0, 0) for row in counts)
 
 
 async def test_search_and_tag_pages_honour_blocks(api: httpx.AsyncClient, stores: Stores):

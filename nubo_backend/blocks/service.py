@@ -44,7 +44,7 @@ async def block(stores: Stores, blocker_id: int, blocked_id: int) -> dict[str, A
     q = stores.sql
     try:
         async with stores.pg.acquire() as conn, conn.transaction():
-            [_ async for _ in q.blocks.lock_pair(conn, user_id=blocker_id, other_id=blocked_id)]
+            [_ async for _ in q.users.lock_user_pair(conn, user_id=blocker_id, other_id=blocked_id)]
             created = await q.blocks.insert_block(conn, blocker_id=blocker_id, blocked_id=blocked_id)
             unfollowed = False
             if created:

@@ -76,8 +76,8 @@ async def _after_follow_change(stores: Stores, follower_id: int, followed_id: in
 
 
 async def _lock_pair(conn: asyncpg.Connection, stores: Stores, follower_id: int, followed_id: int) -> None:
-    """Both users' rows, in id order, before the follow changes (users.sql lock_follow_pair)."""
-    async for _ in stores.sql.users.lock_follow_pair(conn, follower_id=follower_id, followed_id=followed_id):
+    """Both users' rows, in id order, before the follow changes (users.sql lock_user_pair)."""
+    async for _ in stores.sql.users.lock_user_pair(conn, user_id=follower_id, other_id=followed_id):
         pass
 
 
@@ -89,7 +89,7 @@ async def follow(stores: Stores, follower_id: int, followed_id: int) -> dict[str
             await _lock_pair(conn, stores, follower_id, followed_id)
             created = await stores.sql.users.follow(conn, follower_id=follower_id, followed_id=followed_id)
             # After the follow took both users' rows: a block committed meanwhile is seen here
-            # (blocks.sql lock_pair), and the follow rolls back.
+            # (users.sql lock_user_pair), and the follow rolls back.
             await refuse_if_blocked(conn, stores, follower_id, followed_id)
             if created:
                 await announce(conn, stores, *await heard(

@@ -66,9 +66,3 @@ ORDER BY m.id DESC LIMIT :lim;
 
 -- name: muted_user_ids(user_id)
 SELECT muted_id AS id FROM mutes WHERE muter_id = :user_id;
-
--- name: lock_pair(user_id, other_id)
--- A block and a follow between the same two people take these row locks (a follow through
--- its counter update), in id order: one waits for the other, so a follow racing a block
--- either is undone by it or sees it and is refused.
-SELECT id FROM users WHERE id = ANY (ARRAY[:user_id, :other_id]::bigint[]) ORDER BY id FOR UPDATE;

@@ -16,17 +16,20 @@ SELECT EXISTS (
     SELECT 1 FROM follows WHERE follower_id = :follower_id AND followed_id = :followed_id
 );
 
--- name: lock_follow_pair(follower_id, followed_id)
--- Taken first by a follow and an unfollow: both users' rows, in id order. The counter update
--- below may lock them in whatever order its plan visits them (a sequential scan goes by where
--- the rows lie on disk, which updates change), so crossed follows and unfollows could
--- deadlock without it. A block takes the same rows in the same order (blocks.sql lock_pair).
+-- name: lock_user_pair(user_id, other_id)
+-- Both users' rows, in id order, taken first by everything that changes what lies between two
+-- people: a follow, an unfollow, a block (blocks/service.py). The follow's counter update may
+-- lock them in whatever order its plan visits them (a sequential scan goes by where the rows
+-- lie on disk, which updates change), so crossed follows could deadlock without it; and a
+-- follow racing a block waits for it, so it either is undone by the block or sees it and is
+-- refused. NO KEY UPDATE: these writes change no key, and posts or likes being inserted
+-- meanwhile (their foreign keys take KEY SHARE on the same rows) need not wait.
 SELECT id FROM users
-WHERE id = ANY (ARRAY[:follower_id, :followed_id]::bigint[])
+WHERE id = ANY (ARRAY[:user_id, :other_id]::bigint[])
 ORDER BY id FOR NO KEY UPDATE;
 
 -- name: follow(follower_id, followed_id)$
--- 1 when the follow is new, NULL when it already existed (after lock_follow_pair).
+-- 1 when the follow is new, NULL when it already existed (after lock_user_pair).
 WITH ins AS (
     INSERT INTO follows (follower_id, followed_id) VALUES (:follower_id, :followed_id)
     ON CONFLICT DO NOTHING
