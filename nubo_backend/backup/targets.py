@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from nubo_backend.s3 import s3_client
 from nubo_backend.settings import ROOT, Settings
 
 MANIFEST = "manifest.json"
@@ -195,15 +196,8 @@ def open_target(spec: str, settings: Settings, scratch: Path) -> Target:
         bucket, _, prefix = spec[len("s3://"):].partition("/")
         if not bucket:
             raise TargetError(f"{spec!r} names no bucket: use s3://BUCKET/PREFIX")
-        import boto3  # only S3 targets pay for importing it
-
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.backup_s3_endpoint or None,
-            region_name=settings.backup_s3_region,
-            aws_access_key_id=settings.backup_s3_access_key or None,
-            aws_secret_access_key=settings.backup_s3_secret_key or None,
-        )
+        client = s3_client(settings.backup_s3_endpoint, settings.backup_s3_region,
+                           settings.backup_s3_access_key, settings.backup_s3_secret_key)
         return S3Target(client, bucket, prefix, scratch)
     if not spec:
         raise TargetError("no backup target: pass --to (or --from) or set NUBO_BACKUP_TARGET")

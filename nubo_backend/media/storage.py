@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol
 
+from nubo_backend.s3 import s3_client
 from nubo_backend.settings import ROOT, Settings
 
 
@@ -111,17 +112,10 @@ class S3Storage(BlockingStorage):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
-        import boto3  # only deployments on S3 pay for importing it
-        from botocore.config import Config
-
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.media_s3_endpoint or None,
-            region_name=settings.media_s3_region,
-            aws_access_key_id=settings.media_s3_access_key or None,
-            aws_secret_access_key=settings.media_s3_secret_key or None,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=20,
-                          connect_timeout=5, read_timeout=30),
+        client = s3_client(
+            settings.media_s3_endpoint, settings.media_s3_region, settings.media_s3_access_key,
+            settings.media_s3_secret_key, retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=20, connect_timeout=5, read_timeout=30,
         )
         return cls(client, settings.media_s3_bucket)
 
