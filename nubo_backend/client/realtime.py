@@ -64,6 +64,7 @@ class Realtime:
         self.user_id: int | None = None
         self.connections = 0  # sockets that reached `ready` (1 + reconnections)
         self.stats = EventStats()
+        self._resuming = False  # whether the socket being opened asked for last_event_id
         self.connected = asyncio.Event()
         self._received: int | None = None  # newest id received (queued or yielded)
         self._queue: asyncio.Queue[Frame | BaseException] = asyncio.Queue()
