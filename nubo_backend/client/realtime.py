@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -64,6 +64,10 @@ class Realtime:
         self.user_id: int | None = None
         self.connections = 0  # sockets that reached `ready` (1 + reconnections)
         self.stats = EventStats()
+        # Called by the socket's reader with each frame events() will yield, as it arrives:
+        # events() yields it at least one event-loop turn later (a queue lies between them),
+        # which under load is milliseconds. For timestamps and metrics; it must not block.
+        self.on_frame: Callable[[Frame], None] | None = None
         self._resuming = False  # whether the socket being opened asked for last_event_id
         self.connected = asyncio.Event()
         self._received: int | None = None  # newest id received (queued or yielded)
@@ -249,6 +253,8 @@ class Realtime:
                 pending = self._pending.get(frame.ref or "")
                 if pending is not None and not pending[1].done():
                     pending[1].set_exception(error_for_frame(raw_error(frame)))
+            if self.on_frame is not None:
+                self.on_frame(frame)
             self._queue.put_nowait(frame)
 
     async def _refresh_socket(self, ws: ClientConnection, socket_token: str) -> str:

@@ -1,13 +1,15 @@
 """`realtime.stats` counts what the stream received and dropped, so that de-duplication cannot
-hide a server's mistake; `on_response` sees every REST answer; `log_in_again` continues the
-same stream after a revoked session.
+hide a server's mistake; `on_frame` sees each frame as it arrives; `on_response` sees every
+REST answer; `log_in_again` continues the same stream after a revoked session.
 
 Our server never repeats an event, so the first test scripts a peer that does: a WebSocket
 server of its own on 127.0.0.1 that speaks the protocol's frames and misbehaves on purpose.
 """
 
+import asyncio
 import json
 import signal
+import time
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -88,6 +90,26 @@ async def test_log_in_again_after_a_revoked_session_resumes_the_same_stream(stor
     stats = client.realtime.stats
     assert (stats.events, stats.duplicates, stats.reconnects, stats.resumes) == (2, 0, 1, 1)
     assert dict(stats.closes) == {1008: 1}
+
+
+async def test_on_frame_sees_each_frame_that_events_yields_in_the_same_order_and_no_later(
+    stores: Stores, server, login
+) -> None:
+    alice = await make_user(stores)
+    client = await login(server, alice)
+    hooked: list[tuple[int | None, float]] = []
+    client.realtime.on_frame = lambda f: hooked.append((getattr(f, "id", None), time.perf_counter()))
+    await connected(client)
+    for n in range(3):
+        await announce_event(stores, [alice.id], "n", {"n": n})
+    yielded: list[tuple[int | None, float]] = []
+    async with asyncio.timeout(10):
+        async for event in client.events():
+            yielded.append((getattr(event, "id", None), time.perf_counter()))
+            if len(yielded) == 3:
+                break
+    assert [i for i, _ in hooked] == [i for i, _ in yielded] == [1, 2, 3]
+    assert all(h <= y for (_, h), (_, y) in zip(hooked, yielded, strict=True))
 
 
 async def test_on_response_sees_every_rest_answer_with_its_method_path_and_status(stores: Stores, server) -> None:
