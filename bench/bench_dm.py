@@ -8,10 +8,13 @@ Each checkout gets a database of its own (migrated by that checkout), a Redis na
 own and two `nubo serve` instances run from its folder (so each imports its own code); both
 stacks run at once and the rounds alternate A/B and B/A, so the machine's drift falls on both.
 `--pairs` sender/recipient pairs sign up through the API and open a direct conversation; the
-recipients hold a socket on B. At each rate the senders POST messages on A (at most 64 in
-flight: a server that cannot keep up lowers the achieved rate) for `--seconds`; a message's
-latency runs from the start of its POST to its `message.created` on the recipient's socket.
-Reports, per checkout and rate, the medians over rounds of the achieved rate, p50 and p99.
+recipients hold a socket on B. Both ends are the project's own client (`nubo_backend.client`):
+one `Nubo` per user, `post_message` to send, `events()` to receive. At each rate the
+senders POST messages on A (at most 64 in flight: a server that cannot keep up lowers the
+achieved rate) for `--seconds`; a message's latency runs from the start of its POST to its
+`message.created` reaching the recipient's client (its `on_frame` hook: as the socket's
+reader gets the frame). Reports, per checkout and rate, the medians
+over rounds of the achieved rate, p50 and p99.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,11 +34,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import orjson
-from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ws import free_port, progress  # noqa: E402
+from nubo_backend.client import Frame, MessageCreated, Nubo, NuboError  # noqa: E402
 
 MAX_IN_FLIGHT = 64
 PG_ADMIN = os.environ.get("NUBO_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -47,8 +50,8 @@ class Side:
     env: dict[str, str]
     servers: list[subprocess.Popen] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
-    pairs: list[tuple[str, int]] = field(default_factory=list)  # (sender token, conversation id)
-    sockets: list = field(default_factory=list)
+    pairs: list[tuple[Nubo, int]] = field(default_factory=list)  # (sender, conversation id)
+    clients: list[Nubo] = field(default_factory=list)  # every client, to close
     sent_at: dict[str, float] = field(default_factory=dict)  # message body -> when its POST began
     latencies: list[float] = field(default_factory=list)
     readers: list[asyncio.Task] = field(default_factory=list)
@@ -78,33 +81,31 @@ async def prepare(side: Side, pairs: int) -> None:
                 if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=0.5).status_code == 200:  # noqa: ASYNC210
                     break
             await asyncio.sleep(0.1)
-    async with httpx.AsyncClient(base_url=side.url(0), timeout=30) as api:
-        for n in range(pairs):
-            tokens = []
-            for role in ("s", "r"):
-                name = f"dm{role}{n}"
-                answer = await api.post("/signup", json={"username": name, "email": f"{name}@bench.invalid",
-                                                         "password": "bench password"})
-                answer.raise_for_status()
-                tokens.append(answer.json()["access_token"])
-            recipient_id = (await api.get("/me", headers={"Authorization": f"Bearer {tokens[1]}"})).json()["id"]
-            conversation = await api.post("/conversations", json={"user_id": recipient_id},
-                                          headers={"Authorization": f"Bearer {tokens[0]}"})
-            side.pairs.append((tokens[0], conversation.json()["id"]))
-            ws = await connect(f"ws://127.0.0.1:{side.ports[1]}/ws", max_size=None,
-                               additional_headers={"Authorization": f"Bearer {tokens[1]}"})
-            await ws.recv()  # ready
-            side.sockets.append(ws)
-            side.readers.append(asyncio.create_task(read(side, ws)))
+    for n in range(pairs):
+        # Senders on A; recipients signed up (and their sockets) on B.
+        sender = await Nubo.signup(side.url(0), f"dms{n}", f"dms{n}@bench.invalid", "bench password", timeout=30)
+        recipient = await Nubo.signup(side.url(1), f"dmr{n}", f"dmr{n}@bench.invalid", "bench password",
+                                      timeout=30)
+        side.clients += [sender, recipient]
+        conversation = await sender.open_direct(recipient.user.id)
+        side.pairs.append((sender, conversation.id))
+        recipient.realtime.on_frame = lambda frame: arrived(side, frame)
+        await asyncio.wait_for(recipient.realtime.wait_connected(), 10)
+        side.readers.append(asyncio.create_task(drain(recipient)))
 
 
-async def read(side: Side, ws) -> None:
-    async for raw in ws:
-        frame = orjson.loads(raw) if raw.startswith("{") else None
-        if isinstance(frame, dict) and frame.get("type") == "message.created":
-            began = side.sent_at.pop(frame["data"]["body"], None)
-            if began is not None:
-                side.latencies.append(time.perf_counter() - began)
+def arrived(side: Side, frame: Frame) -> None:
+    # Timed as the client's socket reader gets the frame (on_frame), not where events()
+    # yields it one event-loop turn later: that turn is the driver's scheduling, not the server.
+    if isinstance(frame, MessageCreated):
+        began = side.sent_at.pop(frame.data.get("body") or "", None)
+        if began is not None:
+            side.latencies.append(time.perf_counter() - began)
+
+
+async def drain(recipient: Nubo) -> None:
+    async for _ in recipient.events():  # what the application would read; timed in arrived()
+        pass
 
 
 async def measure(side: Side, rate: int, seconds: float) -> tuple[float, float, float, float]:
@@ -114,34 +115,33 @@ async def measure(side: Side, rate: int, seconds: float) -> tuple[float, float, 
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     counter = itertools.count()
     acked = 0
-    async with httpx.AsyncClient(base_url=side.url(0), timeout=30,
-                                 limits=httpx.Limits(max_connections=MAX_IN_FLIGHT)) as api:
 
-        async def one(token: str, conversation: int) -> None:
-            nonlocal acked
-            body = f"{side.label}-{next(counter)}"
-            side.sent_at[body] = time.perf_counter()
-            try:
-                answer = await api.post(f"/conversations/{conversation}/messages", json={"body": body},
-                                        headers={"Authorization": f"Bearer {token}"})
-                acked += answer.status_code == 201
-            finally:
-                in_flight.release()
+    async def one(sender: Nubo, conversation: int) -> None:
+        nonlocal acked
+        body = f"{side.label}-{next(counter)}"
+        side.sent_at[body] = time.perf_counter()
+        try:
+            await sender.post_message(conversation, body)
+            acked += 1
+        except (NuboError, httpx.HTTPError):
+            pass  # not acknowledged: lowers the achieved rate
+        finally:
+            in_flight.release()
 
-        tasks = set()
-        begin, n = time.perf_counter(), 0
-        while (elapsed := time.perf_counter() - begin) < seconds:
-            for _ in range(int(elapsed * rate) - n):
-                await in_flight.acquire()
-                token, conversation = side.pairs[n % len(side.pairs)]
-                task = asyncio.create_task(one(token, conversation))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                n += 1
-            await asyncio.sleep(0.002)
-        if tasks:
-            await asyncio.wait(tasks, timeout=30)
-        achieved = acked / (time.perf_counter() - begin)
+    tasks = set()
+    begin, n = time.perf_counter(), 0
+    while (elapsed := time.perf_counter() - begin) < seconds:
+        for _ in range(int(elapsed * rate) - n):
+            await in_flight.acquire()
+            sender, conversation = side.pairs[n % len(side.pairs)]
+            task = asyncio.create_task(one(sender, conversation))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.sleep(0.002)
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
+    achieved = acked / (time.perf_counter() - begin)
     for _ in range(50):  # the last deliveries
         if not side.sent_at:
             break
@@ -165,6 +165,7 @@ async def run(args: argparse.Namespace) -> None:
             "NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_RATE_LIMIT_SIGNUP": "100000",
         }))
     results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
+    driver_cpu = 0.0  # this process's CPU seconds in the measured steps: the load driver's own cost
     try:
         for side in sides:
             progress(f"{side.label}: {side.checkout}: database, two instances, {args.pairs} pairs")
@@ -173,7 +174,10 @@ async def run(args: argparse.Namespace) -> None:
             order = sides if round_no % 2 == 0 else sides[::-1]
             for rate in rates:
                 for side in order:
+                    cpu = resource.getrusage(resource.RUSAGE_SELF)
                     figure = await measure(side, rate, args.seconds)
+                    after = resource.getrusage(resource.RUSAGE_SELF)
+                    driver_cpu += after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
                     results.setdefault((side.label, rate), []).append(figure)
                     progress(f"round {round_no + 1}/{args.rounds} {side.label} {rate}/s: "
                              f"{figure[0]:.0f}/s p50 {figure[1]:.1f} ms p99 {figure[2]:.1f} ms "
@@ -182,6 +186,8 @@ async def run(args: argparse.Namespace) -> None:
         for side in sides:
             for task in side.readers:
                 task.cancel()
+            for client in side.clients:
+                await client.aclose()
             for proc in side.servers:
                 proc.terminate()
             for proc in side.servers:
@@ -197,6 +203,8 @@ async def run(args: argparse.Namespace) -> None:
             med = [statistics.median(r[i] for r in runs) for i in range(4)]
             print(f"| {side.label} `{side.checkout.name}` | {rate} | {med[0]:.0f} | {med[1]:.1f} | {med[2]:.1f} | "
                   f"{med[3]:.1%} | |")
+    steps = sum(len(runs) for runs in results.values())
+    print(f"\nThe driver's own CPU over the {steps} measured steps: {driver_cpu:.2f} s")
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ Three measurements in one run, so they compare on the same machine at the same m
 By default the script starts its own server (test-like environment, a database of its
 own, production argon2 cost unless told otherwise) and removes everything afterwards.
 With --url it drives a server you started (it signs up its own bench accounts there).
+Accounts and logins go through the project's client (`Nubo.signup`, then one `Nubo` per
+login client calling `log_in_again` back to back: one kept-alive connection each, as
+before); /ping, which has no client method, is a plain httpx GET.
 
     .venv/bin/python bench/bench_login.py --duration 10 --concurrency 8
 """
@@ -32,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nubo_backend.client import Nubo, NuboError  # noqa: E402
 from tests.support import MongoEmulator, ServerProcess, jongodb_binary  # noqa: E402
 
 PASSWORD = "bench-password-123"
@@ -70,7 +74,7 @@ async def drive(result: Result, deadline: float, send: Send) -> None:
         started = time.perf_counter()
         try:
             ok = await send()
-        except httpx.HTTPError:
+        except (httpx.HTTPError, NuboError):
             ok = False
         if ok:
             result.latencies.append(time.perf_counter() - started)
@@ -94,19 +98,26 @@ async def _ok(request: Awaitable[httpx.Response]) -> bool:
 async def logins_with_ping(url: str, duration: float, usernames: list[str]) -> tuple[Result, Result]:
     logins = Result(f"POST /login ({len(usernames)} clients)")
     pings = Result("/ping during logins (1 client)")
-    limits = httpx.Limits(max_connections=len(usernames) + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        deadline = started + duration
+    clients = [await Nubo.login(url, name, PASSWORD, timeout=60) for name in usernames]
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as pinger:
+            started = time.perf_counter()
+            deadline = started + duration
 
-        def login(name: str) -> Send:
-            return lambda: _ok(client.post("/login", json={"username": name, "password": PASSWORD}))
+            def login(client: Nubo) -> Send:
+                async def send() -> bool:
+                    await client.log_in_again(PASSWORD)  # POST /login; raises if refused
+                    return True
+                return send
 
-        await asyncio.gather(
-            *(drive(logins, deadline, login(name)) for name in usernames),
-            drive(pings, deadline, lambda: _ok(client.get("/ping"))),
-        )
-        elapsed = time.perf_counter() - started
+            await asyncio.gather(
+                *(drive(logins, deadline, login(client)) for client in clients),
+                drive(pings, deadline, lambda: _ok(pinger.get("/ping"))),
+            )
+            elapsed = time.perf_counter() - started
+    finally:
+        for client in clients:
+            await client.aclose()
     logins.elapsed = pings.elapsed = elapsed
     return logins, pings
 
@@ -114,12 +125,9 @@ async def logins_with_ping(url: str, duration: float, usernames: list[str]) -> t
 async def make_accounts(url: str, count: int) -> list[str]:
     tag = secrets.token_hex(3)
     names = [f"bench_{tag}_{i}" for i in range(count)]
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        for name in names:
-            response = await client.post(
-                "/signup", json={"username": name, "email": f"{name}@bench.test", "password": PASSWORD}
-            )
-            response.raise_for_status()
+    for name in names:
+        async with await Nubo.signup(url, name, f"{name}@bench.test", PASSWORD, timeout=60):
+            pass
     return names
 
 

@@ -8,6 +8,9 @@ a process of its own, so that the upload clients' sending does not delay it clie
 compare within a round (the ratio column) and quote medians over rounds.
 
     .venv/bin/python bench/bench_media.py --duration 10 --concurrency 4 --rounds 3 --workers 1
+
+Upload clients are the project's client (one `Nubo` each, `upload_media`); the /ping client
+is a plain httpx GET.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_login import Result, drive, make_accounts, own_server, percentile, ping_alone  # noqa: E402
+from bench_login import PASSWORD, Result, drive, make_accounts, own_server, percentile, ping_alone  # noqa: E402
+
+from nubo_backend.client import Nubo  # noqa: E402
 
 
 def two_megapixel_jpeg(width: int = 1632, height: int = 1224) -> bytes:
@@ -45,12 +50,6 @@ def two_megapixel_jpeg(width: int = 1632, height: int = 1224) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
     return out.getvalue()
-
-
-async def login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    response = await client.post("/login", json={"username": name, "password": "bench-password-123"})
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}", "Content-Type": "image/jpeg"}
 
 
 def ping_process(url: str, duration: float) -> tuple[list[float], int, float]:
@@ -71,21 +70,24 @@ async def uploads_with_ping(
     pinger: ProcessPoolExecutor, url: str, duration: float, usernames: list[str], photo: bytes
 ) -> tuple[Result, Result]:
     uploads = Result(f"POST /media 2 MP JPEG ({len(usernames)} clients)")
-    limits = httpx.Limits(max_connections=len(usernames) + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        headers = [await login(client, name) for name in usernames]
+    clients = [await Nubo.login(url, name, PASSWORD, timeout=120) for name in usernames]
+    try:
         started = time.perf_counter()
         deadline = started + duration
 
-        def upload(h: dict[str, str]):
+        def upload(client: Nubo):
             async def send() -> bool:
-                return (await client.post("/media", content=photo, headers=h)).status_code == 201
+                await client.upload_media(photo, "image/jpeg")  # raises if refused
+                return True
             return send
 
         ping = asyncio.ensure_future(pings_from(pinger, "/ping during uploads (1 client)", url, duration))
-        await asyncio.gather(*(drive(uploads, deadline, upload(h)) for h in headers))
+        await asyncio.gather(*(drive(uploads, deadline, upload(client)) for client in clients))
         uploads.elapsed = time.perf_counter() - started
         pings = await ping
+    finally:
+        for client in clients:
+            await client.aclose()
     return uploads, pings
 
 
@@ -107,8 +109,8 @@ async def run(args: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
         url = args.url or await stack.enter_async_context(own_server(args))
         usernames = await make_accounts(url, args.concurrency)
-        async with httpx.AsyncClient(base_url=url, timeout=120) as client:  # warm the workers
-            await client.post("/media", content=photo, headers=await login(client, usernames[0]))
+        async with await Nubo.login(url, usernames[0], PASSWORD, timeout=120) as client:  # warm the workers
+            await client.upload_media(photo, "image/jpeg")
         pinger = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
         for n in range(1, args.rounds + 1):
             alone = await pings_from(pinger, "/ping alone (1 client)", url, args.duration)

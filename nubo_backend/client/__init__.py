@@ -71,12 +71,13 @@ from nubo_backend.client.models import (
     Tokens,
     User,
 )
+from nubo_backend.client.stats import EventStats
 
 __all__ = [
     "Nubo", "token_expiry",
     "NuboError", "BadRequest", "Unauthorized", "SessionRevoked", "Forbidden", "NotFound", "Conflict",
     "PayloadTooLarge", "UnsupportedMediaType", "ValidationFailed", "RateLimited", "ServiceUnavailable",
-    "ServerError", "ResyncRequired", "Disconnected",
+    "ServerError", "ResyncRequired", "Disconnected", "EventStats",
     "Frame", "Ready", "Broadcast", "Ack", "ErrorFrame", "Event", "MessageCreated", "MessageUpdated",
     "MessageDeleted", "ConversationCreated", "ConversationRead", "MembersAdded", "MemberRemoved", "PostCreated",
     "NotificationEvent", "FollowCreated", "LikeCreated", "CommentCreated", "MentionCreated", "Typing", "Presence",

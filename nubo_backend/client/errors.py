@@ -121,17 +121,23 @@ _CODE_FAMILIES: dict[str, type[NuboError]] = {
 }
 
 
-def error_for_response(status: int, body: Any) -> NuboError:
-    """The exception for a non-2xx REST answer."""
+def error_for_response(status: int, body: Any, *, retry_after: str | None = None) -> NuboError:
+    """The exception for a non-2xx REST answer; `retry_after`: its Retry-After header, used
+    when the body does not say (a 503 says it only in the header)."""
     body = body if isinstance(body, dict) else {}
     code = str(body.get("code") or f"http_{status}")
     error = str(body.get("error") or f"HTTP {status}")
     cls = FAMILIES.get(status) or (ServerError if status >= 500 else NuboError)
     details = body.get("details")
-    retry_after = details.get("retry_after") if isinstance(details, dict) else None
+    seconds = details.get("retry_after") if isinstance(details, dict) else None
+    if seconds is None and retry_after is not None:
+        try:
+            seconds = float(retry_after)
+        except ValueError:  # an HTTP date: not sent by this API
+            seconds = None
     if code == "refresh_token_reused":
         cls = SessionRevoked
-    return cls(code, error, status, details=details, retry_after=retry_after)
+    return cls(code, error, status, details=details, retry_after=seconds)
 
 
 def error_for_frame(frame: dict[str, Any]) -> NuboError:

@@ -6,7 +6,7 @@ last event it received; events it already has are dropped. It answers `token_exp
 refreshing over REST and then in-band (`refresh`), and reconnects with a new token after a
 4001. It raises `ResyncRequired` when the server says the events to resume from are gone,
 `SessionRevoked` when the session ends, `Disconnected` after `give_up_after` seconds of
-failed attempts.
+failed attempts. `stats` counts what it received and dropped (stats.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -44,6 +44,7 @@ from nubo_backend.client.frames import (
     TokenExpiring,
     parse_frame,
 )
+from nubo_backend.client.stats import EventStats
 
 if TYPE_CHECKING:
     from nubo_backend.client.api import Nubo
@@ -62,6 +63,12 @@ class Realtime:
         self.last_event_id: int | None = None  # of the last event events() yielded
         self.user_id: int | None = None
         self.connections = 0  # sockets that reached `ready` (1 + reconnections)
+        self.stats = EventStats()
+        # Called by the socket's reader with each frame events() will yield, as it arrives:
+        # events() yields it at least one event-loop turn later (a queue lies between them),
+        # which under load is milliseconds. For timestamps and metrics; it must not block.
+        self.on_frame: Callable[[Frame], None] | None = None
+        self._resuming = False  # whether the socket being opened asked for last_event_id
         self.connected = asyncio.Event()
         self._received: int | None = None  # newest id received (queued or yielded)
         self._queue: asyncio.Queue[Frame | BaseException] = asyncio.Queue()
@@ -167,16 +174,19 @@ class Realtime:
         self._last_close: int | None = None
         token = await self._token_for_socket()
         url = self.client.url.replace("http", "ws", 1) + "/ws"
-        if self._received is not None:
+        self._resuming = self._received is not None
+        if self._resuming:
             url += f"?last_event_id={self._received}"
         try:
             ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=5,
                                max_size=2**22)
         except InvalidStatus as exc:
+            self.stats.failed_attempts += 1
             if exc.response.status_code == 401:
                 await self._refresh_or_give_up()
             return f"handshake refused ({exc.response.status_code})"
         except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self.stats.failed_attempts += 1
             return f"cannot connect ({type(exc).__name__})"
         keepalive = asyncio.create_task(self._keep_alive(ws))
         try:
@@ -189,6 +199,10 @@ class Realtime:
             self._ws = None
             await ws.close()
         self._last_close = ws.close_code
+        if self._was_ready:
+            self.stats.closes[ws.close_code if ws.close_code is not None else 1006] += 1
+        else:
+            self.stats.failed_attempts += 1
         if ws.close_code == 1008 and "revoked" in (ws.close_reason or ""):
             raise SessionRevoked("session_revoked", ws.close_reason, 401)
         if ws.close_code == 4001:
@@ -201,6 +215,7 @@ class Realtime:
         async for raw in ws:
             if not isinstance(raw, str):
                 continue
+            self.stats.frames += 1
             frame = parse_frame(raw)
             if isinstance(frame, Ready):
                 self._was_ready = True
@@ -209,16 +224,19 @@ class Realtime:
                     self._received = frame.last_event_id or 0  # from now on
                 self._ws = ws
                 self.connections += 1
+                self.stats.reconnects += self.connections > 1
+                self.stats.resumes += self._resuming
                 self.connected.set()
                 for command, future in list(self._pending.values()):
                     if not future.done():  # unacknowledged: again, with the same client_id
                         await ws.send(command.frame())
                 continue
             if isinstance(frame, Event) and frame.id is not None:
-                if self._received is not None and frame.id <= self._received:
-                    continue  # already have it
+                if not self.stats.event(frame.id, self._received):
+                    continue  # already have it (or it came after a later one)
                 self._received = frame.id
             elif isinstance(frame, ResyncFrame):
+                self.stats.resyncs += 1
                 self._received = frame.last_event_id
                 self._queue.put_nowait(ResyncRequired(frame.last_event_id, frame.reload))
                 continue
@@ -235,6 +253,8 @@ class Realtime:
                 pending = self._pending.get(frame.ref or "")
                 if pending is not None and not pending[1].done():
                     pending[1].set_exception(error_for_frame(raw_error(frame)))
+            if self.on_frame is not None:
+                self.on_frame(frame)
             self._queue.put_nowait(frame)
 
     async def _refresh_socket(self, ws: ClientConnection, socket_token: str) -> str:

@@ -2,20 +2,21 @@
 
 Each test runs the same flow on a private stack (tests/faults/conftest.py): alice sends
 direct messages to bob over REST at 20 per second, each retried with its client_id until
-acknowledged; bob has a device on each instance and alice one; a fault hits mid-flow. The
-counts are printed (`FAULTS {...}`) and gathered in docs/reliability.md.
+acknowledged; bob has a device on each instance and alice one; a fault hits mid-flow. Every
+client is the project's own (`nubo_backend.client`, see traffic.py). The counts are printed
+(`FAULTS {...}`) and gathered in docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from nubo_backend.client import ErrorFrame, Nubo, NuboError, ServiceUnavailable, SessionRevoked
 from nubo_backend.messaging.service import open_direct
 from nubo_backend.settings import load_settings
 from nubo_backend.stores import open_stores
@@ -48,9 +49,9 @@ async def _flow(
     a, b = stack.servers
     alice, bob, conversation = await _alice_and_bob(stack)
     devices = [
-        Device("bob@A", bob, [a.ws_url, b.ws_url]),
-        Device("bob@B", bob, [b.ws_url, a.ws_url]),
-        Device("alice@B", alice, [b.ws_url, a.ws_url]),
+        Device("bob@A", bob, [a.url, b.url]),
+        Device("bob@B", bob, [b.url, a.url]),
+        Device("alice@B", alice, [b.url, a.url]),
     ]
     running = [asyncio.create_task(d.run()) for d in devices]
     try:
@@ -152,52 +153,55 @@ async def test_a_revocation_missed_while_resubscribing_still_closes_the_socket(s
     """The session is deleted without its revocation being heard (as when it is published while
     an instance's subscriber is away); the next resubscription re-checks every open socket."""
     from redis.asyncio import Redis
-    from websockets.exceptions import ConnectionClosed
-
-    from tests.e2e.ws_support import open_ws
 
     a = stack.servers[0]
     stores = await open_stores(load_settings(environ=stack.env))
     redis = Redis.from_url(stack.redis.url)
     try:
         alice = await make_user(stores, "alice")
-        ws = await open_ws(a, alice)
-        await redis.delete(f"sess:{alice.session_id}")  # gone, and nobody told the instances
-        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # every subscriber reconnects
-        with pytest.raises(ConnectionClosed) as closed:
+        async with Nubo.with_token(a.url, alice.token) as client:  # on the session deleted below
             async with asyncio.timeout(10):
-                while True:
-                    await ws.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+                await client.realtime.wait_connected()
+            await redis.delete(f"sess:{alice.session_id}")  # gone, and nobody told the instances
+            await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # every subscriber reconnects
+            with pytest.raises(SessionRevoked):
+                async with asyncio.timeout(10):
+                    async for _ in client.events():
+                        pass
+            assert dict(client.realtime.stats.closes) == {1008: 1}
     finally:
-        with contextlib.suppress(Exception):
-            await ws.close()
         await redis.aclose()
         await stores.close()
 
 
 async def test_postgresql_down_is_503_over_rest_and_an_error_frame_with_its_ref(stack: Stack) -> None:
-    import httpx
-
-    from tests.e2e.ws_support import next_frame, open_ws
-
     a = stack.servers[0]
     alice, _, conversation = await _alice_and_bob(stack)
-    ws = await open_ws(a, alice)
+    client = Nubo.with_token(a.url, alice.token, timeout=10)
+    async with asyncio.timeout(10):
+        await client.realtime.wait_connected()
     stack.pg.stop()
     try:
-        async with httpx.AsyncClient(base_url=a.url, timeout=10) as api:
-            answers = [await api.post(f"/conversations/{conversation['id']}/messages", headers=alice.headers,
-                                      json={"body": "hi", "client_id": f"r{n}"}) for n in range(20)]
-        assert {r.status_code for r in answers} == {503}
-        assert answers[0].json()["code"] == "service_unavailable" and answers[0].headers["Retry-After"]
-        await ws.send(f'{{"type": "message.send", "conversation_id": {conversation["id"]}, "body": "hi", '
-                      '"client_id": "w1"}')
-        frame = await next_frame(ws, within=10)
-        assert (frame["type"], frame["code"], frame["ref"]) == ("error", "service_unavailable", "w1")
+        refusals: list[NuboError] = []
+        for n in range(20):
+            with pytest.raises(NuboError) as refused:
+                await client.post_message(conversation["id"], "hi", client_id=f"r{n}")
+            refusals.append(refused.value)
+        assert {e.status for e in refusals} == {503}
+        assert refusals[0].code == "service_unavailable" and refusals[0].retry_after  # from Retry-After
+        assert all(isinstance(e, ServiceUnavailable) for e in refusals)
+        with pytest.raises(ServiceUnavailable) as live:
+            async with asyncio.timeout(10):
+                await client.send_message_live(conversation["id"], "hi", client_id="w1")
+        assert (live.value.code, live.value.ref) == ("service_unavailable", "w1")
+        async with asyncio.timeout(10):  # the same error frame, as the stream yields it
+            async for frame in client.events():
+                if isinstance(frame, ErrorFrame):
+                    break
+        assert (frame.code, frame.ref) == ("service_unavailable", "w1")
     finally:
         await asyncio.to_thread(stack.pg.start)
-        await ws.close()
+        await client.aclose()
     log = a.output()
     assert "Traceback" not in log
     assert log.count("PostgreSQL unavailable") == 1  # one line for the outage, not one per request
@@ -206,36 +210,35 @@ async def test_postgresql_down_is_503_over_rest_and_an_error_frame_with_its_ref(
 async def test_a_stalled_database_does_not_make_a_polite_client_look_abusive(stack: Stack) -> None:
     """5 sends a second (a quarter of the limit) while PostgreSQL is frozen for 3 s: the frames
     queue and are answered once it thaws; none is refused as over the rate."""
-    from tests.e2e.ws_support import next_frame, open_ws
-
     a = stack.servers[0]
     alice, _, conversation = await _alice_and_bob(stack)
-    ws = await open_ws(a, alice)
+    client = Nubo.with_token(a.url, alice.token)
+    async with asyncio.timeout(10):
+        await client.realtime.wait_connected()
     frozen: list[int] = []
+    acks: set[str] = set()
+    refusals: list[NuboError] = []
 
-    async def send() -> None:
-        nonlocal frozen
+    async def send_one(n: int) -> None:
+        try:
+            acks.add((await client.send_message_live(conversation["id"], f"m{n}", client_id=f"s{n}")).client_id)
+        except NuboError as exc:
+            refusals.append(exc)
+
+    try:
+        sending = []
         for n in range(30):
             if n == 5:
                 frozen = stack.pg.freeze()
             if n == 20:
                 stack.pg.thaw(frozen)
-            await ws.send(f'{{"type": "message.send", "conversation_id": {conversation["id"]}, '
-                          f'"body": "m{n}", "client_id": "s{n}"}}')
+            sending.append(asyncio.create_task(send_one(n)))
             await asyncio.sleep(0.2)
-
-    try:
-        sending = asyncio.create_task(send())
-        acks, refusals = set(), []
         async with asyncio.timeout(30):
-            while len(acks) + len(refusals) < 30:
-                frame = await next_frame(ws, within=30)
-                if isinstance(frame, dict) and frame.get("type") == "ack":
-                    acks.add(frame["client_id"])
-                elif isinstance(frame, dict) and frame.get("type") == "error":
-                    refusals.append(frame)
-        await sending
+            await asyncio.gather(*sending)
     finally:
         stack.pg.thaw(frozen)  # whatever happened, never leave it frozen
-        await ws.close()
+        await client.aclose()
     assert refusals == [] and acks == {f"s{n}" for n in range(30)}
+    # Each frame was sent once: none was acknowledged only because a reconnect sent it again.
+    assert client.realtime.connections == 1

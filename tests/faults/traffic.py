@@ -1,9 +1,14 @@
 """Clients that behave as a good app does when things fail, and the tally of what they saw.
 
-`Device` holds a WebSocket, resumes with its last event id after every disconnect (on the
-other instance when one is gone), logs in again when its session is refused. `send_messages`
-posts direct messages at a fixed rate, each retried with its client_id until acknowledged.
-The tally compares what was acknowledged with what each device received.
+Both sides are the project's own client (`nubo_backend.client`). A `Device` is one
+`Nubo.events()` stream: it reconnects and resumes by itself (to the other instance when one
+is gone, `urls` in the device's order of preference); the device logs in again when its
+session is refused. `send_messages` posts direct messages at a fixed rate with
+`post_message`, each retried with its client_id until acknowledged.
+
+The client drops events it already has, which would hide a server's duplicate from a count
+of what it yields; so the tally reads what it *received* from `realtime.stats` (duplicates,
+ids out of order or skipped, reconnections) beside what reached the device, message by message.
 """
 
 from __future__ import annotations
@@ -17,91 +22,75 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from nubo_backend.client import (
+    MessageCreated,
+    Nubo,
+    NuboError,
+    ResyncRequired,
+    ServiceUnavailable,
+    SessionRevoked,
+    Unauthorized,
+)
 from tests.factories import PASSWORD, TestUser
 
 SEND_DEADLINE = 60.0  # seconds one message may take to be acknowledged, retries included
+LOGIN_TRIES = 100  # 0.2 s apart: a login waits at most ~20 s for the stores to answer
 
 
-async def log_in(urls: list[str], username: str) -> str:
-    """A fresh access token, from whichever instance answers."""
-    for _ in range(100):
-        for url in urls:
-            try:
-                async with httpx.AsyncClient(base_url=url, timeout=5) as api:
-                    answer = await api.post("/login", json={"username": username, "password": PASSWORD})
-                if answer.status_code == 200:
-                    return answer.json()["access_token"]
-            except httpx.HTTPError:
-                pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{username} could not log in again")
+async def log_in(urls: list[str], username: str, **kwargs: Any) -> Nubo:
+    """A client logged in on whichever instance answers (the first of `urls` preferred)."""
+    for _ in range(LOGIN_TRIES):
+        try:
+            return await Nubo.login(urls, username, PASSWORD, timeout=5, **kwargs)
+        except (NuboError, httpx.HTTPError):
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{username} could not log in")
+
+
+async def log_in_again(client: Nubo) -> None:
+    for _ in range(LOGIN_TRIES):
+        try:
+            return await client.log_in_again(PASSWORD)
+        except (NuboError, httpx.HTTPError):
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{client.user.username if client.user else '?'} could not log in again")
 
 
 @dataclass
 class Device:
     name: str
     user: TestUser
-    urls: list[str]  # ws:// of each instance, the first one preferred
-    token: str = ""
-    last_event_id: int | None = None
+    urls: list[str]  # http:// of each instance, the first one preferred
+    client: Nubo | None = None
     arrivals: dict[int, float] = field(default_factory=dict)  # message id -> when it arrived
-    delivered: Counter[int] = field(default_factory=Counter)
-    out_of_order: int = 0
-    resyncs: int = 0
-    reconnects: int = 0
+    delivered: Counter[int] = field(default_factory=Counter)  # message id -> times events() yielded it
+    logins: int = 0  # after the first: sessions refused, logged in again
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __post_init__(self) -> None:
-        self.token = self.user.token
-
     async def run(self) -> None:
-        instance = 0
-        while True:
-            url = self.urls[instance % len(self.urls)]
-            query = f"?last_event_id={self.last_event_id}" if self.last_event_id is not None else ""
-            try:
-                async with connect(url + query, open_timeout=3, close_timeout=1,
-                                   additional_headers={"Authorization": f"Bearer {self.token}"}) as ws:
-                    async for raw in ws:
-                        self._receive(json.loads(raw) if raw.startswith("{") else None)
-            except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code in (1008, 4001):
-                    self.token = await log_in([u.replace("ws://", "http://").removesuffix("/ws") for u in self.urls],
-                                              self.user.username)
-                else:
-                    instance += 1
-            except InvalidStatus as exc:
-                if exc.response.status_code == 401:
-                    self.token = await log_in([u.replace("ws://", "http://").removesuffix("/ws") for u in self.urls],
-                                              self.user.username)
-                instance += 1
-            except (OSError, TimeoutError):
-                instance += 1
-            self.reconnects += 1
-            await asyncio.sleep(0.2)
-
-    def _receive(self, frame: Any) -> None:
-        if not isinstance(frame, dict):
-            return
-        kind = frame.get("type")
-        if kind == "ready":
-            if self.last_event_id is None:
-                self.last_event_id = frame["last_event_id"] or 0
+        self.client = await log_in(self.urls, self.user.username)
+        try:
+            await self.client.realtime.wait_connected()
             self.ready.set()
-        elif kind == "resync_required":
-            self.resyncs += 1
-            self.last_event_id = frame["last_event_id"]
-        elif frame.get("id") is not None:
-            if self.last_event_id is not None and frame["id"] <= self.last_event_id:
-                self.out_of_order += 1  # a duplicate, or an id going backwards
-            self.last_event_id = frame["id"]
-            if kind == "message.created":
-                message_id = frame["data"]["id"]
-                self.delivered[message_id] += 1
-                self.arrivals.setdefault(message_id, time.monotonic())
+            while True:
+                try:
+                    async for event in self.client.events():
+                        if isinstance(event, MessageCreated):
+                            message_id = event.message.id
+                            self.delivered[message_id] += 1
+                            self.arrivals.setdefault(message_id, time.monotonic())
+                except SessionRevoked:
+                    self.logins += 1
+                    await log_in_again(self.client)
+                except ResyncRequired:
+                    pass  # counted in realtime.stats.resyncs; the stream goes on
+        finally:
+            await self.client.aclose()
+
+    @property
+    def reconnects(self) -> int:
+        return self.client.realtime.stats.reconnects if self.client else 0
 
 
 @dataclass
@@ -109,9 +98,9 @@ class Sent:
     acked: dict[str, int] = field(default_factory=dict)  # client_id -> message id
     first_try: dict[int, float] = field(default_factory=dict)  # message id -> when its first POST began
     duplicates: int = 0  # acks that said "stored before" (a retry of a send whose answer was lost)
-    attempts: int = 0
+    attempts: int = 0  # POSTs made: answered, or that got no answer
     failed: list[str] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)  # of the POSTs of messages
 
 
 async def send_messages(
@@ -119,43 +108,56 @@ async def send_messages(
 ) -> Sent:
     """POST `count` messages at `rate` per second, each retried (same client_id) until acked."""
     sent = Sent()
-    token = sender.token
+    posts = f"/conversations/{conversation_id}/messages"
+
+    def answered(method: str, path: str, status: int) -> None:
+        if method == "POST" and path == posts:  # not the client's own refreshes and logins
+            sent.attempts += 1
+            sent.statuses[status] += 1
+            sent.duplicates += status == 200
+
+    client = await log_in(urls, sender.username, on_response=answered)
+    relogin = asyncio.Lock()
+
+    async def session_refused(token: str) -> None:
+        async with relogin:  # one new session for every send that was refused with the old one
+            if client.tokens.access_token == token:
+                await log_in_again(client)
 
     async def send_one(n: int) -> None:
-        nonlocal token
         client_id = f"{prefix}{n}"
         began = time.monotonic()
         deadline = began + SEND_DEADLINE
-        instance = 0
         while time.monotonic() < deadline:
-            sent.attempts += 1
+            token = client.tokens.access_token
             try:
-                async with httpx.AsyncClient(base_url=urls[instance % len(urls)], timeout=5) as api:
-                    answer = await api.post(
-                        f"/conversations/{conversation_id}/messages",
-                        json={"body": f"message {n}", "client_id": client_id},
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-            except httpx.HTTPError:
-                instance += 1  # that instance is gone: the other one
+                message = await client.post_message(conversation_id, f"message {n}", client_id=client_id)
+            except httpx.HTTPError:  # no answer: the client goes on with the next instance
+                sent.attempts += 1
                 await asyncio.sleep(0.2)
                 continue
-            sent.statuses[answer.status_code] += 1
-            if answer.status_code in (200, 201):
-                sent.acked[client_id] = answer.json()["id"]
-                sent.first_try[answer.json()["id"]] = began
-                sent.duplicates += answer.status_code == 200
-                return
-            if answer.status_code == 401:
-                token = await log_in(urls, sender.username)
-            await asyncio.sleep(min(float(answer.headers.get("Retry-After", "0.2")), 1.0))
+            except Unauthorized:
+                await session_refused(token)
+                continue
+            except ServiceUnavailable as exc:
+                await asyncio.sleep(min(exc.retry_after or 0.2, 1.0))
+                continue
+            except NuboError:
+                await asyncio.sleep(0.2)
+                continue
+            sent.acked[client_id] = message.id
+            sent.first_try[message.id] = began
+            return
         sent.failed.append(client_id)
 
-    tasks = []
-    for n in range(count):
-        tasks.append(asyncio.create_task(send_one(n)))
-        await asyncio.sleep(1 / rate)
-    await asyncio.gather(*tasks)
+    try:
+        tasks = []
+        for n in range(count):
+            tasks.append(asyncio.create_task(send_one(n)))
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*tasks)
+    finally:
+        await client.aclose()
     return sent
 
 
@@ -168,9 +170,10 @@ async def wait_delivered(devices: list[Device], message_ids: set[int], within: f
 
 
 def tally(fault: str, sent: Sent, devices: list[Device], fault_ended: float) -> dict[str, Any]:
-    """Per device: acked, delivered, lost, duplicated; the longest a message took from its
-    first POST to a device, and when the last one arrived after the fault ended. Printed, and
-    appended to $NUBO_FAULTS_REPORT when set."""
+    """Per device: acked, delivered, lost, duplicated (what events() yielded twice, and what
+    the client received twice and dropped), ids out of order or skipped; the longest a message
+    took from its first POST to a device, and when the last one arrived after the fault
+    ended. Printed, and appended to $NUBO_FAULTS_REPORT when set."""
     acked = set(sent.acked.values())
     report: dict[str, Any] = {
         "fault": fault, "sent": len(sent.acked) + len(sent.failed), "acked": len(acked),
@@ -182,13 +185,21 @@ def tally(fault: str, sent: Sent, devices: list[Device], fault_ended: float) -> 
         worst = max([worst, *(device.arrivals[m] - sent.first_try[m] for m in acked if m in device.arrivals)])
         got = device.delivered
         last_arrival = max([last_arrival, *(device.arrivals[m] for m in acked if m in device.arrivals)])
+        stats = device.client.realtime.stats if device.client else None
+        assert stats is not None, f"{device.name} never logged in"
         report["devices"][device.name] = {
             "delivered": sum(1 for m in acked if m in got),
             "lost": len(acked - set(got)),
             "duplicated": sum(c - 1 for c in got.values() if c > 1),
-            "out_of_order": device.out_of_order,
-            "resyncs": device.resyncs,
-            "reconnects": device.reconnects,
+            "events_received": stats.events,
+            "duplicates_received": stats.duplicates,
+            "out_of_order": stats.out_of_order,
+            "gaps": stats.gaps,
+            "resyncs": stats.resyncs,
+            "reconnects": stats.reconnects,
+            "resumes": stats.resumes,
+            "logins_again": device.logins,
+            "frames": stats.frames,
         }
     report["worst_delay_s"] = round(worst, 2)
     report["last_after_fault_s"] = round(max(last_arrival - fault_ended, 0.0), 2)
@@ -202,5 +213,6 @@ def tally(fault: str, sent: Sent, devices: list[Device], fault_ended: float) -> 
 def assert_exactly_once(report: dict[str, Any]) -> None:
     assert report["acked"] == report["sent"], report
     for name, device in report["devices"].items():
-        assert (device["lost"], device["duplicated"], device["out_of_order"], device["resyncs"]) == (0, 0, 0, 0), (
-            name, report)
+        seen = (device["lost"], device["duplicated"], device["duplicates_received"], device["out_of_order"],
+                device["gaps"], device["resyncs"])
+        assert seen == (0, 0, 0, 0, 0, 0), (name, report)
