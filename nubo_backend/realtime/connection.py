@@ -9,10 +9,11 @@ or a frame lost by Redis on the way here. Each connection delivers ids in increa
 without duplicates: an id already delivered is dropped, an early id waits (at most GAP_WAIT
 seconds) for the missing ones, and a gap still open then is filled from the journal.
 
-Reading is split in two so that a slow command never makes the client look abusive: a
-reader task takes frames off the socket as they arrive and charges the rate limit then
+Reading is split in two so that a slow command never makes the client look abusive: the
+connection's task takes frames off the socket as they arrive and charges the rate limit then
 (by arrival, not by when a stalled store let us get to them); commands then run one at a
-time, in order, from a bounded inbox. Every refusal names the frame it refuses (`ref`).
+time, in order, from a bounded inbox, in a runner task that exists only while some wait (an
+idle socket costs one task of ours, not two). Every refusal names the frame it refuses (`ref`).
 
 The access token's `exp` holds on an open socket too: shortly before it, the client gets
 `token_expiring` and may send `refresh` with a new access token; otherwise the socket is
@@ -36,6 +37,7 @@ from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
 from nubo_backend.realtime.frames import error_frame, json_frame, text_frame
+from nubo_backend.realtime.sanic_ws import ping_now
 
 if TYPE_CHECKING:
     from nubo_backend.realtime.hub import Hub
@@ -50,6 +52,7 @@ UNKNOWN = -1  # watermark when Redis could not tell the last id at connect time
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011  # (and no reason) a heartbeat ping went unanswered
 CLOSE_TRY_AGAIN = 1013
 CLOSE_TOKEN_EXPIRED = 4001  # application range (RFC 6455 7.4.2): reconnect with a fresh token
 CLOSE_TOO_MANY_CONNECTIONS = 4008  # the user holds NUBO_WS_MAX_CONNECTIONS_PER_USER already
@@ -89,6 +92,7 @@ class Connection:
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
         "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
+        "inbox", "runner", "handlers", "pong",
     )
 
     def __init__(
@@ -120,6 +124,11 @@ class Connection:
         self.strikes_since = time.monotonic()
         # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
         self.early: list[bytes] | None = []
+        # Frames read ahead of the command being run (at most INBOX_MAX), and the task running them.
+        self.inbox: deque[tuple[str | bytes, dict[str, Any] | None]] = deque()
+        self.runner: asyncio.Task[None] | None = None
+        self.handlers: dict[str, CommandHandler] = {}
+        self.pong: asyncio.Future[None] | None = None  # the answer to the last heartbeat ping
 
     # -- sending -------------------------------------------------------------------------
 
@@ -155,6 +164,16 @@ class Connection:
         finally:
             self.queue = None
             self.writer = None
+
+    def heartbeat(self, payload: bytes) -> None:
+        """A heartbeat tick (realtime/heartbeat.py): fail with 1011 if the last ping is still
+        unanswered, as Sanic's keepalive does, else ping again."""
+        if self.closed:
+            return
+        if self.pong is not None and not self.pong.done():
+            self.drop(CLOSE_INTERNAL_ERROR, "")
+            return
+        self.pong = ping_now(self.ws, payload)
 
     def drop(self, code: int, reason: str) -> None:
         """Close now, without waiting for the client (a slow client would never answer)."""
@@ -409,47 +428,57 @@ class Connection:
     # -- reading -------------------------------------------------------------------------
 
     async def run(self, handlers: dict[str, CommandHandler]) -> None:
-        """Run the client's commands in order, as the reader hands them over, until it stops."""
-        inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(inbox))
+        """Read the client's frames until it stops; its commands run one at a time, in order,
+        in a runner task that exists only while some wait (an idle socket holds one task: this)."""
+        self.handlers = handlers
         try:
-            while (item := await inbox.get()) is not None:
-                await self._handle(item[0], item[1], handlers)
+            await self._read()
+            if self.runner is not None:  # what was read is answered
+                await asyncio.gather(self.runner, return_exceptions=True)
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            if self.runner is not None:  # cancelled (the socket is gone): so is its command
+                self.runner.cancel()
 
-    async def _read(self, inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None]) -> None:
+    async def _run_inbox(self) -> None:
+        inbox = self.inbox
+        try:
+            while inbox:
+                message, command = inbox.popleft()
+                await self._handle(message, command, self.handlers)
+        finally:
+            self.runner = None
+
+    async def _read(self) -> None:
         """Take frames as they arrive, charge the rate limit at arrival, queue the accepted ones."""
         idle = self.hub.settings.ws_idle_timeout
         ws = self.ws
-        try:
-            while not self.closed:
-                message = await ws.recv(timeout=idle)
-                if message is None:
-                    if ws.ws_proto.state is State.OPEN and not self.closed:
-                        await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
+        inbox = self.inbox
+        while not self.closed:
+            message = await ws.recv(timeout=idle)
+            if message is None:
+                if ws.ws_proto.state is State.OPEN and not self.closed:
+                    await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
+                return
+            self.hub.memory.note(len(message))
+            command = _command(message)
+            ref = _ref(command)
+            if not self._within_rate(ref):
+                if self.strikes > 2 * self.hub.settings.ws_rate_limit:
+                    # A close handshake, not a drop: the client is reading (it is sending),
+                    # and closing under its flood could reset the socket before the close
+                    # frame reaches it. `close` still gives up after 2 s.
+                    await self.close(CLOSE_POLICY, "rate limit exceeded")
                     return
-                self.hub.memory.note(len(message))
-                command = _command(message)
-                ref = _ref(command)
-                if not self._within_rate(ref):
-                    if self.strikes > 2 * self.hub.settings.ws_rate_limit:
-                        # A close handshake, not a drop: the client is reading (it is sending),
-                        # and closing under its flood could reset the socket before the close
-                        # frame reaches it. `close` still gives up after 2 s.
-                        await self.close(CLOSE_POLICY, "rate limit exceeded")
-                        return
-                    continue
-                if inbox.qsize() >= INBOX_MAX:
-                    # Our stores are slow, not the client: refuse this one, charge nothing.
-                    self.budget.give_back()
-                    self.user_budget.give_back()
-                    self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
-                    continue
-                inbox.put_nowait((message, command))
-        finally:
-            inbox.put_nowait(None)
+                continue
+            if len(inbox) >= INBOX_MAX:
+                # Our stores are slow, not the client: refuse this one, charge nothing.
+                self.budget.give_back()
+                self.user_budget.give_back()
+                self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
+                continue
+            inbox.append((message, command))
+            if self.runner is None:
+                self.runner = asyncio.create_task(self._run_inbox())
 
     def _within_rate(self, ref: Any = None) -> bool:
         """Charge one frame to this socket's budget (ws_rate_limit per second) and to its user's

@@ -23,6 +23,7 @@ from nubo_backend.realtime.presence import Presence
 from nubo_backend.realtime.bus import Bus
 from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel
+from nubo_backend.realtime.heartbeat import Heartbeat
 from nubo_backend.realtime.frames import text_frame
 from nubo_backend.stores import Stores
 
@@ -46,6 +47,7 @@ class Hub:
         # This instance's field in every presence hash: unique per process and per start.
         instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.presence = Presence(stores, instance_id, self.by_user)
+        self.heartbeat = Heartbeat(self.settings.ws_heartbeat_interval, self.connections)
         self.stopping = False
         self.memory = MemoryTrimmer(self.settings.memory_trim_after_bytes, self.settings.memory_trim_idle)
 
@@ -59,6 +61,7 @@ class Hub:
         self.bus.on_live.append(lambda: self.spawn(self._after_reconnect()))
         self.bus.start()
         self.presence.start()
+        self.heartbeat.start()
         self.memory.start()
 
     async def shutdown(self) -> None:
@@ -66,6 +69,7 @@ class Hub:
         self.stopping = True
         self.presence.announce = False  # clients move to another instance: count them out, quietly
         self.memory.stop()
+        self.heartbeat.stop()
         await asyncio.gather(
             *(c.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON) for c in list(self.connections)),
             return_exceptions=True,
