@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 FANOUT_PREFIX = b"fanout "
 MAX_IN_FLIGHT = 64  # concurrent emits of the event phase
 TICK = 0.005  # seconds between bursts of due events
+SOURCE_ADDRESSES = 4  # clients connect from 127.0.0.1 to 127.0.0.4
 
 # -- a lean WebSocket client (asyncio Protocol): handshake, read unmasked frames, send masked ----
 
@@ -171,6 +172,8 @@ async def _client_main(pipe: Any) -> None:
             pipe.send(True)
         elif command == "noop":
             pipe.send(True)
+        elif command == "alive":
+            pipe.send(sum(1 for c in clients if c.transport is not None and not c.transport.is_closing()))
         elif command == "collect":
             pipe.send(list(sink))
             sink.clear()
@@ -197,7 +200,9 @@ async def _connect_all(
                 ready = loop.create_future()
                 try:
                     _, client = await loop.create_connection(
-                        lambda ready=ready: Client(path, f"127.0.0.1:{port}", token, sink, ready), "127.0.0.1", port
+                        lambda ready=ready: Client(path, f"127.0.0.1:{port}", token, sink, ready), "127.0.0.1", port,
+                        # several source addresses: 20,000 sockets from one would take most of its ports
+                        local_addr=(f"127.0.0.{1 + len(clients) % SOURCE_ADDRESSES}", 0),
                     )
                     await asyncio.wait_for(ready, 30)
                     clients.append(client)
@@ -256,8 +261,17 @@ class Pool:
 # -- servers --------------------------------------------------------------------------------------
 
 
+FD_WANTED = 65536  # 20,000 sockets on each side, and the servers started from here inherit it
+
+
 def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:  # above the hard limit only as root (CAP_SYS_RESOURCE)
+        if hard < FD_WANTED:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FD_WANTED, FD_WANTED))
+            return
+    except (ValueError, OSError):
+        pass
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
