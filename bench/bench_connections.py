@@ -32,20 +32,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_ws import Pool, free_port, make_users, raise_fd_limit, rss_kib, start, stop  # noqa: E402
 
-SNAPSHOT_SIGNAL = signal.SIGUSR2
+START_SIGNAL, SNAPSHOT_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
 
 
 def serve_traced(frames: int, out: str) -> None:
-    """The server, under tracemalloc; each SNAPSHOT_SIGNAL writes a snapshot to out.<n>."""
+    """The server; START_SIGNAL starts tracemalloc (after start-up, which it would slow down
+    past the bench's patience), each SNAPSHOT_SIGNAL then writes a snapshot to out.<n>."""
     import tracemalloc
 
-    tracemalloc.start(frames)
     taken = [0]
 
     def snapshot(*_: object) -> None:
         taken[0] += 1
         tracemalloc.take_snapshot().dump(f"{out}.{taken[0]}")
 
+    signal.signal(START_SIGNAL, lambda *_: tracemalloc.start(frames))
     signal.signal(SNAPSHOT_SIGNAL, snapshot)
     sys.argv = ["cli", "serve", *sys.argv[sys.argv.index("--serve") + 1:]]
     from cli import app
@@ -92,6 +93,8 @@ async def run(args: argparse.Namespace) -> list[str]:
         server = start(cmd, port, env)
         await asyncio.sleep(2)
         if args.tracemalloc:
+            server.send_signal(START_SIGNAL)
+            await asyncio.sleep(0.5)
             server.send_signal(SNAPSHOT_SIGNAL)
             await asyncio.sleep(2)
         before = rss_kib(server.pid)

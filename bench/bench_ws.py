@@ -195,6 +195,7 @@ async def _connect_all(
     gate = asyncio.Semaphore(parallel)
 
     async def one(token: str | None) -> bool:
+        reason = ""
         for attempt in range(5):
             async with gate:
                 ready = loop.create_future()
@@ -207,11 +208,16 @@ async def _connect_all(
                     await asyncio.wait_for(ready, 30)
                     clients.append(client)
                     return True
-                except (OSError, TimeoutError, ConnectionError):
+                except (OSError, TimeoutError, ConnectionError) as exc:
+                    reason = type(exc).__name__ + (f" {exc.errno}" if isinstance(exc, OSError) and exc.errno else "")
                     await asyncio.sleep(0.2 * (attempt + 1))
+        failures[reason] = failures.get(reason, 0) + 1
         return False
 
+    failures: dict[str, int] = {}
     results = await asyncio.gather(*(one(t) for t in tokens))
+    if failures:
+        print(f"  client {os.getpid()}: connects given up after 5 attempts, last error: {failures}", file=sys.stderr)
     return sum(results)
 
 
@@ -296,6 +302,7 @@ def start(cmd: list[str], port: int, env: dict[str, str], ready_path: str | None
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd} exited with {proc.returncode}") from None
             time.sleep(0.2)
+    proc.kill()  # never leave it behind
     raise TimeoutError(f"{cmd} not ready")
 
 

@@ -90,9 +90,10 @@ class Connection:
 
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
+        "high_water",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
-        "inbox", "runner", "handlers", "pong",
+        "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timer",
+        "inbox", "runner", "handlers", "pong", "last_heard",
     )
 
     def __init__(
@@ -103,8 +104,9 @@ class Connection:
         self.user_id = user_id
         self.session_id = session_id
         self.expires_at = expires_at  # the access token's exp (Unix time); 0: not enforced
-        self.expiry_timers: list[asyncio.TimerHandle] = []
+        self.expiry_timer: asyncio.TimerHandle | None = None  # the notice, then the close
         self.transport: asyncio.Transport = ws.io_proto.transport
+        self.high_water = self.transport.get_write_buffer_limits()[1]  # beyond it, frames queue
         self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
         self.queue_max = hub.settings.ws_send_queue
         self.writer: asyncio.Task[None] | None = None
@@ -124,11 +126,13 @@ class Connection:
         self.strikes_since = time.monotonic()
         # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
         self.early: list[bytes] | None = []
-        # Frames read ahead of the command being run (at most INBOX_MAX), and the task running them.
-        self.inbox: deque[tuple[str | bytes, dict[str, Any] | None]] = deque()
+        # Frames read ahead of the command being run (at most INBOX_MAX; made at the first, since
+        # an empty deque is 600 bytes), and the task running them.
+        self.inbox: deque[tuple[str | bytes, dict[str, Any] | None]] | None = None
         self.runner: asyncio.Task[None] | None = None
         self.handlers: dict[str, CommandHandler] = {}
         self.pong: asyncio.Future[None] | None = None  # the answer to the last heartbeat ping
+        self.last_heard = asyncio.get_running_loop().time()  # the last frame from the client
 
     # -- sending -------------------------------------------------------------------------
 
@@ -138,7 +142,7 @@ class Connection:
             return
         if self.queue is None:
             transport = self.transport
-            if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+            if transport.get_write_buffer_size() <= self.high_water:
                 if self.ws.ws_proto.state is State.OPEN:
                     transport.write(wire)
                 return
@@ -174,6 +178,11 @@ class Connection:
             self.drop(CLOSE_INTERNAL_ERROR, "")
             return
         self.pong = ping_now(self.ws, payload)
+
+    def close_if_idle(self, now: float, idle: float) -> None:
+        """A heartbeat tick: no frame from the client for `idle` seconds (pongs do not count)."""
+        if not self.closed and now - self.last_heard > idle and self.ws.ws_proto.state is State.OPEN:
+            self.hub.spawn(self.close(CLOSE_NORMAL, f"idle for {idle:g}s"))
 
     def drop(self, code: int, reason: str) -> None:
         """Close now, without waiting for the client (a slow client would never answer)."""
@@ -393,23 +402,23 @@ class Connection:
         self._cancel_expiry()
         if not self.expires_at:
             return
-        loop = asyncio.get_running_loop()
         left = self.expires_at - time.time()
         notice = min(EXPIRY_NOTICE, max(left / 4, 0.0))
-        self.expiry_timers = [
-            loop.call_later(max(left - notice, 0.0), self._token_expiring),
-            loop.call_later(max(left, 0.0), self._token_expired),
-        ]
+        # One timer at a time (the notice, which sets the close): a timer handle per socket less.
+        self.expiry_timer = asyncio.get_running_loop().call_later(max(left - notice, 0.0), self._token_expiring)
 
     def _cancel_expiry(self) -> None:
-        for timer in self.expiry_timers:
-            timer.cancel()
-        self.expiry_timers = []
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
 
     def _token_expiring(self) -> None:
         self.send({"type": "token_expiring", "expires_at": int(self.expires_at)})
+        left = max(self.expires_at - time.time(), 0.0)
+        self.expiry_timer = asyncio.get_running_loop().call_later(left, self._token_expired)
 
     def _token_expired(self) -> None:
+        self.expiry_timer = None
         if not self.closed:
             self.hub.spawn(self.close(CLOSE_TOKEN_EXPIRED, "access token expired: refresh it and reconnect"))
 
@@ -441,6 +450,7 @@ class Connection:
 
     async def _run_inbox(self) -> None:
         inbox = self.inbox
+        assert inbox is not None
         try:
             while inbox:
                 message, command = inbox.popleft()
@@ -450,15 +460,15 @@ class Connection:
 
     async def _read(self) -> None:
         """Take frames as they arrive, charge the rate limit at arrival, queue the accepted ones."""
-        idle = self.hub.settings.ws_idle_timeout
         ws = self.ws
-        inbox = self.inbox
+        loop = asyncio.get_running_loop()
         while not self.closed:
-            message = await ws.recv(timeout=idle)
+            # No timeout here: the heartbeat closes idle sockets (a timeout is a task and a timer
+            # per socket in Sanic's recv).
+            message = await ws.recv()
             if message is None:
-                if ws.ws_proto.state is State.OPEN and not self.closed:
-                    await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
                 return
+            self.last_heard = loop.time()
             self.hub.memory.note(len(message))
             command = _command(message)
             ref = _ref(command)
@@ -470,6 +480,9 @@ class Connection:
                     await self.close(CLOSE_POLICY, "rate limit exceeded")
                     return
                 continue
+            inbox = self.inbox
+            if inbox is None:
+                inbox = self.inbox = deque()
             if len(inbox) >= INBOX_MAX:
                 # Our stores are slow, not the client: refuse this one, charge nothing.
                 self.budget.give_back()

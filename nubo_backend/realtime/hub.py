@@ -47,7 +47,7 @@ class Hub:
         # This instance's field in every presence hash: unique per process and per start.
         instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.presence = Presence(stores, instance_id, self.by_user)
-        self.heartbeat = Heartbeat(self.settings.ws_heartbeat_interval, self.connections)
+        self.heartbeat = Heartbeat(self.settings.ws_heartbeat_interval, self.settings.ws_idle_timeout, self.connections)
         self.stopping = False
         self.memory = MemoryTrimmer(self.settings.memory_trim_after_bytes, self.settings.memory_trim_idle)
 
