@@ -111,16 +111,20 @@ class Presence:
         self.heartbeat = asyncio.create_task(self._heartbeat(), name="nubo-presence")
 
     async def stop(self) -> None:
-        """Write the last counts (those of sockets closed by the shutdown), announcing nothing."""
+        """Shutting down: this instance's field goes to 0 for every user it holds or wrote, at
+        once (their sockets are closing, some handlers may not have detached yet), announcing
+        nothing: the clients reconnect to another instance."""
         self.announce = False
         for task in (self.heartbeat, self.writer):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        for uid in list(self.held):
+            self.dirty.setdefault(uid, [])
         try:
             async with asyncio.timeout(5):
                 while self.dirty:
-                    await self._write_batch(self._take_batch())
+                    await self._write_batch(self._take_batch(), final=True)
         except Exception as exc:  # noqa: BLE001 - the fields run out at their deadline anyway
             log.warning("last presence write failed: %s", exc)
         if self.announcing is not None:
@@ -182,9 +186,9 @@ class Presence:
                     future.set_result(None)
             self.dirty.setdefault(uid, [])
 
-    async def _write_batch(self, batch: dict[int, list[asyncio.Future[int | None]]]) -> None:
+    async def _write_batch(self, batch: dict[int, list[asyncio.Future[int | None]]], final: bool = False) -> None:
         users = list(batch)
-        counts = [len(self.held.get(uid, ())) for uid in users]
+        counts = [0 if final else len(self.held.get(uid, ())) for uid in users]
         results = await self._evaluate(users, counts)
         went_online, went_offline, failed = [], [], {}
         for uid, count, result, waiters in zip(users, counts, results, batch.values(), strict=True):
