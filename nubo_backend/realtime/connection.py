@@ -37,7 +37,7 @@ from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
 from nubo_backend.realtime.frames import error_frame, json_frame, text_frame
-from nubo_backend.realtime.sanic_ws import ping_now
+from nubo_backend.realtime.sanic_ws import ping_now, receive
 
 if TYPE_CHECKING:
     from nubo_backend.realtime.hub import Hub
@@ -464,8 +464,8 @@ class Connection:
         loop = asyncio.get_running_loop()
         while not self.closed:
             # No timeout here: the heartbeat closes idle sockets (a timeout is a task and a timer
-            # per socket in Sanic's recv).
-            message = await ws.recv()
+            # per socket in Sanic's recv); and no task per call (sanic_ws.receive).
+            message = await receive(ws)
             if message is None:
                 return
             self.last_heard = loop.time()
