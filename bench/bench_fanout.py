@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -79,8 +80,27 @@ class Receivers:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profiles(pids: list[int], tag: str, seconds: float, directory: str | None) -> list[subprocess.Popen]:
+    """py-spy on each server for the broadcast rounds (collapsed stacks, one file per process)."""
+    if not directory:
+        return []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+                              "--format", "raw", "--duration", str(int(seconds) + 1),
+                              "-o", str(Path(directory) / f"{tag}-{pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in pids]
+
+
 async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str, str],
-                  args: argparse.Namespace) -> dict[str, object]:
+                  args: argparse.Namespace, pids: list[int]) -> dict[str, object]:
     receivers = Receivers()
     began = time.perf_counter()
     await receivers.open(urls, headers, args.receivers)
@@ -89,12 +109,20 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
           file=sys.stderr)
     sender = await connect(sender_url, additional_headers=headers, open_timeout=CONNECT_TIMEOUT)
     await asyncio.sleep(1)
+    tag = name.split(",")[0].replace(" ", "_") + f"-{time.strftime('%H%M%S')}"
+    profilers = start_profiles(pids, tag, args.rounds * args.interval + 2, args.profile)
+    cpu_before = [cpu_seconds(pid) for pid in pids]
+    client_before = time.process_time()
     sent: dict[int, float] = {}
     for n in range(args.rounds):
         sent[n] = time.perf_counter()
         await sender.send(f"fanout {n}")
         await asyncio.sleep(args.interval)
     await asyncio.sleep(2)  # the last copies
+    server_cpu = sum(cpu_seconds(pid) for pid in pids) - sum(cpu_before)
+    client_cpu = time.process_time() - client_before
+    for profiler in profilers:
+        profiler.wait(timeout=30)
     full, copies, missing = [], [], 0
     for n, at in sent.items():
         got = receivers.arrivals.get(n, [])
@@ -110,6 +138,7 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
         "p50_ms": 1000 * statistics.median(copies) if copies else float("nan"),
         "p99_ms": 1000 * sorted(copies)[int(0.99 * (len(copies) - 1))] if copies else float("nan"),
         "missing": missing,
+        "server_cpu_ms": 1000 * server_cpu / args.rounds, "client_cpu_ms": 1000 * client_cpu / args.rounds,
     }
 
 
@@ -117,6 +146,7 @@ async def run(args: argparse.Namespace) -> None:
     from nubo_backend.settings import load_settings
     from nubo_backend.stores import open_stores
 
+    print(f"load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr)
     settings = load_settings()
     stores = await open_stores(settings, pool_size=2)
     servers: list[subprocess.Popen] = []
@@ -132,26 +162,50 @@ async def run(args: argparse.Namespace) -> None:
         base_port = free_port()
         servers.append(start([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(base_port)], base_port, {}))
         for n in range(args.repeat):
-            order = [("nubo, 2 instances via Redis", [f"ws://127.0.0.1:{p}/ws" for p in ports], ports[0]),
-                     ("minimal Sanic, in memory", [f"ws://127.0.0.1:{base_port}/ws"], base_port)]
-            for name, urls, sender_port in (order if n % 2 == 0 else order[::-1]):
-                results.append(await measure(name, urls, f"ws://127.0.0.1:{sender_port}/ws", headers, args))
+            order = [("nubo, 2 instances via Redis", [f"ws://127.0.0.1:{p}/ws" for p in ports], ports[0],
+                      [servers[0].pid, servers[1].pid]),
+                     ("minimal Sanic, in memory", [f"ws://127.0.0.1:{base_port}/ws"], base_port, [servers[2].pid])]
+            for name, urls, sender_port, pids in (order if n % 2 == 0 else order[::-1]):
+                results.append(await measure(name, urls, f"ws://127.0.0.1:{sender_port}/ws", headers, args, pids))
     finally:
         for proc in servers:
             stop(proc)
         await stores.close()
     print(f"{args.receivers} receivers in one client process, {args.rounds} lines every {args.interval}s, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end.\n")
-    print("| server | connected | connects failed | full fan-out median ms | copy p50 ms | copy p99 ms "
-          "| rounds complete | copies missing |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | connected | connects failed | connect s | full fan-out median ms | copy p50 ms | copy p99 ms "
+          "| rounds complete | copies missing | server CPU ms/line | client CPU ms/line |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['name']} | {r['connected']} | {r['failed']} | {r['full_ms']:.0f} | {r['p50_ms']:.0f} "
-              f"| {r['p99_ms']:.0f} | {r['complete_rounds']}/{args.rounds} | {r['missing']} |")
+        print(f"| {r['name']} | {r['connected']} | {r['failed']} | {r['connect_s']:.0f} | {r['full_ms']:.0f} "
+              f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['complete_rounds']}/{args.rounds} | {r['missing']} "
+              f"| {r['server_cpu_ms']:.0f} | {r['client_cpu_ms']:.0f} |")
     for name in dict.fromkeys(r["name"] for r in results):
         mine = [r["full_ms"] for r in results if r["name"] == name]
         print(f"\n{name}: full fan-out medians {', '.join(f'{m:.0f}' for m in mine)} ms", end="")
     print()
+    if args.profile:
+        for path in sorted(Path(args.profile).glob("*.txt")):
+            print(summarise_profile(path))
+
+
+def summarise_profile(path: Path, top: int = 12) -> str:
+    """The functions a py-spy raw profile spent its samples in (self time), and their share."""
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        leaf = stack.rsplit(";", 1)[-1]
+        name, _, where = leaf.partition(" (")
+        where = where.rstrip(")").rsplit(":", 1)[0].rsplit("/", 2)[-2:]
+        key = f"{name} ({'/'.join(where)})"
+        own[key] = own.get(key, 0) + int(count)
+        total += int(count)
+    rows = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    lines = [f"{path.name}: {total} samples"] + [f"  {100 * n / total:5.1f} %  {key}" for key, n in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -160,6 +214,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=1, help="measure both servers this many times, alternating")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="py-spy each server during the rounds (collapsed stacks in DIR, one file per process)")
     args = parser.parse_args()
     raise_fd_limit()
     uvloop.run(run(args))

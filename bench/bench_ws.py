@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 FANOUT_PREFIX = b"fanout "
 MAX_IN_FLIGHT = 64  # concurrent emits of the event phase
 TICK = 0.005  # seconds between bursts of due events
+SOURCE_ADDRESSES = 4  # clients connect from 127.0.0.1 to 127.0.0.4
 
 # -- a lean WebSocket client (asyncio Protocol): handshake, read unmasked frames, send masked ----
 
@@ -171,6 +172,8 @@ async def _client_main(pipe: Any) -> None:
             pipe.send(True)
         elif command == "noop":
             pipe.send(True)
+        elif command == "alive":
+            pipe.send(sum(1 for c in clients if c.transport is not None and not c.transport.is_closing()))
         elif command == "collect":
             pipe.send(list(sink))
             sink.clear()
@@ -192,21 +195,29 @@ async def _connect_all(
     gate = asyncio.Semaphore(parallel)
 
     async def one(token: str | None) -> bool:
+        reason = ""
         for attempt in range(5):
             async with gate:
                 ready = loop.create_future()
                 try:
                     _, client = await loop.create_connection(
-                        lambda ready=ready: Client(path, f"127.0.0.1:{port}", token, sink, ready), "127.0.0.1", port
+                        lambda ready=ready: Client(path, f"127.0.0.1:{port}", token, sink, ready), "127.0.0.1", port,
+                        # several source addresses: 20,000 sockets from one would take most of its ports
+                        local_addr=(f"127.0.0.{1 + len(clients) % SOURCE_ADDRESSES}", 0),
                     )
                     await asyncio.wait_for(ready, 30)
                     clients.append(client)
                     return True
-                except (OSError, TimeoutError, ConnectionError):
+                except (OSError, TimeoutError, ConnectionError) as exc:
+                    reason = type(exc).__name__ + (f" {exc.errno}" if isinstance(exc, OSError) and exc.errno else "")
                     await asyncio.sleep(0.2 * (attempt + 1))
+        failures[reason] = failures.get(reason, 0) + 1
         return False
 
+    failures: dict[str, int] = {}
     results = await asyncio.gather(*(one(t) for t in tokens))
+    if failures:
+        print(f"  client {os.getpid()}: connects given up after 5 attempts, last error: {failures}", file=sys.stderr)
     return sum(results)
 
 
@@ -256,8 +267,17 @@ class Pool:
 # -- servers --------------------------------------------------------------------------------------
 
 
+FD_WANTED = 65536  # 20,000 sockets on each side, and the servers started from here inherit it
+
+
 def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:  # above the hard limit only as root (CAP_SYS_RESOURCE)
+        if hard < FD_WANTED:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FD_WANTED, FD_WANTED))
+            return
+    except (ValueError, OSError):
+        pass
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -282,6 +302,7 @@ def start(cmd: list[str], port: int, env: dict[str, str], ready_path: str | None
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd} exited with {proc.returncode}") from None
             time.sleep(0.2)
+    proc.kill()  # never leave it behind
     raise TimeoutError(f"{cmd} not ready")
 
 

@@ -105,8 +105,8 @@ def _configure(app: Sanic, settings: Settings) -> None:
     app.config.ACCESS_LOG = False  # one structured line per request instead, below
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024
-    app.config.WEBSOCKET_PING_INTERVAL = settings.ws_heartbeat_interval
-    app.config.WEBSOCKET_PING_TIMEOUT = settings.ws_heartbeat_interval
+    # No task per socket for the heartbeat: realtime/heartbeat.py pings them all from one.
+    app.config.WEBSOCKET_PING_INTERVAL = None
     app.config.OAS_UI_DEFAULT = "swagger"
     app.ext.openapi.describe(
         "Nubo API",

@@ -43,6 +43,7 @@ class Settings:
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/nubo"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_namespace: str = ""
+    redis_max_connections: int = 256  # the pool of one Redis (a burst waits for a free connection)
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "nubo"
     mongo_ttl_days: int = 30

@@ -4,6 +4,7 @@ fails here, by name, instead of letting invalid UTF-8 wedge sockets again."""
 import inspect
 
 from sanic.server.websockets.frame import WebsocketFrameAssembler
+from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from nubo_backend.realtime.sanic_ws import _Utf8CheckedAssembler
 
@@ -17,3 +18,23 @@ def test_the_assembler_decodes_text_in_put_and_keeps_its_protocol_and_decoder() 
 def test_the_checked_assembler_can_take_the_place_of_sanics() -> None:
     assert _Utf8CheckedAssembler.__slots__ == ()
     assert _Utf8CheckedAssembler.__mro__[1] is WebsocketFrameAssembler
+
+
+def test_sanics_pong_handling_resolves_the_pings_that_ping_now_registers() -> None:
+    """ping_now puts its future in `pings` (payload -> future) and writes through io_proto's
+    transport; Sanic's process_pong must still resolve futures from that dict."""
+    assert "self.pings = {}" in inspect.getsource(WebsocketImplProtocol.__init__)
+    pong = inspect.getsource(WebsocketImplProtocol.process_pong)
+    assert "self.pings.items()" in pong and "set_result(None)" in pong
+    assert "self.pings[data] = self.io_proto.loop.create_future()" in inspect.getsource(WebsocketImplProtocol.ping)
+
+
+def test_sanics_recv_is_what_receive_does_in_the_callers_task() -> None:
+    """receive() relies on recv's contract: recv_lock held while waiting, assembler.get for the
+    message, and recv_cancel cancelled (by Sanic) on a close frame or EOF to stop the wait."""
+    recv = inspect.getsource(WebsocketImplProtocol.recv)
+    assert "self.recv_lock.acquire()" in recv and "self.assembler.get(timeout)" in recv
+    assert "self.recv_cancel = asyncio.Future()" in recv
+    events = inspect.getsource(WebsocketImplProtocol.process_events)
+    assert "self.recv_cancel.cancel()" in events
+    assert "self.recv_cancel.cancel()" in inspect.getsource(WebsocketImplProtocol.async_eof_received)

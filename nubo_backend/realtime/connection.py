@@ -9,10 +9,11 @@ or a frame lost by Redis on the way here. Each connection delivers ids in increa
 without duplicates: an id already delivered is dropped, an early id waits (at most GAP_WAIT
 seconds) for the missing ones, and a gap still open then is filled from the journal.
 
-Reading is split in two so that a slow command never makes the client look abusive: a
-reader task takes frames off the socket as they arrive and charges the rate limit then
+Reading is split in two so that a slow command never makes the client look abusive: the
+connection's task takes frames off the socket as they arrive and charges the rate limit then
 (by arrival, not by when a stalled store let us get to them); commands then run one at a
-time, in order, from a bounded inbox. Every refusal names the frame it refuses (`ref`).
+time, in order, from a bounded inbox, in a runner task that exists only while some wait (an
+idle socket costs one task of ours, not two). Every refusal names the frame it refuses (`ref`).
 
 The access token's `exp` holds on an open socket too: shortly before it, the client gets
 `token_expiring` and may send `refresh` with a new access token; otherwise the socket is
@@ -36,6 +37,7 @@ from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
 from nubo_backend.realtime.frames import error_frame, json_frame, text_frame
+from nubo_backend.realtime.sanic_ws import ping_now, receive
 
 if TYPE_CHECKING:
     from nubo_backend.realtime.hub import Hub
@@ -50,6 +52,7 @@ UNKNOWN = -1  # watermark when Redis could not tell the last id at connect time
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011  # (and no reason) a heartbeat ping went unanswered
 CLOSE_TRY_AGAIN = 1013
 CLOSE_TOKEN_EXPIRED = 4001  # application range (RFC 6455 7.4.2): reconnect with a fresh token
 CLOSE_TOO_MANY_CONNECTIONS = 4008  # the user holds NUBO_WS_MAX_CONNECTIONS_PER_USER already
@@ -87,8 +90,10 @@ class Connection:
 
     __slots__ = (
         "ws", "hub", "user_id", "session_id", "transport", "queue", "queue_max", "writer", "closed",
+        "high_water",
         "base", "watermark", "pending", "buffer", "skipped", "gap_timer",
-        "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timers",
+        "budget", "user_budget", "strikes", "strikes_since", "early", "expires_at", "expiry_timer",
+        "inbox", "runner", "handlers", "pong", "last_heard",
     )
 
     def __init__(
@@ -99,8 +104,9 @@ class Connection:
         self.user_id = user_id
         self.session_id = session_id
         self.expires_at = expires_at  # the access token's exp (Unix time); 0: not enforced
-        self.expiry_timers: list[asyncio.TimerHandle] = []
+        self.expiry_timer: asyncio.TimerHandle | None = None  # the notice, then the close
         self.transport: asyncio.Transport = ws.io_proto.transport
+        self.high_water = self.transport.get_write_buffer_limits()[1]  # beyond it, frames queue
         self.queue: deque[bytes] | None = None  # frames waiting for the socket, oldest first
         self.queue_max = hub.settings.ws_send_queue
         self.writer: asyncio.Task[None] | None = None
@@ -120,6 +126,13 @@ class Connection:
         self.strikes_since = time.monotonic()
         # Transient frames that arrive before `ready` wait for it: ready is always the first frame.
         self.early: list[bytes] | None = []
+        # Frames read ahead of the command being run (at most INBOX_MAX; made at the first, since
+        # an empty deque is 600 bytes), and the task running them.
+        self.inbox: deque[tuple[str | bytes, dict[str, Any] | None]] | None = None
+        self.runner: asyncio.Task[None] | None = None
+        self.handlers: dict[str, CommandHandler] = {}
+        self.pong: asyncio.Future[None] | None = None  # the answer to the last heartbeat ping
+        self.last_heard = asyncio.get_running_loop().time()  # the last frame from the client
 
     # -- sending -------------------------------------------------------------------------
 
@@ -129,7 +142,7 @@ class Connection:
             return
         if self.queue is None:
             transport = self.transport
-            if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+            if transport.get_write_buffer_size() <= self.high_water:
                 if self.ws.ws_proto.state is State.OPEN:
                     transport.write(wire)
                 return
@@ -155,6 +168,21 @@ class Connection:
         finally:
             self.queue = None
             self.writer = None
+
+    def heartbeat(self, payload: bytes) -> None:
+        """A heartbeat tick (realtime/heartbeat.py): fail with 1011 if the last ping is still
+        unanswered, as Sanic's keepalive does, else ping again."""
+        if self.closed:
+            return
+        if self.pong is not None and not self.pong.done():
+            self.drop(CLOSE_INTERNAL_ERROR, "")
+            return
+        self.pong = ping_now(self.ws, payload)
+
+    def close_if_idle(self, now: float, idle: float) -> None:
+        """A heartbeat tick: no frame from the client for `idle` seconds (pongs do not count)."""
+        if not self.closed and now - self.last_heard > idle and self.ws.ws_proto.state is State.OPEN:
+            self.hub.spawn(self.close(CLOSE_NORMAL, f"idle for {idle:g}s"))
 
     def drop(self, code: int, reason: str) -> None:
         """Close now, without waiting for the client (a slow client would never answer)."""
@@ -374,23 +402,23 @@ class Connection:
         self._cancel_expiry()
         if not self.expires_at:
             return
-        loop = asyncio.get_running_loop()
         left = self.expires_at - time.time()
         notice = min(EXPIRY_NOTICE, max(left / 4, 0.0))
-        self.expiry_timers = [
-            loop.call_later(max(left - notice, 0.0), self._token_expiring),
-            loop.call_later(max(left, 0.0), self._token_expired),
-        ]
+        # One timer at a time (the notice, which sets the close): a timer handle per socket less.
+        self.expiry_timer = asyncio.get_running_loop().call_later(max(left - notice, 0.0), self._token_expiring)
 
     def _cancel_expiry(self) -> None:
-        for timer in self.expiry_timers:
-            timer.cancel()
-        self.expiry_timers = []
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
 
     def _token_expiring(self) -> None:
         self.send({"type": "token_expiring", "expires_at": int(self.expires_at)})
+        left = max(self.expires_at - time.time(), 0.0)
+        self.expiry_timer = asyncio.get_running_loop().call_later(left, self._token_expired)
 
     def _token_expired(self) -> None:
+        self.expiry_timer = None
         if not self.closed:
             self.hub.spawn(self.close(CLOSE_TOKEN_EXPIRED, "access token expired: refresh it and reconnect"))
 
@@ -409,47 +437,61 @@ class Connection:
     # -- reading -------------------------------------------------------------------------
 
     async def run(self, handlers: dict[str, CommandHandler]) -> None:
-        """Run the client's commands in order, as the reader hands them over, until it stops."""
-        inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(inbox))
+        """Read the client's frames until it stops; its commands run one at a time, in order,
+        in a runner task that exists only while some wait (an idle socket holds one task: this)."""
+        self.handlers = handlers
         try:
-            while (item := await inbox.get()) is not None:
-                await self._handle(item[0], item[1], handlers)
+            await self._read()
+            if self.runner is not None:  # what was read is answered
+                await asyncio.gather(self.runner, return_exceptions=True)
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            if self.runner is not None:  # cancelled (the socket is gone): so is its command
+                self.runner.cancel()
 
-    async def _read(self, inbox: asyncio.Queue[tuple[str | bytes, dict[str, Any] | None] | None]) -> None:
-        """Take frames as they arrive, charge the rate limit at arrival, queue the accepted ones."""
-        idle = self.hub.settings.ws_idle_timeout
-        ws = self.ws
+    async def _run_inbox(self) -> None:
+        inbox = self.inbox
+        assert inbox is not None
         try:
-            while not self.closed:
-                message = await ws.recv(timeout=idle)
-                if message is None:
-                    if ws.ws_proto.state is State.OPEN and not self.closed:
-                        await self.close(CLOSE_NORMAL, f"idle for {idle:g}s")
-                    return
-                self.hub.memory.note(len(message))
-                command = _command(message)
-                ref = _ref(command)
-                if not self._within_rate(ref):
-                    if self.strikes > 2 * self.hub.settings.ws_rate_limit:
-                        # A close handshake, not a drop: the client is reading (it is sending),
-                        # and closing under its flood could reset the socket before the close
-                        # frame reaches it. `close` still gives up after 2 s.
-                        await self.close(CLOSE_POLICY, "rate limit exceeded")
-                        return
-                    continue
-                if inbox.qsize() >= INBOX_MAX:
-                    # Our stores are slow, not the client: refuse this one, charge nothing.
-                    self.budget.give_back()
-                    self.user_budget.give_back()
-                    self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
-                    continue
-                inbox.put_nowait((message, command))
+            while inbox:
+                message, command = inbox.popleft()
+                await self._handle(message, command, self.handlers)
         finally:
-            inbox.put_nowait(None)
+            self.runner = None
+
+    async def _read(self) -> None:
+        """Take frames as they arrive, charge the rate limit at arrival, queue the accepted ones."""
+        ws = self.ws
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            # No timeout here: the heartbeat closes idle sockets (a timeout is a task and a timer
+            # per socket in Sanic's recv); and no task per call (sanic_ws.receive).
+            message = await receive(ws)
+            if message is None:
+                return
+            self.last_heard = loop.time()
+            self.hub.memory.note(len(message))
+            command = _command(message)
+            ref = _ref(command)
+            if not self._within_rate(ref):
+                if self.strikes > 2 * self.hub.settings.ws_rate_limit:
+                    # A close handshake, not a drop: the client is reading (it is sending),
+                    # and closing under its flood could reset the socket before the close
+                    # frame reaches it. `close` still gives up after 2 s.
+                    await self.close(CLOSE_POLICY, "rate limit exceeded")
+                    return
+                continue
+            inbox = self.inbox
+            if inbox is None:
+                inbox = self.inbox = deque()
+            if len(inbox) >= INBOX_MAX:
+                # Our stores are slow, not the client: refuse this one, charge nothing.
+                self.budget.give_back()
+                self.user_budget.give_back()
+                self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
+                continue
+            inbox.append((message, command))
+            if self.runner is None:
+                self.runner = asyncio.create_task(self._run_inbox())
 
     def _within_rate(self, ref: Any = None) -> bool:
         """Charge one frame to this socket's budget (ws_rate_limit per second) and to its user's

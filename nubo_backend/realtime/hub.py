@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -16,10 +19,11 @@ from redis.exceptions import RedisError
 from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
 from nubo_backend.memory import MemoryTrimmer
-from nubo_backend.realtime import presence
+from nubo_backend.realtime.presence import Presence
 from nubo_backend.realtime.bus import Bus
 from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel
+from nubo_backend.realtime.heartbeat import Heartbeat
 from nubo_backend.realtime.frames import text_frame
 from nubo_backend.stores import Stores
 
@@ -40,7 +44,10 @@ class Hub:
         self.budgets: dict[int, FrameBudget] = {}  # per user, while the user holds a socket here
         self.subscribing: dict[int, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.refresher: asyncio.Task[None] | None = None
+        # This instance's field in every presence hash: unique per process and per start.
+        instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.presence = Presence(stores, instance_id, self.by_user)
+        self.heartbeat = Heartbeat(self.settings.ws_heartbeat_interval, self.settings.ws_idle_timeout, self.connections)
         self.stopping = False
         self.memory = MemoryTrimmer(self.settings.memory_trim_after_bytes, self.settings.memory_trim_idle)
 
@@ -53,19 +60,21 @@ class Hub:
         memo.active = self.bus.connected.is_set
         self.bus.on_live.append(lambda: self.spawn(self._after_reconnect()))
         self.bus.start()
-        self.refresher = asyncio.create_task(self._refresh_presence(), name="nubo-presence")
+        self.presence.start()
+        self.heartbeat.start()
         self.memory.start()
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere (1001), then leave Redis."""
         self.stopping = True
-        if self.refresher is not None:
-            self.refresher.cancel()
+        self.presence.announce = False  # clients move to another instance: count them out, quietly
         self.memory.stop()
+        self.heartbeat.stop()
         await asyncio.gather(
             *(c.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON) for c in list(self.connections)),
             return_exceptions=True,
         )
+        await self.presence.stop()
         await self.bus.stop()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -102,7 +111,9 @@ class Hub:
             held.append(conn)
             if (live := self.subscribing.get(uid)) is not None:
                 await asyncio.shield(live)
-        return await presence.connected(self.stores, uid)
+        rank = len(held)  # this socket's place among the user's sockets here
+        others = await self.presence.counted(uid)
+        return None if others is None else others + rank
 
     async def detach(self, conn: Connection) -> None:
         conn.release()
@@ -114,8 +125,7 @@ class Hub:
                 del self.by_user[conn.user_id]
                 self.budgets.pop(conn.user_id, None)
                 await self.bus.unsubscribe(user_channel(self.stores, conn.user_id))
-        # While shutting down, clients move to another instance: count them out, announce nothing.
-        await presence.disconnected(self.stores, conn.user_id, announce=not self.stopping)
+        self.presence.changed(conn.user_id)
 
     # -- delivery (called by the bus for each Redis message) -----------------------------
 
@@ -182,14 +192,3 @@ class Hub:
             return None
         owner = (await self._session_owners([claims.session_id]))[claims.session_id]
         return claims if owner == claims.user_id else None
-
-    async def _refresh_presence(self) -> None:
-        interval = max(self.settings.ws_heartbeat_interval, 1.0)
-        while True:
-            await asyncio.sleep(interval)
-            counts = {uid: len(conns) for uid, conns in self.by_user.items()}
-            if counts:
-                try:
-                    await presence.refresh(self.stores, counts)
-                except Exception as exc:  # noqa: BLE001 - retried at the next heartbeat
-                    log.warning("presence refresh failed: %s", exc)

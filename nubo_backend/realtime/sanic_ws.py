@@ -1,16 +1,31 @@
 """What we add to Sanic's WebSocket implementation, in one place, pinned by tests/test_sanic_ws.py.
 
-Sanic (25.12) decodes text frames in its frame assembler (`WebsocketFrameAssembler.put`), inside
-the task that processes each TCP read, and does not catch a decoding error: an invalid UTF-8
-frame kills that task ("Task exception was never retrieved"), the rest of the read is dropped,
-and the socket stays open and may wedge. RFC 6455 (8.1) says: fail the connection with 1007.
+1. A ping sent at once (`ping_now`), for the instance-wide heartbeat (realtime/heartbeat.py).
+   Sanic's `ping()` is a coroutine behind the connection's mutex; this writes the frame now
+   and registers it where Sanic's pong handling (`process_pong`) resolves it.
+
+2. A receive without Sanic's task per call (`receive`). Sanic's `recv()` runs the assembler's
+   `get()` in a new task and waits on it and on `recv_cancel` (a future Sanic cancels when a
+   close frame or EOF arrives): a task, its coroutine and `asyncio.wait`'s set and future for
+   every socket waiting to read, i.e. all of them. Here `get()` runs in the caller's task, and
+   `recv_cancel` cancels that task instead: the same CancelledError Sanic's recv raises.
+
+3. Invalid UTF-8 fails the connection with 1007 (RFC 6455, 8.1). Sanic (25.12) decodes text
+   frames in its frame assembler (`WebsocketFrameAssembler.put`), inside the task that processes
+   each TCP read, and does not catch a decoding error: an invalid UTF-8 frame kills that task
+   ("Task exception was never retrieved"), the rest of the read is dropped, and the socket stays
+   open and may wedge.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from sanic.server.websockets.frame import WebsocketFrameAssembler
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.frames import Frame
+from sanic.exceptions import WebsocketClosed
+from websockets.protocol import State
 
 CLOSE_INVALID_DATA = 1007
 
@@ -31,3 +46,41 @@ class _Utf8CheckedAssembler(WebsocketFrameAssembler):
 def close_on_invalid_utf8(ws: WebsocketImplProtocol) -> None:
     """Make ws fail with 1007 on a text frame (or fragment) that is not UTF-8."""
     ws.assembler.__class__ = _Utf8CheckedAssembler
+
+
+def ping_now(ws: WebsocketImplProtocol, payload: bytes) -> asyncio.Future[None] | None:
+    """Write a ping frame now; the future is resolved when its pong arrives (None: not open).
+    payload must differ from those of the socket's pings still unanswered."""
+    io_proto = ws.io_proto
+    if ws.ws_proto.state is not State.OPEN or io_proto is None or io_proto.transport is None:
+        return None
+    future: asyncio.Future[None] = io_proto.loop.create_future()
+    ws.pings[payload] = future
+    ws.ws_proto.send_ping(payload)
+    io_proto.transport.write(b"".join(ws.ws_proto.data_to_send()))
+    return future
+
+
+async def receive(ws: WebsocketImplProtocol) -> str | bytes | None:
+    """The next message, as `ws.recv()` (no timeout) returns it, in the caller's task."""
+    if ws.recv_lock.locked():
+        raise RuntimeError("another task is already receiving on this websocket")
+    if ws.ws_proto.state is State.CLOSED:
+        raise WebsocketClosed("Cannot receive from websocket interface after it is closed.")
+    task = asyncio.current_task()
+    assert task is not None
+    waiting = True
+
+    def stop_waiting(_: asyncio.Future[None]) -> None:
+        if waiting:  # (not once get() has returned: the caller is elsewhere by then)
+            task.cancel()
+
+    cancel: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cancel.add_done_callback(stop_waiting)
+    async with ws.recv_lock:
+        ws.recv_cancel = cancel
+        try:
+            return await ws.assembler.get(None)
+        finally:
+            waiting = False
+            ws.recv_cancel = None

@@ -76,7 +76,9 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         deadline,
     )
     try:
-        redis_client = construct("Redis", settings.redis_url, redis.open_client)
+        redis_client = construct(
+            "Redis", settings.redis_url, lambda url: redis.open_client(url, settings.redis_max_connections)
+        )
         mongo_client = construct("MongoDB", settings.mongo_url, mongo.open_client)
     except StartupError:
         await pg.close()

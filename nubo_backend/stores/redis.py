@@ -7,7 +7,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 
-def open_client(url: str) -> Redis:
+def open_client(url: str, max_connections: int = 256) -> Redis:
     """One Redis (`redis://`, `rediss://`, `unix://`), or a cluster (`redis+cluster://`, see
     stores/redis_cluster.py), which answers the same methods."""
     from nubo_backend.stores import redis_cluster  # (it imports Keys from here)
@@ -18,7 +18,7 @@ def open_client(url: str) -> Redis:
     # connection instead of failing with "Too many connections".
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=256,
+        max_connections=max_connections,
         timeout=5,
         socket_connect_timeout=2,
         socket_timeout=5,

@@ -84,3 +84,44 @@ async def test_presence_counts_a_users_sockets_on_a_cluster(cluster_stores: Stor
             break
         await asyncio.sleep(0.1)
     assert not await presence.is_online(cluster_stores, alice.id)
+
+
+async def test_presence_of_many_users_on_two_instances_is_exact_and_announced_once_on_a_cluster(
+    cluster_stores: Stores, start_cluster_server
+) -> None:
+    """Users whose presence hashes sit in different slots, written in shared batches (one
+    pipeline over the masters): counts add up across instances, one online, one offline each."""
+    from nubo_backend.realtime import presence
+    from tests.e2e.test_ws_presence import share_conversation
+
+    a, b = start_cluster_server(), start_cluster_server()
+    watcher = await make_user(cluster_stores)
+    users = [await make_user(cluster_stores) for _ in range(12)]
+    await share_conversation(cluster_stores, watcher, *users)
+    watching = await open_ws(a, watcher)
+    sockets = await asyncio.gather(*(open_ws(server, user) for user in users for server in (a, b, b)))
+    assert [await presence.online_count(cluster_stores, user.id) for user in users] == [3] * len(users)
+
+    online = await _presence_frames(watching, len(users))
+    assert sorted(online) == sorted((user.id, "online") for user in users)
+    await asyncio.gather(*(ws.close() for ws in sockets))
+    offline = await _presence_frames(watching, len(users))
+    assert sorted(offline) == sorted((user.id, "offline") for user in users)
+    assert await _presence_frames(watching, 1, within=0.5) == []  # nothing twice
+    assert [await presence.online_count(cluster_stores, user.id) for user in users] == [0] * len(users)
+
+
+async def _presence_frames(ws, count: int, within: float = 10.0) -> list[tuple[int, str]]:
+    """The next `count` presence frames as (user id, status): fewer if `within` runs out."""
+    from tests.e2e.ws_support import next_frame
+
+    found: list[tuple[int, str]] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(found) < count:
+                frame = await next_frame(ws, within)
+                if isinstance(frame, dict) and frame.get("type") == "presence":
+                    found.append((frame["data"]["user_id"], frame["data"]["status"]))
+    except TimeoutError:
+        pass
+    return found

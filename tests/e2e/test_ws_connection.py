@@ -110,6 +110,17 @@ async def test_graceful_shutdown_closes_with_1001_and_asks_clients_to_reconnect(
     assert closed.value.rcvd.reason == "server shutting down, reconnect"
 
 
+async def test_a_client_that_answers_heartbeats_stays_open_across_many_of_them(
+    stores: Stores, start_server
+) -> None:
+    server = start_server({"NUBO_WS_HEARTBEAT_INTERVAL": "0.3"})
+    user = await make_user(stores)
+    ws = await open_ws(server, user)  # the websockets client answers pings by itself
+    await asyncio.sleep(2.0)  # six ticks: each ping answered before the next
+    await ws.send('{"type": "ping"}')
+    assert await next_frame(ws) == {"type": "pong"}
+
+
 async def test_a_client_that_stops_answering_heartbeats_is_closed_and_counted_offline(
     stores: Stores, start_server
 ) -> None:

@@ -40,3 +40,16 @@ async def test_contacts_see_the_first_connection_online_and_the_last_one_offline
     }
     assert not await is_online(stores, alice.id)
     assert await silent(outsider, 0.1)
+
+
+async def test_an_instance_shutting_down_counts_its_sockets_out_at_once(stores: Stores, start_server) -> None:
+    from nubo_backend.realtime.presence import online_count
+
+    a, b = start_server(), start_server()
+    alice = await make_user(stores)
+    await open_ws(a, alice)
+    await open_ws(a, alice)
+    await open_ws(b, alice)
+    assert await online_count(stores, alice.id) == 3
+    a.stop()  # not a crash: its field goes, it does not wait three heartbeats for its deadline
+    assert await online_count(stores, alice.id) == 1
