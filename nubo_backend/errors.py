@@ -101,6 +101,12 @@ def unavailable_store(exception: BaseException) -> str | None:
         # A refused connection, or a pool or connect timeout. redis-py and PyMongo wrap theirs in
         # their own types (above), so a bare one comes from asyncpg.
         return "PostgreSQL"
+    if type(exception) is asyncpg.InterfaceError and str(exception).endswith("connection is closed"):
+        # asyncpg's words for an operation on a connection that died under it ("connection is
+        # closed"; "cannot call Transaction.rollback(): the underlying connection is closed",
+        # which is what a connection lost inside `async with conn.transaction()` raises); it
+        # has no class of its own.
+        return "PostgreSQL"
     return None
 
 

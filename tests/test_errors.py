@@ -1,3 +1,5 @@
+import asyncio
+
 import httpx
 
 
@@ -98,3 +100,32 @@ async def test_oversized_headers_are_a_413_that_says_headers_not_body(api: httpx
     response = await api.get("/posts", params={"cursor": "x" * 20_000})
     assert response.status_code == 413
     assert response.json() == {"error": "Request URL or headers too large", "code": "headers_too_large"}
+
+
+async def test_a_postgresql_connection_lost_inside_a_transaction_is_a_503_not_a_500(stores) -> None:
+    # What a request sees when PostgreSQL dies mid-transaction: the lost connection, then the
+    # rollback on leaving `async with conn.transaction()` failing on the closed connection.
+    import asyncpg
+
+    from nubo_backend.errors import to_nubo_error
+
+    conn = await asyncpg.connect(stores.settings.postgres_dsn)
+    raised: list[BaseException] = []
+    try:
+        async with conn.transaction():
+            await stores.pg.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+            for _ in range(50):  # until the client has seen its connection go
+                if conn.is_closed():
+                    break
+                try:
+                    await conn.fetchval("SELECT 1")
+                except Exception:  # noqa: BLE001 - whatever asyncpg raises first as it notices
+                    await asyncio.sleep(0.05)
+            await conn.fetchval("SELECT 1")
+    except Exception as exc:  # noqa: BLE001
+        raised.append(exc)
+    finally:
+        conn.terminate()
+    assert raised and isinstance(raised[0], asyncpg.InterfaceError), raised
+    answer = to_nubo_error(raised[0])
+    assert (answer.status, answer.code) == (503, "service_unavailable")

@@ -19,12 +19,12 @@ from redis.exceptions import RedisError
 from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
 from nubo_backend.memory import MemoryTrimmer
-from nubo_backend.realtime.presence import Presence
 from nubo_backend.realtime.bus import Bus
 from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel
-from nubo_backend.realtime.heartbeat import Heartbeat
 from nubo_backend.realtime.frames import text_frame
+from nubo_backend.realtime.heartbeat import Heartbeat
+from nubo_backend.realtime.presence import Presence
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.realtime")

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 
+from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.frame import WebsocketFrameAssembler
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.frames import Frame
-from sanic.exceptions import WebsocketClosed
 from websockets.protocol import State
 
 CLOSE_INVALID_DATA = 1007
