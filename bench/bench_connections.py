@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,7 +62,8 @@ def growth(before: str, after: str, connections: int, top: int = 15) -> str:
     lines = [f"tracemalloc: +{total / connections:.0f} B per connection in Python objects"]
     for stat in stats[:top]:
         where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback)
-        lines.append(f"  {stat.size_diff / connections:7.0f} B/conn  {stat.count_diff / connections:5.2f} blocks/conn  {where}")
+        per_conn = f"{stat.size_diff / connections:7.0f} B/conn  {stat.count_diff / connections:5.2f} blocks/conn"
+        lines.append(f"  {per_conn}  {where}")
     return "\n".join(lines)
 
 
@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> list[str]:
             stop(server)
         await stores.pg.execute("DELETE FROM users WHERE username LIKE $1", f"conn{os.getpid()}_%")
         await stores.close()
-        for path in Path("/tmp").glob(f"nubo-connections-{os.getpid()}.trace.*"):
+        for path in Path("/tmp").glob(f"nubo-connections-{os.getpid()}.trace.*"):  # noqa: ASYNC240 - at the end
             path.unlink()
     return report
 

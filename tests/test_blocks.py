@@ -234,7 +234,8 @@ async def test_a_groups_unread_count_leaves_out_the_messages_a_block_hides(api: 
     group = (await api.post("/conversations", json={"title": "g", "member_ids": [bob.id, carol.id]},
                             headers=alice.headers)).json()
     direct = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
-    await api.post(f"/conversations/{direct['id']}/messages", json={"body": "dm", "client_id": "d"}, headers=bob.headers)
+    await api.post(f"/conversations/{direct['id']}/messages", json={"body": "dm", "client_id": "d"},
+                   headers=bob.headers)
     path = f"/conversations/{group['id']}/messages"
     for sender, n in ((bob, 1), (carol, 2), (bob, 3)):
         await api.post(path, json={"body": f"m{n}", "client_id": f"g{n}"}, headers=sender.headers)

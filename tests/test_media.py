@@ -567,9 +567,13 @@ async def test_a_server_killed_with_9_takes_its_image_workers_with_it(start_serv
     assert workers, "the server has its image worker (and multiprocessing's resource tracker)"
     server.proc.kill()
     server.proc.wait()
+    def running(pid: int) -> bool:
+        stat = Path(f"/proc/{pid}/stat")
+        return stat.exists() and _stat(stat)[0] != "Z"  # (a zombie has exited)
+
     alive = workers
     for _ in range(50):
-        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and _stat(Path(f"/proc/{pid}/stat"))[0] != "Z"]
+        alive = [pid for pid in alive if running(pid)]
         if not alive:
             break
         await asyncio.sleep(0.1)
