@@ -11,6 +11,8 @@ from typing import Any
 
 from sanic import Blueprint, Sanic
 from sanic_ext import openapi
+from sanic_ext.extensions.http.extension import HTTPExtension
+from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
@@ -99,14 +101,19 @@ def _describe_row_ids(app: Sanic) -> None:
 
 
 def _configure(app: Sanic, settings: Settings) -> None:
-    # CORS first: sanic-ext reads these once, when `app.ext` is first touched (below). Set after
-    # that, they were ignored: CORS answered no origin, even a configured one, and an idle CORS
-    # middleware ran on every request.
+    # CORS first: sanic-ext reads these once, when its extensions start (app.extend, below). Set
+    # after that, they were ignored: CORS answered no origin, even a configured one, and an idle
+    # CORS middleware ran on every request.
     origins = settings.cors_origin_list
     app.config.CORS = bool(origins)
     app.config.CORS_ORIGINS = ",".join(origins)
     app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-request-id"
     app.config.CORS_EXPOSE_HEADERS = "x-request-id"
+    # The sanic-ext extensions nubo uses: OpenAPI (the document and /docs) and HTTP (CORS, the
+    # automatic OPTIONS and HEAD answers). Not its dependency injection, which nubo does not use
+    # and which dispatches a signal on every request to look for dependencies; nor its health
+    # monitor, logging or templating, all off unless configured.
+    app.extend(built_in_extensions=False, extensions=[OpenAPIExtension, HTTPExtension])
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.ACCESS_LOG = False  # one structured line per request instead, below
     app.config.FALLBACK_ERROR_FORMAT = "json"

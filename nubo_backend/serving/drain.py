@@ -33,11 +33,19 @@ def install_graceful_shutdown(app: NuboSanic, grace_seconds: float) -> None:
     async def remember_websocket(request: Request, websocket: Any) -> None:
         sockets.add(websocket)
 
+    def close_after_response(http: NuboHttp) -> None:
+        # Http1.keep_alive decides the `Connection` header and whether the connection
+        # reads another request: off, the client reconnects (to another instance).
+        http.keep_alive = False
+
     # Sanic's own before_server_stop listener cancels WebSocket handlers (closing with 1000);
     # shutdown listeners run in reverse order of registration priority, so ours goes first.
     @app.listener("before_server_stop", priority=-1000)
     async def start_draining(app: Sanic) -> None:
         app.ctx.draining = True
+        # From now on, every response closes its kept-alive connection (a plain call before each
+        # response head, and only while draining: nothing is added to a request before then).
+        app.before_response_head(close_after_response)
         open_sockets = list(sockets)
         log.info("draining", extra={"websockets": len(open_sockets), "grace_s": grace_seconds})
         if open_sockets:
@@ -46,9 +54,3 @@ def install_graceful_shutdown(app: NuboSanic, grace_seconds: float) -> None:
                 [asyncio.ensure_future(c) for c in closes], timeout=WS_CLOSE_WAIT_SECONDS
             )
 
-    @app.before_response_head  # (a plain call, cheaper than a response middleware)
-    def close_after_response(http: NuboHttp) -> None:
-        # Http1.keep_alive decides the `Connection` header and whether the connection
-        # reads another request: off, the client reconnects (to another instance).
-        if app.ctx.draining:
-            http.keep_alive = False
