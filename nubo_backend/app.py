@@ -7,7 +7,6 @@ import gc
 import logging
 import re
 from time import perf_counter
-from typing import Any
 
 from sanic import Blueprint, Sanic
 from sanic_ext import openapi
@@ -24,7 +23,7 @@ from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.serving.drain import install_graceful_shutdown
-from nubo_backend.serving.http_protocol import NuboSanic
+from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
 
@@ -200,7 +199,7 @@ def _add_request_log(app: NuboSanic) -> None:
     write_line = access.request if access.enabled else None
 
     @app.before_response_head
-    def log_request(http: Any) -> None:
+    def log_request(http: NuboHttp) -> None:
         request, response = http.request, http.response
         given = request.headers.get("x-request-id")
         request_id = given if given is not None and safe_id(given) else ids.next()

@@ -33,7 +33,8 @@ It relies on these parts of Sanic, pinned by tests/test_http_protocol.py: `Http.
 `_receive_more()`, the attributes `expecting_continue`, `request_body`, `request_bytes`,
 `request_max_size`, `protocol`, `request`, `response`, `keep_alive`; the protocol's `transport`,
 `recv_buffer`, `receive_more()`, `HTTP_CLASS`; `Sanic.prepare(protocol=...)`; and
-`BaseHTTPResponse._sanitize_header_value` (a staticmethod that `processed_headers` calls).
+`BaseHTTPResponse._sanitize_header_value` (a staticmethod that `processed_headers` calls, whose
+body is `value.translate(HEADER_TRANSLATION_TABLE)`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 from sanic import Sanic
 from sanic.exceptions import BadRequest
 from sanic.http import Http
-from sanic.response.types import BaseHTTPResponse
+from sanic.response.types import HEADER_TRANSLATION_TABLE, BaseHTTPResponse
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 # Lingering close, after nginx's lingering_time / lingering_timeout (30 s / 5 s there): long
@@ -131,12 +132,9 @@ class NuboHttp(Http):
             protocol.recv_buffer.clear()
 
 
-_sanic_sanitize = BaseHTTPResponse._sanitize_header_value
-
-
 def sanitize_header_value(value: str) -> str:
     """Sanic's header sanitizer (CR, LF and NUL removed), without its cost for printable text."""
-    return value if value.isprintable() else _sanic_sanitize(value)
+    return value if value.isprintable() else value.translate(HEADER_TRANSLATION_TABLE)
 
 
 class NuboProtocol(WebSocketProtocol):
