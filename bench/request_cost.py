@@ -13,9 +13,15 @@ other value a checkout whose `create_app` is served (cwd = that checkout, so it 
 transports, and keeps one keep-alive request in flight on each, the next sent when the answer
 has been written, as wrk does. It reports `time.process_time()` per request over `--requests`
 requests: the whole Python/uvloop path of a request (parse, route, handler, middleware,
-response, access line) less the kernel's socket work, which is the same for every side.
-Rounds alternate the order of the sides, so the drift of a shared machine falls on all alike;
-the figures are medians and minimums over rounds.
+response, access line) less the kernel's work on the client's socket, which is the same for
+every side (a route's own store round trips, real ones, are counted). Rounds alternate the
+order of the sides, so the drift of a shared machine falls on all alike; the figures are
+medians and minimums over rounds.
+
+`--callgrind DIR` counts instructions per request instead, with valgrind's callgrind
+(`apt-get install valgrind`; instrumented only while the measured requests run, the dumps go
+to DIR). Slow (a minute or two per side to start) but repeatable within 0.1 %, whatever else
+the machine does: a change of 1 % shows, where the CPU times above drift by tens of per cent.
 
 A side `DIR+FILE` is an experiment: FILE defines `patch(app)`, called on the app before the
 server starts (it may return a protocol class to serve with instead).
