@@ -11,6 +11,12 @@ GET /ping (the baseline), GET /posts (first page, anonymous and authenticated), 
 GET /posts/{id} (anonymous and authenticated), search and tag pages, then POST /posts. Prints a markdown table
 with requests/s, each as % of /ping, and p50/p99 latency. `--only "signed in"` runs a subset
 (always with the /ping baseline).
+
+`--minimal` adds bench/minimal_sanic.py's /ping to every round (the issue's baseline);
+`--compare DIR` also starts `nubo serve` from another checkout DIR (same settings and stores,
+port NUBO_BENCH_COMPARE_PORT, default 18085) and runs every GET endpoint against it too, in
+the same rounds: an A/B of two versions of the code side by side. Rounds alternate the order
+of the endpoints (forward, then backward), so the drift of a shared machine falls on each alike.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class Case:
     tokens: list[str] = field(default_factory=list)
     method: str = "GET"
     body: str | None = None
-    url: str | None = None  # another server than the one under test (the minimal Sanic baseline)
+    url: str | None = None  # another server than the one under test (minimal Sanic, a --compare checkout)
     pid: int | None = None  # that server's process, for its CPU column
 
 
@@ -189,9 +195,10 @@ def warm(url: str, cases: list[Case]) -> None:
                 "Authorization": f"Bearer {token}"}), timeout=10).read()
 
 
-def start_server(settings: Settings) -> tuple[subprocess.Popen, str]:
-    port = int(os.environ.get("NUBO_BENCH_PORT", "18080"))
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT,
+def start_server(settings: Settings, checkout: Path = ROOT,
+                 port_variable: str = "NUBO_BENCH_PORT", default_port: int = 18080) -> tuple[subprocess.Popen, str]:
+    port = int(os.environ.get(port_variable, str(default_port)))
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=checkout,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -254,6 +261,8 @@ async def main() -> None:
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, to report its CPU per request")
     parser.add_argument("--minimal", action="store_true",
                         help="also measure bench/minimal_sanic.py's /ping in every round (column: %% of it)")
+    parser.add_argument("--compare", metavar="DIR", type=Path,
+                        help="also serve another checkout and run every GET endpoint against it in each round")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the endpoints whose name contains TEXT (repeatable; /ping always runs)")
     args = parser.parse_args()
@@ -268,7 +277,7 @@ async def main() -> None:
     else:
         url = args.url.rstrip("/")
     stores = await open_stores(settings, pool_size=2)
-    minimal = None
+    minimal = other = None
     try:
         tokens, hot_posts = await seed(stores, args.users, args.posts, args.follows)
         post_paths = [f"/posts/{i}" for i in hot_posts]
@@ -289,11 +298,20 @@ async def main() -> None:
         ]
         if args.only:
             cases = [c for n, c in enumerate(cases) if n == 0 or any(t in c.name for t in args.only)]
+        if args.compare:
+            other, other_url = start_server(settings, args.compare.resolve(), "NUBO_BENCH_COMPARE_PORT", 18085)
+            label = f" [{args.compare}]"
+            cases = [cases[0], Case(cases[0].name + label, cases[0].paths, url=other_url, pid=other.pid),
+                     *(x for c in cases[1:] for x in (
+                         (c, Case(c.name + label, c.paths, c.tokens, c.method, c.body, other_url, other.pid))
+                         if c.method == "GET" else (c,)))]
         if args.minimal:
             port = int(os.environ.get("NUBO_BENCH_MINIMAL_PORT", "18090"))
             minimal = start_minimal(port)
             cases.insert(1, Case(MINIMAL, ["/ping"], url=f"http://127.0.0.1:{port}", pid=minimal.pid))
-        warm(url, cases)
+        warm(url, [c for c in cases if c.url is None])
+        if other is not None:
+            warm(other_url, [c for c in cases if c.url == other_url])
         # Reads first, then writes, each round opening with its own /ping: a write's fan-out
         # runs on in the background after its phase and would otherwise slow the next reads.
         ping, rest = cases[0], cases[1:]
@@ -303,11 +321,11 @@ async def main() -> None:
                 continue
             rounds = []
             for n in range(args.rounds):
-                results = []
-                for case in group:
-                    results.append(run_wrk(url, case, args, args.pid or (proc.pid if proc else None)))
-                    print(f"  round {n + 1}: {case.name}: {results[-1].rps:,.0f} req/s", file=sys.stderr)
-                rounds.append(results)
+                results = {}
+                for case in group if n % 2 == 0 else group[::-1]:
+                    results[case.name] = run_wrk(url, case, args, args.pid or (proc.pid if proc else None))
+                    print(f"  round {n + 1}: {case.name}: {results[case.name].rps:,.0f} req/s", file=sys.stderr)
+                rounds.append([results[case.name] for case in group])
             groups.append(rounds)
         print(table(groups, args))
     finally:
@@ -315,12 +333,14 @@ async def main() -> None:
         if minimal is not None:
             minimal.terminate()
             minimal.wait(timeout=10)
-        if proc is not None:
-            proc.terminate()  # it drains the writes' fan-out first, slow on the MongoDB emulator
+        for server in (other, proc):
+            if server is None:
+                continue
+            server.terminate()  # it drains the writes' fan-out first, slow on the MongoDB emulator
             try:
-                proc.wait(timeout=60)
+                server.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                server.kill()
 
 
 if __name__ == "__main__":

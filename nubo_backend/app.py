@@ -6,12 +6,12 @@ import asyncio
 import gc
 import logging
 import re
-import time
-from typing import Any
+from time import perf_counter
 
-from sanic import Blueprint, Request, Sanic
-from sanic.response import HTTPResponse
+from sanic import Blueprint, Sanic
 from sanic_ext import openapi
+from sanic_ext.extensions.http.extension import HTTPExtension
+from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
@@ -23,7 +23,7 @@ from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.serving.drain import install_graceful_shutdown
-from nubo_backend.serving.http_protocol import NuboSanic
+from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
 
@@ -70,7 +70,6 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
         configure_logging=False,
         error_handler=NuboErrorHandler(),
         env_prefix="NUBO_SANIC_",
-        request_class=TimedRequest,
     )
     app.ctx.settings = settings
     app.ctx.token_verifier = TokenVerifier(settings.jwt_secret)
@@ -101,6 +100,19 @@ def _describe_row_ids(app: Sanic) -> None:
 
 
 def _configure(app: Sanic, settings: Settings) -> None:
+    # CORS first: sanic-ext reads these once, when its extensions start (app.extend, below). Set
+    # after that, they were ignored: CORS answered no origin, even a configured one, and an idle
+    # CORS middleware ran on every request.
+    origins = settings.cors_origin_list
+    app.config.CORS = bool(origins)
+    app.config.CORS_ORIGINS = ",".join(origins)
+    app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-request-id"
+    app.config.CORS_EXPOSE_HEADERS = "x-request-id"
+    # The sanic-ext extensions nubo uses: OpenAPI (the document and /docs) and HTTP (CORS, the
+    # automatic OPTIONS and HEAD answers). Not its dependency injection, which nubo does not use
+    # and which dispatches a signal on every request to look for dependencies; nor its health
+    # monitor, logging or templating, all off unless configured.
+    app.extend(built_in_extensions=False, extensions=[OpenAPIExtension, HTTPExtension])
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.ACCESS_LOG = False  # one structured line per request instead, below
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -114,10 +126,6 @@ def _configure(app: Sanic, settings: Settings) -> None:
         description="REST API of Nubo. Real-time events on the /ws WebSocket.",
     )
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
-    origins = settings.cors_origin_list
-    app.config.CORS = bool(origins)
-    app.config.CORS_ORIGINS = ",".join(origins)
-    app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-request-id"
 
 
 def _add_listeners(app: Sanic, settings: Settings) -> None:
@@ -181,34 +189,23 @@ def _keep_early_stop_requests(app: Sanic) -> None:
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class TimedRequest(Request):
-    """Sanic's request, stamped when its head has been parsed (for the access log's duration):
-    an attribute set in __init__ costs less than a request middleware, which Sanic skips
-    altogether for a route that has none."""
-
-    __slots__ = ("started",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.started = time.perf_counter()
-
-
-def _request_id(request: Request, ids: RequestIds) -> str:
-    given = request.headers.get("x-request-id")
-    if given is not None and _SAFE_REQUEST_ID.fullmatch(given):
-        return given
-    return ids.next()
-
-
-def _add_request_log(app: Sanic) -> None:
+def _add_request_log(app: NuboSanic) -> None:
+    """The request id header and the access line of every answer, as one plain call before its
+    head is written (serving/http_protocol.py says why not a response middleware)."""
     ids = RequestIds()
     access = AccessLog()  # (create_app has set up logging)
+    trusted: TrustedProxies = app.ctx.trusted_proxies
+    safe_id = _SAFE_REQUEST_ID.fullmatch
+    write_line = access.request if access.enabled else None
 
-    @app.on_response(priority=100)
-    async def log_request(request: Request, response: HTTPResponse) -> None:
-        request_id = _request_id(request, ids)
+    @app.before_response_head
+    def log_request(http: NuboHttp) -> None:
+        request, response = http.request, http.response
+        given = request.headers.get("x-request-id")
+        request_id = given if given is not None and safe_id(given) else ids.next()
         response.headers["X-Request-ID"] = request_id
-        if access.enabled:
-            started = getattr(request, "started", None)
-            duration_ms = (time.perf_counter() - started) * 1000 if started else None
-            access.request(request.method, request.path, client_ip(request), response.status, duration_ms, request_id)
+        if write_line is not None:
+            started = http.started
+            write_line(request.method, request.path,
+                       client_ip(request) if trusted.networks else request.ip, response.status,
+                       (perf_counter() - started) * 1000 if started is not None else None, request_id)

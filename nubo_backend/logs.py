@@ -120,7 +120,9 @@ class AccessLog:
         # address ipaddress wrote (client_ip.py) or the socket's peer, and the request id is
         # app._SAFE_REQUEST_ID or ours: none needs escaping; the path does.
         if self.json:
-            line = _JSON_LINE % (self._stamp, int(now * 1000) % 1000, method, dumps_str(path), client_ip, status,
+            # A printable path without a quote or backslash is its own JSON string's text.
+            quoted = f'"{path}"' if path.isprintable() and '"' not in path and "\\" not in path else dumps_str(path)
+            line = _JSON_LINE % (self._stamp, int(now * 1000) % 1000, method, quoted, client_ip, status,
                                  duration_ms, request_id)
         else:
             line = _TEXT_LINE % (self._stamp, method, path, client_ip, status, duration_ms, request_id)

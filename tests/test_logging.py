@@ -36,19 +36,20 @@ async def test_several_workers_share_one_port(start_server, stores) -> None:
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
-async def test_the_access_line_is_the_line_logging_would_write(log_format: str, settings) -> None:
+@pytest.mark.parametrize("path", ['/posts/"7"', "/posts?cursor=abc%2F", "/tags/caf\u00e9/posts", "/a\\b"])
+async def test_the_access_line_is_the_line_logging_would_write(log_format: str, path: str, settings) -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
         setup_logging(settings.replace(log_format=log_format, log_level="INFO"))
         stream = io.StringIO()
         root.handlers[0].setStream(stream)
-        fields = {"method": "GET", "path": '/posts/"7"', "client_ip": "203.0.113.9", "status": 200,
+        fields = {"method": "GET", "path": path, "client_ip": "203.0.113.9", "status": 200,
                   "duration_ms": 1.25, "request_id": "r-1"}
         logging.getLogger("nubo.access").info("request", extra=fields)
         access = AccessLog()
         assert access.stream is stream
-        access.request("GET", '/posts/"7"', "203.0.113.9", 200, 1.2534, "r-1")
+        access.request("GET", path, "203.0.113.9", 200, 1.2534, "r-1")
         access.flush()
     finally:
         root.handlers[:], level = saved

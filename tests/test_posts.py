@@ -178,3 +178,13 @@ async def test_new_post_is_announced_to_followers(api: httpx.AsyncClient, stores
         return [e["data"]["post"]["id"] for e in events]
 
     assert await eventually(announced, [post["id"]]) == [post["id"]]
+
+
+def test_a_first_page_without_a_query_string_has_the_defaults_parse_query_would_give() -> None:
+    from types import SimpleNamespace
+
+    from nubo_backend.pagination import PageQuery
+    from nubo_backend.posts.routes import _page_query
+    from nubo_backend.validation import validate
+
+    assert _page_query(SimpleNamespace(query_string="")) == validate(PageQuery, {})

@@ -54,6 +54,31 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
         redis.stop()
 
 
+async def test_the_commands_of_one_loop_iteration_go_out_in_one_write():
+    redis = PrivateRedis().start()
+    reads = FastReads.from_url(redis.url)
+    client = Redis.from_url(redis.url, single_connection_client=True)
+    try:
+        await client.mset({f"k{n}": str(n) for n in range(100)})
+        assert await reads.get("k0") == b"0"  # connected
+        transport = reads._connection.transport
+        writes = []
+        real_write = transport.write
+
+        def counting_write(data: bytes) -> None:
+            writes.append(data)
+            real_write(data)
+
+        transport.write = counting_write
+        replies = await asyncio.gather(*(reads.get(f"k{n}") for n in range(100)))
+        assert replies == [str(n).encode() for n in range(100)]
+        assert len(writes) == 1 and writes[0].count(b"GET") == 100
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        redis.stop()
+
+
 async def test_redis_down_is_a_redis_error_and_the_next_call_after_a_restart_reconnects():
     redis = PrivateRedis().start()
     reads = FastReads.from_url(redis.url, timeout=2)

@@ -15,7 +15,8 @@ import weakref
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+
+from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 
 log = logging.getLogger("nubo.app")
 
@@ -23,7 +24,7 @@ WS_GOING_AWAY = 1001
 WS_CLOSE_WAIT_SECONDS = 2.0
 
 
-def install_graceful_shutdown(app: Sanic, grace_seconds: float) -> None:
+def install_graceful_shutdown(app: NuboSanic, grace_seconds: float) -> None:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = grace_seconds
     app.ctx.draining = False
     sockets: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -32,11 +33,19 @@ def install_graceful_shutdown(app: Sanic, grace_seconds: float) -> None:
     async def remember_websocket(request: Request, websocket: Any) -> None:
         sockets.add(websocket)
 
+    def close_after_response(http: NuboHttp) -> None:
+        # Http1.keep_alive decides the `Connection` header and whether the connection
+        # reads another request: off, the client reconnects (to another instance).
+        http.keep_alive = False
+
     # Sanic's own before_server_stop listener cancels WebSocket handlers (closing with 1000);
     # shutdown listeners run in reverse order of registration priority, so ours goes first.
     @app.listener("before_server_stop", priority=-1000)
     async def start_draining(app: Sanic) -> None:
         app.ctx.draining = True
+        # From now on, every response closes its kept-alive connection (a plain call before each
+        # response head, and only while draining: nothing is added to a request before then).
+        app.before_response_head(close_after_response)
         open_sockets = list(sockets)
         log.info("draining", extra={"websockets": len(open_sockets), "grace_s": grace_seconds})
         if open_sockets:
@@ -45,9 +54,3 @@ def install_graceful_shutdown(app: Sanic, grace_seconds: float) -> None:
                 [asyncio.ensure_future(c) for c in closes], timeout=WS_CLOSE_WAIT_SECONDS
             )
 
-    @app.on_response(priority=-1000)
-    async def close_after_response(request: Request, response: HTTPResponse) -> None:
-        # Http1.keep_alive decides the `Connection` header and whether the connection
-        # reads another request: off, the client reconnects (to another instance).
-        if app.ctx.draining and request.stream is not None:
-            request.stream.keep_alive = False

@@ -11,23 +11,44 @@ What it changes, each where Sanic gives no setting for it:
   the method and each field name (so `Transfer-Encoding : chunked`, which a proxy might honour
   while Sanic ignores it, is a 400, not a desync), visible ASCII in the target, no control
   character but tab in a field value (NUL, bare CR or LF), and exactly one Host in HTTP/1.1.
+- Per-response work that every answer needs (the request id header, the access line, closing
+  kept-alive connections while draining) runs as plain calls just before the response head is
+  written (`NuboSanic.before_response_head`), not as response middleware: a middleware is a
+  coroutine awaited through Sanic's middleware runner, and three of them cost more than Sanic's
+  whole answer to `/ping` takes beyond the minimal app (docs/benchmarks.md). The hooks see
+  every answer that has a head, error answers included (a 400 for a malformed head, a 499 for
+  a client that hung up), as the middleware did; the WebSocket handshake's 101, written by the
+  WebSocket protocol itself, has none, as before.
+- Sanic strips CR, LF and NUL from every response header name and value with `str.translate`
+  on a table of those three: CPython looks each other character up in the table and misses,
+  raising and clearing a LookupError per distinct character, about 0.7 µs for a 32-character
+  value and so several µs per response (a tenth of /ping's cost). Where `str.isprintable()`
+  holds, none of the three can be there and translate would return the value unchanged, so
+  the value is returned as it is; otherwise Sanic's translate runs. Same output for every
+  string (tests/test_http_protocol.py checks all of Unicode).
 
 It relies on these parts of Sanic, pinned by tests/test_http_protocol.py: `Http.http1()`,
-`Http.read()`, `Http.http1_request_header()`, `HEADER_MAX_SIZE`, `recv_buffer`,
+`Http.read()`, `Http.http1_request_header()`, `Http.http1_response_header(data, end_stream)`
+(which `http1()` makes the response's first `send`), `HEADER_MAX_SIZE`, `recv_buffer`,
 `_receive_more()`, the attributes `expecting_continue`, `request_body`, `request_bytes`,
-`request_max_size`, `protocol`; the protocol's `transport`, `recv_buffer`, `receive_more()`,
-`HTTP_CLASS`; and `Sanic.prepare(protocol=...)`.
+`request_max_size`, `protocol`, `request`, `response`, `keep_alive`; the protocol's `transport`,
+`recv_buffer`, `receive_more()`, `HTTP_CLASS`; `Sanic.prepare(protocol=...)`; and
+`BaseHTTPResponse._sanitize_header_value` (a staticmethod that `processed_headers` calls, whose
+body is `value.translate(HEADER_TRANSLATION_TABLE)`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from sanic import Sanic
 from sanic.exceptions import BadRequest
 from sanic.http import Http
+from sanic.response.types import HEADER_TRANSLATION_TABLE, BaseHTTPResponse
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 # Lingering close, after nginx's lingering_time / lingering_timeout (30 s / 5 s there): long
@@ -55,9 +76,12 @@ def check_head(head: bytes) -> None:
 
 
 class NuboHttp(Http):
-    __slots__ = ()
+    # `started`: perf_counter() when the request's first bytes were in (http1() calls
+    # http1_request_header once some have arrived), for the access line's duration.
+    __slots__ = ("started",)
 
     async def http1_request_header(self) -> None:
+        self.started = perf_counter()
         # Wait for the whole head as Sanic does (its own loop then finds it at once), and check
         # it first; a head over Sanic's size limit is left to Sanic's 413.
         buf = self.recv_buffer
@@ -69,7 +93,14 @@ class NuboHttp(Http):
             check_head(bytes(buf[:end]))
         await super().http1_request_header()
 
+    async def http1_response_header(self, data: bytes, end_stream: bool) -> None:
+        # Sanic's first send of every response with a head (normal, streamed or an error's).
+        for hook in getattr(self.protocol.app, "response_head_hooks", ()):
+            hook(self)
+        await super().http1_response_header(data, end_stream)
+
     async def http1(self) -> None:
+        self.started = None  # (a connection that sends nothing has no request to time)
         await super().http1()
         if self.request_body:  # the connection ends with a body left unread
             await self._drain_unread_body()
@@ -101,6 +132,11 @@ class NuboHttp(Http):
             protocol.recv_buffer.clear()
 
 
+def sanitize_header_value(value: str) -> str:
+    """Sanic's header sanitizer (CR, LF and NUL removed), without its cost for printable text."""
+    return value if value.isprintable() else value.translate(HEADER_TRANSLATION_TABLE)
+
+
 class NuboProtocol(WebSocketProtocol):
     """Sanic's protocol (HTTP and the WebSocket upgrade) on our Http."""
 
@@ -109,6 +145,21 @@ class NuboProtocol(WebSocketProtocol):
 
 class NuboSanic(Sanic):
     """Sanic serving with NuboProtocol unless told otherwise: `nubo serve` and tests both get it."""
+
+    __slots__ = ("response_head_hooks",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.response_head_hooks: list[Callable[[NuboHttp], None]] = []
+        # (Sanic's responses are of its own classes, whatever the app: this is process-wide.)
+        BaseHTTPResponse._sanitize_header_value = staticmethod(sanitize_header_value)  # type: ignore[method-assign]
+
+    def before_response_head(self, hook: Callable[[NuboHttp], None]) -> Callable[[NuboHttp], None]:
+        """Call `hook(http)` before each response head is written (in the order registered): a
+        plain function, not a coroutine, that may add headers to `http.response`, read
+        `http.request` and `http.started`, or set `http.keep_alive = False`. It must not raise."""
+        self.response_head_hooks.append(hook)
+        return hook
 
     def prepare(self, *args: Any, protocol: Any = None, **kwargs: Any) -> None:
         super().prepare(*args, protocol=protocol or NuboProtocol, **kwargs)
