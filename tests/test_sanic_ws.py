@@ -28,13 +28,3 @@ def test_sanics_pong_handling_resolves_the_pings_that_ping_now_registers() -> No
     assert "self.pings.items()" in pong and "set_result(None)" in pong
     assert "self.pings[data] = self.io_proto.loop.create_future()" in inspect.getsource(WebsocketImplProtocol.ping)
 
-
-def test_sanics_recv_is_what_receive_does_in_the_callers_task() -> None:
-    """receive() relies on recv's contract: recv_lock held while waiting, assembler.get for the
-    message, and recv_cancel cancelled (by Sanic) on a close frame or EOF to stop the wait."""
-    recv = inspect.getsource(WebsocketImplProtocol.recv)
-    assert "self.recv_lock.acquire()" in recv and "self.assembler.get(timeout)" in recv
-    assert "self.recv_cancel = asyncio.Future()" in recv
-    events = inspect.getsource(WebsocketImplProtocol.process_events)
-    assert "self.recv_cancel.cancel()" in events
-    assert "self.recv_cancel.cancel()" in inspect.getsource(WebsocketImplProtocol.async_eof_received)

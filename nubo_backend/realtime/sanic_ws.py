@@ -4,13 +4,7 @@
    Sanic's `ping()` is a coroutine behind the connection's mutex; this writes the frame now
    and registers it where Sanic's pong handling (`process_pong`) resolves it.
 
-2. A receive without Sanic's task per call (`receive`). Sanic's `recv()` runs the assembler's
-   `get()` in a new task and waits on it and on `recv_cancel` (a future Sanic cancels when a
-   close frame or EOF arrives): a task, its coroutine and `asyncio.wait`'s set and future for
-   every socket waiting to read, i.e. all of them. Here `get()` runs in the caller's task, and
-   `recv_cancel` cancels that task instead: the same CancelledError Sanic's recv raises.
-
-3. Invalid UTF-8 fails the connection with 1007 (RFC 6455, 8.1). Sanic (25.12) decodes text
+2. Invalid UTF-8 fails the connection with 1007 (RFC 6455, 8.1). Sanic (25.12) decodes text
    frames in its frame assembler (`WebsocketFrameAssembler.put`), inside the task that processes
    each TCP read, and does not catch a decoding error: an invalid UTF-8 frame kills that task
    ("Task exception was never retrieved"), the rest of the read is dropped, and the socket stays
@@ -21,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.frame import WebsocketFrameAssembler
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.frames import Frame
@@ -60,27 +53,3 @@ def ping_now(ws: WebsocketImplProtocol, payload: bytes) -> asyncio.Future[None] 
     io_proto.transport.write(b"".join(ws.ws_proto.data_to_send()))
     return future
 
-
-async def receive(ws: WebsocketImplProtocol) -> str | bytes | None:
-    """The next message, as `ws.recv()` (no timeout) returns it, in the caller's task."""
-    if ws.recv_lock.locked():
-        raise RuntimeError("another task is already receiving on this websocket")
-    if ws.ws_proto.state is State.CLOSED:
-        raise WebsocketClosed("Cannot receive from websocket interface after it is closed.")
-    task = asyncio.current_task()
-    assert task is not None
-    waiting = True
-
-    def stop_waiting(_: asyncio.Future[None]) -> None:
-        if waiting:  # (not once get() has returned: the caller is elsewhere by then)
-            task.cancel()
-
-    cancel: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    cancel.add_done_callback(stop_waiting)
-    async with ws.recv_lock:
-        ws.recv_cancel = cancel
-        try:
-            return await ws.assembler.get(None)
-        finally:
-            waiting = False
-            ws.recv_cancel = None

@@ -30,15 +30,20 @@ async def _ready_socket(server: ServerProcess, headers: dict[str, str], ready: l
     return ws
 
 
-async def _presence_of(ws: ClientConnection, user_id: int, seconds: float) -> list[str]:
-    """Every presence status about user_id that reaches ws within `seconds`."""
-    statuses = []
+async def _presence_of(ws: ClientConnection, user_id: int, first_within: float = 15.0, then: float = 1.0) -> list[str]:
+    """Every presence status about user_id that reaches ws: waiting up to `first_within` seconds
+    for the first (a busy machine delays it), then `then` seconds more for any other."""
+    statuses: list[str] = []
+    deadline = asyncio.get_running_loop().time() + first_within
     try:
-        async with asyncio.timeout(seconds):
-            while True:
-                frame = await next_frame(ws, seconds)
-                if isinstance(frame, dict) and frame.get("type") == "presence" and frame["data"]["user_id"] == user_id:
-                    statuses.append(frame["data"]["status"])
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            frame = await next_frame(ws, left)
+            if isinstance(frame, dict) and frame.get("type") == "presence" and frame["data"]["user_id"] == user_id:
+                statuses.append(frame["data"]["status"])
+                deadline = min(deadline, asyncio.get_running_loop().time() + then)
     except TimeoutError:
         pass
     return statuses
@@ -84,14 +89,14 @@ async def test_a_connect_storm_through_an_exhausted_redis_pool_counts_every_sock
         try:
             assert len(opened) == STORM, [s for s in sockets if not isinstance(s, ClientConnection)][:3]
             assert await _count_settles(own, alice.id, STORM) == STORM
-            assert await _presence_of(watching, alice.id, 1.0) == ["online"]
+            assert await _presence_of(watching, alice.id) == ["online"]
 
             await asyncio.gather(*(ws.close() for ws in opened[: STORM // 2]))
             assert await _count_settles(own, alice.id, STORM - STORM // 2) == STORM - STORM // 2
         finally:
             await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
         assert await _count_settles(own, alice.id, 0) == 0
-        assert await _presence_of(watching, alice.id, 1.0) == ["offline"]
+        assert await _presence_of(watching, alice.id) == ["offline"]
     finally:
         await own.close()
         redis.stop()
