@@ -59,6 +59,7 @@ CLOSE_TOO_MANY_CONNECTIONS = 4008  # the user holds NUBO_WS_MAX_CONNECTIONS_PER_
 
 EXPIRY_NOTICE = 60.0  # seconds before exp the client is told to refresh (a quarter of a short life)
 REFUSAL_WINDOW = 10.0  # seconds over which rate-limit refusals add up to a close
+CLOSE_DRAIN_SECONDS = 2.0  # after closing a flooding client: how long its close frame may take
 INBOX_MAX = 32  # frames read ahead of the command being run; beyond that a frame is refused
 RELOAD_ON_RESYNC = ["conversations", "notifications", "feed"]
 
@@ -479,6 +480,7 @@ class Connection:
                     # and closing under its flood could reset the socket before the close
                     # frame reaches it. `close` still gives up after 2 s.
                     await self.close(CLOSE_POLICY, "rate limit exceeded")
+                    await self._discard_until_closed(CLOSE_DRAIN_SECONDS)
                     return
                 continue
             inbox = self.inbox
@@ -493,6 +495,24 @@ class Connection:
             inbox.append((message, command))
             if self.runner is None:
                 self.runner = asyncio.create_task(self._run_inbox())
+
+    async def _discard_until_closed(self, seconds: float) -> None:
+        """After our close frame, read and drop what the client still sends until its own close
+        frame ends the socket (at most `seconds`). Left unread, its frames stop Sanic from
+        reaching that close frame, and the socket is then closed with bytes unread: the kernel
+        answers with a reset, which can destroy our close frame in the client's buffer before
+        the client reads it (it then sees 1006, not 1008)."""
+        task = asyncio.current_task()
+        try:
+            async with asyncio.timeout(seconds):
+                while self.ws.ws_proto.state is not State.CLOSED:
+                    await self.ws.recv()
+        except asyncio.CancelledError:
+            # Sanic's recv says the socket ended this way; a real cancellation goes on.
+            if task is not None and task.cancelling():
+                raise
+        except Exception:  # noqa: BLE001 - closed, timed out, broken: nothing left to wait for
+            return
 
     def _within_rate(self, ref: Any = None) -> bool:
         """Charge one frame to this socket's budget (ws_rate_limit per second) and to its user's
