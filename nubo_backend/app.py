@@ -194,7 +194,6 @@ def _add_request_log(app: NuboSanic) -> None:
     head is written (serving/http_protocol.py says why not a response middleware)."""
     ids = RequestIds()
     access = AccessLog()  # (create_app has set up logging)
-    trusted: TrustedProxies = app.ctx.trusted_proxies
     safe_id = _SAFE_REQUEST_ID.fullmatch
     write_line = access.request if access.enabled else None
 
@@ -207,5 +206,5 @@ def _add_request_log(app: NuboSanic) -> None:
         if write_line is not None:
             started = http.started
             write_line(request.method, request.path,
-                       client_ip(request) if trusted.networks else request.ip, response.status,
+                       client_ip(request), response.status,
                        (perf_counter() - started) * 1000 if started is not None else None, request_id)
