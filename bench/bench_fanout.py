@@ -5,11 +5,15 @@ this one process (the `websockets` library on uvloop), spread evenly over two `n
 instances; one more socket on instance A sends a plain-text line every `--interval` seconds,
 `--rounds` times. nubo relays each line through Redis (`nubo-websocket`) to both instances and
 keeps it in MongoDB. The baseline is bench/minimal_sanic.py: one process, a set of sockets, each
-line sent to every one of them in memory. Because the client is one process, it competes for the
-cores with the servers, as the issue asks.
+line sent to every one of them in memory, once with Sanic's `send` (the issue's baseline) and once
+written as nubo writes (one prebuilt frame, one transport write per socket). Because the client
+is one process, it competes for the cores with the servers, as the issue asks.
 
 Per round: the full fan-out (send to the last receiver's copy) and every copy's latency.
-Reported: medians of the full fan-out, p50/p99 of copies, connects that did not complete.
+Reported: medians of the full fan-out, the first copy and p50/p99 of copies, connects that did
+not complete, CPU per line of the servers and of this client, and how this client ran: how often
+per line it waited for input (few waits: the copies came faster than it reads them, and it read
+them in large batches), how often it was preempted, and its garbage collector's passes.
 
     python bench/bench_fanout.py [--receivers 5000] [--rounds 10] [--interval 0.5]
 
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +42,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_ws import free_port, make_users, raise_fd_limit, start, stop  # noqa: E402
+
+NUBO = "nubo, 2 instances via Redis"
+MINIMAL = "minimal Sanic, in memory"
+PREBUILT = "minimal Sanic, in memory, prebuilt frame"
 
 CONNECT_TIMEOUT = 90.0
 PARALLEL_CONNECTS = 100
@@ -86,6 +96,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def client_switches() -> tuple[int, int]:
+    """This process's context switches so far: (voluntary, i.e. it waited for input; involuntary,
+    i.e. it was preempted by another process wanting the core)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw, usage.ru_nivcsw
+
+
 def start_profiles(pids: list[int], tag: str, seconds: float, directory: str | None) -> list[subprocess.Popen]:
     """py-spy on each server for the broadcast rounds (collapsed stacks, one file per process)."""
     if not directory:
@@ -105,6 +122,7 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
     began = time.perf_counter()
     await receivers.open(urls, headers, args.receivers)
     connect_s = time.perf_counter() - began
+    gc_before = gc.get_stats()
     print(f"  {name}: {len(receivers.sockets)} connected in {connect_s:.1f}s, {receivers.failed} failed",
           file=sys.stderr)
     sender = await connect(sender_url, additional_headers=headers, open_timeout=CONNECT_TIMEOUT)
@@ -113,6 +131,7 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
     profilers = start_profiles(pids, tag, args.rounds * args.interval + 2, args.profile)
     cpu_before = [cpu_seconds(pid) for pid in pids]
     client_before = time.process_time()
+    switches_before = client_switches()
     sent: dict[int, float] = {}
     for n in range(args.rounds):
         sent[n] = time.perf_counter()
@@ -121,13 +140,17 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
     await asyncio.sleep(2)  # the last copies
     server_cpu = sum(cpu_seconds(pid) for pid in pids) - sum(cpu_before)
     client_cpu = time.process_time() - client_before
+    passes = [now["collections"] - then["collections"] for now, then in zip(gc.get_stats(), gc_before, strict=True)]
+    voluntary, involuntary = (after - before for after, before in zip(client_switches(), switches_before, strict=True))
     for profiler in profilers:
         profiler.wait(timeout=30)
-    full, copies, missing = [], [], 0
+    full, first, copies, missing = [], [], [], 0
     for n, at in sent.items():
         got = receivers.arrivals.get(n, [])
         missing += len(receivers.sockets) - len(got)
         copies.extend(t - at for t in got)
+        if got:
+            first.append(min(got) - at)
         if len(got) == len(receivers.sockets):
             full.append(max(got) - at)
     await sender.close()
@@ -135,10 +158,13 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
     return {
         "name": name, "connected": len(receivers.sockets), "failed": receivers.failed, "connect_s": connect_s,
         "full_ms": 1000 * statistics.median(full) if full else float("nan"), "complete_rounds": len(full),
+        "first_ms": 1000 * statistics.median(first) if first else float("nan"),
         "p50_ms": 1000 * statistics.median(copies) if copies else float("nan"),
         "p99_ms": 1000 * sorted(copies)[int(0.99 * (len(copies) - 1))] if copies else float("nan"),
         "missing": missing,
         "server_cpu_ms": 1000 * server_cpu / args.rounds, "client_cpu_ms": 1000 * client_cpu / args.rounds,
+        "client_waits": voluntary / args.rounds, "client_preempted": involuntary / args.rounds,
+        "client_gc": sum(passes) / args.rounds, "client_full_gc": passes[-1],
     }
 
 
@@ -162,28 +188,37 @@ async def run(args: argparse.Namespace) -> None:
         base_port = free_port()
         servers.append(start([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(base_port)], base_port, {}))
         for n in range(args.repeat):
-            order = [("nubo, 2 instances via Redis", [f"ws://127.0.0.1:{p}/ws" for p in ports], ports[0],
-                      [servers[0].pid, servers[1].pid]),
-                     ("minimal Sanic, in memory", [f"ws://127.0.0.1:{base_port}/ws"], base_port, [servers[2].pid])]
-            for name, urls, sender_port, pids in (order if n % 2 == 0 else order[::-1]):
-                results.append(await measure(name, urls, f"ws://127.0.0.1:{sender_port}/ws", headers, args, pids))
+            # (the sender uses the first address: instance A for nubo)
+            order = [(NUBO, [f"ws://127.0.0.1:{p}/ws" for p in ports], [servers[0].pid, servers[1].pid]),
+                     (MINIMAL, [f"ws://127.0.0.1:{base_port}/ws"], [servers[2].pid]),
+                     (PREBUILT, [f"ws://127.0.0.1:{base_port}/ws-prebuilt"], [servers[2].pid])]
+            for name, urls, pids in (order if n % 2 == 0 else order[::-1]):
+                results.append(await measure(name, urls, urls[0], headers, args, pids))
     finally:
         for proc in servers:
             stop(proc)
         await stores.close()
     print(f"{args.receivers} receivers in one client process, {args.rounds} lines every {args.interval}s, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end.\n")
-    print("| server | connected | connects failed | connect s | full fan-out median ms | copy p50 ms | copy p99 ms "
-          "| rounds complete | copies missing | server CPU ms/line | client CPU ms/line |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | connected | connects failed | connect s | full fan-out median ms | first copy ms "
+          "| copy p50 ms | copy p99 ms "
+          "| rounds complete | copies missing | server CPU ms/line | client CPU ms/line "
+          "| client waits/line | client preempted/line | client GC passes/line | client full GCs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['name']} | {r['connected']} | {r['failed']} | {r['connect_s']:.0f} | {r['full_ms']:.0f} "
-              f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['complete_rounds']}/{args.rounds} | {r['missing']} "
-              f"| {r['server_cpu_ms']:.0f} | {r['client_cpu_ms']:.0f} |")
+              f"| {r['first_ms']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} "
+              f"| {r['complete_rounds']}/{args.rounds} | {r['missing']} "
+              f"| {r['server_cpu_ms']:.0f} | {r['client_cpu_ms']:.0f} | {r['client_waits']:.0f} "
+              f"| {r['client_preempted']:.0f} | {r['client_gc']:.1f} | {r['client_full_gc']} |")
+    medians = {}
     for name in dict.fromkeys(r["name"] for r in results):
         mine = [r["full_ms"] for r in results if r["name"] == name]
+        medians[name] = statistics.median(mine)
         print(f"\n{name}: full fan-out medians {', '.join(f'{m:.0f}' for m in mine)} ms", end="")
     print()
+    for baseline in (MINIMAL, PREBUILT):
+        print(f"nubo / {baseline}: {medians[NUBO] / medians[baseline]:.2f}x (median of each's medians)")
     if args.profile:
         for path in sorted(Path(args.profile).glob("*.txt")):  # noqa: ASYNC240 - after the run
             print(summarise_profile(path))
