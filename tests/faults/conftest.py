@@ -1,11 +1,14 @@
 """The fault-injection suite's stack: a private PostgreSQL cluster for the session, and for each
-test its own database, Redis (with an append-only file), MongoDB stand-in and two instances."""
+test its own database, Redis (with an append-only file, or a Redis Cluster with replicas),
+MongoDB stand-in and two instances."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from nubo_backend.migrations import migrate
 from nubo_backend.stores.mongo import ensure_indexes
+from tests.cluster.cluster_support import PrivateRedisCluster
 from tests.faults.stack import PrivatePostgres, Stack
 from tests.support import MongoEmulator, PrivateRedis, jongodb_binary
 
@@ -28,8 +32,29 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 @pytest.fixture
 async def stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Stack]:
+    redis = PrivateRedis(aof_dir=tmp_path).start()
+    async with _running(private_pg, test_env, redis.url, redis=redis) as running:
+        yield running
+
+
+@pytest.fixture
+async def cluster_stack(private_pg: PrivatePostgres, test_env: dict[str, str]) -> AsyncIterator[Stack]:
+    """The same stack on a Redis Cluster of three masters with a replica each, which takes over
+    one second after its master stops answering."""
+    cluster = PrivateRedisCluster(replicas=1, node_timeout_ms=1000).start()
+    async with _running(private_pg, test_env, cluster.url, cluster=cluster) as running:
+        yield running
+
+
+@asynccontextmanager
+async def _running(
+    private_pg: PrivatePostgres, test_env: dict[str, str], redis_url: str, **redis: Any
+) -> AsyncIterator[Stack]:
+    """A database, a MongoDB stand-in and two instances on the given Redis; all stopped after."""
     binary = jongodb_binary()
     if binary is None:
+        for held in redis.values():
+            held.stop()
         pytest.skip("the fault suite freezes a MongoDB stand-in of its own; none is installed")
     private_pg.start() if not (private_pg.data / "postmaster.pid").exists() else None
     name = f"faults_{next(_databases)}"
@@ -37,7 +62,6 @@ async def stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path:
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     await migrate(private_pg.dsn_for(name))
-    redis = PrivateRedis(aof_dir=tmp_path).start()
     mongo = MongoEmulator(binary).start()
     client = AsyncMongoClient(mongo.url)
     await ensure_indexes(client["nubo"], 30 * 86400)
@@ -45,13 +69,13 @@ async def stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path:
     env = {
         **test_env,
         "NUBO_POSTGRES_DSN": private_pg.dsn_for(name),
-        "NUBO_REDIS_URL": redis.url,
+        "NUBO_REDIS_URL": redis_url,
         "NUBO_REDIS_NAMESPACE": "",
         "NUBO_MONGO_URL": mongo.url,
         "NUBO_MONGO_DB": "nubo",
         "NUBO_STARTUP_TIMEOUT": "10",
     }
-    running = Stack(private_pg, redis, mongo, env)
+    running = Stack(private_pg, mongo=mongo, env=env, **redis)
     try:
         running.start_server()
         running.start_server()

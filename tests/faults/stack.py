@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.cluster.cluster_support import PrivateRedisCluster
 from tests.support import MongoEmulator, PrivateRedis, ServerProcess, free_port, wait_for_port
 
 
@@ -101,9 +102,10 @@ class Stack:
     """The private services and the instances running on them."""
 
     pg: PrivatePostgres
-    redis: PrivateRedis
     mongo: MongoEmulator
     env: dict[str, str]
+    redis: PrivateRedis | None = None  # one Redis, or
+    cluster: PrivateRedisCluster | None = None  # a Redis Cluster
     servers: list[ServerProcess] = field(default_factory=list)
 
     def start_server(self, **env: str) -> ServerProcess:
@@ -120,11 +122,11 @@ class Stack:
         os.kill(self.mongo.proc.pid, signal.SIGCONT)
 
     def freeze_redis(self) -> None:
-        assert self.redis.proc is not None
+        assert self.redis is not None and self.redis.proc is not None
         os.kill(self.redis.proc.pid, signal.SIGSTOP)
 
     def thaw_redis(self) -> None:
-        assert self.redis.proc is not None
+        assert self.redis is not None and self.redis.proc is not None
         os.kill(self.redis.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
@@ -132,7 +134,10 @@ class Stack:
             server.stop(timeout=5)
         if self.mongo.proc is not None and self.mongo.proc.poll() is None:
             os.kill(self.mongo.proc.pid, signal.SIGCONT)
-        if self.redis.proc is not None and self.redis.proc.poll() is None:
+        if self.redis is not None and self.redis.proc is not None and self.redis.proc.poll() is None:
             os.kill(self.redis.proc.pid, signal.SIGCONT)
         self.mongo.stop()
-        self.redis.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.cluster is not None:
+            self.cluster.stop()

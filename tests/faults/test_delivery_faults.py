@@ -77,6 +77,7 @@ async def _flow(
 
 
 async def _redis_down(stack: Stack, seconds: float, *, keep_data: bool) -> None:
+    assert stack.redis is not None
     stack.redis.stop()
     if not keep_data:
         for path in stack.redis.aof_dir.iterdir() if stack.redis.aof_dir else ():
@@ -100,6 +101,33 @@ async def test_redis_killed_and_restarted_empty(stack: Stack) -> None:
                          lambda s: _redis_down(s, 3, keep_data=False),
                          settled=lambda devices: all(d.reconnects >= 1 for d in devices))
     assert all(d["reconnects"] >= 1 for d in report["devices"].values())
+
+
+async def test_the_redis_cluster_master_of_a_users_channel_killed_and_its_replica_taking_over(
+    cluster_stack: Stack,
+) -> None:
+    """On a Redis Cluster with a replica per master: kill -9 the master that holds bob's shard
+    channel (subscribed by both instances). Until its replica takes over, that shard answers
+    nothing: publications to it fail (the relay keeps the rows) and both instances' shard
+    subscriptions break; once promoted, the instances subscribe again and their sockets catch
+    up from the journal."""
+    took: list[float] = []
+
+    async def kill_master(s: Stack) -> None:
+        assert s.cluster is not None
+        # bob's channel is the one with a subscriber on each instance (alice's has one, on B)
+        [channel] = [name for name, count in s.cluster.shard_channels().items()
+                     if name.startswith("user:") and count == 2]
+        dead = s.cluster.master_of(channel)
+        began = time.monotonic()
+        s.cluster.kill(dead)
+        new = await asyncio.to_thread(s.cluster.wait_promoted, dead, channel)
+        took.append(time.monotonic() - began)
+        assert new != dead
+
+    report = await _flow(cluster_stack, "Redis Cluster: a master killed, its replica promoted", kill_master)
+    print(f"FAILOVER replica serving after {took[0]:.1f} s; statuses {report['statuses']}")
+    assert set(report["statuses"]) <= {200, 201, 503}  # never a 500
 
 
 async def test_mongodb_down_for_10s(stack: Stack) -> None:
@@ -156,6 +184,7 @@ async def test_a_revocation_missed_while_resubscribing_still_closes_the_socket(s
 
     a = stack.servers[0]
     stores = await open_stores(load_settings(environ=stack.env))
+    assert stack.redis is not None
     redis = Redis.from_url(stack.redis.url)
     try:
         alice = await make_user(stores, "alice")
