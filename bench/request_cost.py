@@ -26,6 +26,13 @@ the machine does: a change of 1 % shows, where the CPU times above drift by tens
 A side `DIR+FILE` is an experiment: FILE defines `patch(app)`, called on the app before the
 server starts (it may return a protocol class to serve with instead).
 
+`--signed-in` sends signed-in requests: before the workers start, this process seeds the
+configured stores as bench_http.py does (`--users` users with live sessions and access tokens,
+a ring of follows, 2,000 posts), and connection n sends user n's token (`n % --users`), so
+each side pays for the token check, the session memo and the viewer's part of the page. A
+`{post}` in `--path` (`--path '/posts/{post}'`) is replaced, per connection, by one of the 50
+newest seeded posts (seeded then, signed in or not).
+
 `--profile FILE` (with one side) writes a cProfile of one round instead (pstats format);
 `--stderr FILE` keeps the workers' stderr (the access lines) instead of discarding it.
 """
@@ -34,12 +41,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,9 +103,10 @@ class Driver:
     """One request in flight per connection; the next is received a loop iteration after the
     answer's last byte was written (as a socket read would be)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, request: bytes) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, requests: list[bytes]) -> None:
         self.loop = loop
-        self.request = request
+        self.requests = requests  # connection n sends requests[n % len(requests)]
+        self.request_of: dict[FakeTransport, bytes] = {}
         self.left = 0
         self.done: asyncio.Future[None] | None = None
         self.expect: dict[FakeTransport, int] = {}
@@ -121,7 +131,7 @@ class Driver:
     def answered(self, transport: FakeTransport) -> None:
         self.left -= 1
         if self.left >= 0:
-            self.loop.call_soon(transport.protocol.data_received, self.request)
+            self.loop.call_soon(transport.protocol.data_received, self.request_of[transport])
         if self.left <= -self.connections and self.done is not None and not self.done.done():
             self.done.set_result(None)
 
@@ -130,12 +140,17 @@ class Driver:
         self.connections = len(transports)
         self.left = requests - len(transports)
         self.done = self.loop.create_future()
-        for t in transports:
-            t.protocol.data_received(self.request)
+        for n, t in enumerate(transports):
+            self.request_of[t] = self.requests[n % len(self.requests)]
+            t.protocol.data_received(self.request_of[t])
         await self.done
 
 
-async def serve(side: str, path: str, connections: int, headers: list[str]) -> None:
+def request_lines(path: str, headers: list[str]) -> bytes:
+    return ("\r\n".join([f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080", *headers]) + "\r\n\r\n").encode()
+
+
+async def serve(side: str, requests: list[bytes], connections: int) -> None:
     side, _, patch = side.partition("+")
     if side == "minimal":
         sys.path.insert(0, str(BENCH))
@@ -177,8 +192,7 @@ async def serve(side: str, path: str, connections: int, headers: list[str]) -> N
     factory = protocol or (WebSocketProtocol if app.websocket_enabled else HttpProtocol)
     kwargs = _build_protocol_kwargs(factory, app.config)
     loop = asyncio.get_running_loop()
-    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080", *headers]
-    driver = Driver(loop, ("\r\n".join(lines) + "\r\n\r\n").encode())
+    driver = Driver(loop, requests)
     transports = []
     for n in range(connections):
         proto = factory(loop=loop, app=app, connections=set(), signal=Signal(),
@@ -236,14 +250,45 @@ def instructions(worker: subprocess.Popen, requests: int, folder: str) -> float:
     raise RuntimeError("callgrind wrote no dump")
 
 
+async def seeded(users: int) -> tuple[list[str], list[int]]:
+    """bench_http.py's users (with sessions and tokens), follows and posts, in the configured
+    stores (this checkout's code): the tokens, and the 50 newest posts."""
+    sys.path.insert(0, str(BENCH))
+    from bench_http import seed
+
+    from nubo_backend.settings import load_settings
+    from nubo_backend.stores import open_stores
+
+    stores = await open_stores(load_settings(), pool_size=2)
+    try:
+        return await seed(stores, users, 2000, 10)
+    finally:
+        await stores.close()
+
+
+def requests_per_connection(args: argparse.Namespace) -> list[bytes]:
+    """What each connection sends: the same request, or with --signed-in / `{post}` one per
+    connection (its user's token, one of the hot posts)."""
+    if not args.signed_in and "{post}" not in args.path:
+        return [request_lines(args.path, args.header)]
+    tokens, posts = asyncio.run(seeded(args.users))
+    requests = []
+    for n in range(args.connections):
+        auth = [f"Authorization: Bearer {tokens[n % len(tokens)]}"] if args.signed_in else []
+        requests.append(request_lines(args.path.replace("{post}", str(posts[n % len(posts)])),
+                                      [*args.header, *auth]))
+    return requests
+
+
 def compare(args: argparse.Namespace) -> None:
     stderr = open(args.stderr, "a") if args.stderr else subprocess.DEVNULL  # noqa: SIM115
+    spec = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+    with spec:
+        json.dump([r.decode() for r in requests_per_connection(args)], spec)
     workers = {}
     for side in args.side:
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--path", args.path,
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--requests-file", spec.name,
                    "--connections", str(args.connections)]
-        for header in args.header:
-            command += ["--header", header]
         checkout, _, patch = side.partition("+")
         cwd = BENCH.parent if checkout == "minimal" else checkout
         if patch:
@@ -282,9 +327,11 @@ def compare(args: argparse.Namespace) -> None:
             proc.stdin.close()
         for proc in workers.values():
             proc.wait()
+        os.unlink(spec.name)
     base = args.side[0]
     unit = "thousands of instructions (callgrind)" if args.callgrind else "CPU µs"
-    print(f"GET {args.path}: {args.rounds} rounds of {args.requests:,} requests on {args.connections} "
+    signed = f", signed in ({args.users} users)" if args.signed_in else ""
+    print(f"GET {args.path}{signed}: {args.rounds} rounds of {args.requests:,} requests on {args.connections} "
           f"connections per side, order alternating; {unit} per request\n")
     print(f"| side | median | min | vs {base} (median) |")
     print("|---|---:|---:|---:|")
@@ -299,6 +346,9 @@ def main() -> None:
     parser.add_argument("--side", action="append", default=[], help="'minimal' or a checkout (repeatable)")
     parser.add_argument("--path", default="/ping")
     parser.add_argument("--header", action="append", default=[], help="an extra request header line")
+    parser.add_argument("--signed-in", action="store_true",
+                        help="seeded users' access tokens, one user per connection (see above)")
+    parser.add_argument("--users", type=int, default=64, help="with --signed-in: how many users to seed")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--requests", type=int, default=20000, help="requests per side and round")
     parser.add_argument("--connections", type=int, default=64)
@@ -308,11 +358,13 @@ def main() -> None:
                         help="count instructions under valgrind's callgrind instead (dumps in DIR; slow)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--requests-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import uvloop
 
-        uvloop.run(serve(args.worker, args.path, args.connections, args.header))
+        requests = [r.encode() for r in json.loads(Path(args.requests_file).read_text())]
+        uvloop.run(serve(args.worker, requests, args.connections))
     elif not args.side:
         parser.error("at least one --side")
     else:
