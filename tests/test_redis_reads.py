@@ -39,6 +39,20 @@ async def test_get_and_evalsha_answer_exactly_as_redis_py_does(stores: Stores):
         await reads.aclose()
 
 
+async def test_arguments_of_every_kind_reach_redis_as_redis_py_sends_them(stores: Stores):
+    reads = FastReads.from_url(stores.settings.redis_url)
+    key = stores.keys("test", "clé")  # a key that is not ASCII
+    try:
+        await stores.redis.set(key, b"\xff")
+        assert await reads.get(key) == b"\xff"
+        sha = await stores.redis.script_load("return {KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]}")
+        args = (sha, 1, key, b"\x00\xff}", 7, "ü" * 3, "")
+        assert await reads.evalsha(*args) == await stores.redis.evalsha(*args) == [
+            key.encode(), b"\x00\xff}", b"7", "üüü".encode(), b""]
+    finally:
+        await reads.aclose()
+
+
 async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply():
     redis = PrivateRedis().start()
     reads = FastReads.from_url(redis.url)
