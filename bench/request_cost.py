@@ -16,12 +16,15 @@ requests: the whole Python/uvloop path of a request (parse, route, handler, midd
 response, access line) less the kernel's work on the client's socket, which is the same for
 every side (a route's own store round trips, real ones, are counted). Rounds alternate the
 order of the sides, so the drift of a shared machine falls on all alike; the figures are
-medians and minimums over rounds.
+medians and minimums over rounds. Each worker keeps at most 3 PostgreSQL connections.
 
 `--callgrind DIR` counts instructions per request instead, with valgrind's callgrind
 (`apt-get install valgrind`; instrumented only while the measured requests run, the dumps go
 to DIR). Slow (a minute or two per side to start) but repeatable within 0.1 %, whatever else
 the machine does: a change of 1 % shows, where the CPU times above drift by tens of per cent.
+Time runs some 50 times slower under valgrind, so what happens once every so many seconds
+happens 50 times as often per request: for signed-in requests, set NUBO_SESSION_MEMO_TTL=600
+(the memo's 5 s is then about what it is at full speed).
 
 A side `DIR+FILE` is an experiment: FILE defines `patch(app)`, called on the app before the
 server starts (it may return a protocol class to serve with instead).
@@ -53,6 +56,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+WORKER_PG_POOL = 3
 
 
 class FakeTransport(asyncio.Transport):
@@ -76,9 +80,11 @@ class FakeTransport(asyncio.Transport):
 
     def close(self) -> None:
         self.closing = True
+        print(f"the server closed connection {self.peer[1] - 40000}: the run cannot finish", file=sys.stderr,
+              flush=True)
 
     def abort(self) -> None:
-        self.closing = True
+        self.close()
 
     def pause_reading(self) -> None:
         pass
@@ -160,12 +166,19 @@ async def serve(side: str, requests: list[bytes], connections: int) -> None:
         protocol = None
     else:
         sys.path.insert(0, str(Path.cwd()))
-        from nubo_backend.app import create_app
+        import nubo_backend.app
         from nubo_backend.serving.http_protocol import NuboProtocol
         from nubo_backend.settings import load_settings
 
-        app = create_app(load_settings())
+        # A few PostgreSQL connections per worker, not the server's 20: several sides run at once
+        # against a PostgreSQL that others share, and a cached read queries nothing.
+        open_stores = nubo_backend.app.open_stores
+        nubo_backend.app.open_stores = lambda settings: open_stores(settings, pool_size=WORKER_PG_POOL)
+        app = nubo_backend.app.create_app(load_settings())
         protocol = NuboProtocol
+    # A side waits while the others are measured, minutes under callgrind: its idle keep-alive
+    # connections must not be closed meanwhile (Sanic's default is 120 s).
+    app.config.KEEP_ALIVE_TIMEOUT = 24 * 3600
     if patch:  # an experiment: a file defining patch(app), run before the server starts
         scope: dict = {}
         exec(compile(Path(patch).read_text(), patch, "exec"), scope)  # noqa: ASYNC240 - start-up
@@ -281,6 +294,9 @@ def requests_per_connection(args: argparse.Namespace) -> list[bytes]:
 
 
 def compare(args: argparse.Namespace) -> None:
+    # Here, not at the top: a worker must import its own checkout's nubo_backend, not this one.
+    from nubo_backend.serving.children import spawn  # the workers die with this process, even on -9
+
     stderr = open(args.stderr, "a") if args.stderr else subprocess.DEVNULL  # noqa: SIM115
     spec = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
     with spec:
@@ -297,8 +313,8 @@ def compare(args: argparse.Namespace) -> None:
             command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                        f"--callgrind-out-file={args.callgrind}/callgrind.%p.out",
                        *command]
-        workers[side] = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        workers[side] = spawn(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
         for side, proc in workers.items():
             if proc.stdout.readline().strip() != "ready":
