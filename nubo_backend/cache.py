@@ -291,7 +291,7 @@ async def get_members_or_load(
     fetched them found, e.g. `View.whole_set`), else loaded and cached as `load_members` does."""
     if cached is None:
         try:
-            cached = await stores.redis.smembers(key)
+            cached = await stores.reads.smembers(key)
         except REDIS_DOWN as exc:
             _down(exc)
             return {str(m) for m in await load()}

@@ -30,6 +30,13 @@ async def test_get_and_evalsha_answer_exactly_as_redis_py_does(stores: Stores):
         args = (sha, 1, key, 41, "x")
         assert await reads.evalsha(*args) == await stores.redis.evalsha(*args) == [
             key.encode(), 42, None, [b"x"], "välue".encode()]
+        members = stores.keys("test", "fast-set")
+        await stores.redis.sadd(members, "0", "7", "ä")
+        assert sorted(await reads.smembers(members)) == sorted(await stores.redis.smembers(members)) == sorted(
+            [b"0", b"7", "ä".encode()])
+        assert await reads.smembers(stores.keys("test", "absent")) == []
+        with pytest.raises(ResponseError):  # not a set
+            await reads.smembers(key)
         with pytest.raises(NoScriptError):
             await reads.evalsha("0" * 40, 0)
         with pytest.raises(ResponseError):
