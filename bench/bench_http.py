@@ -17,6 +17,9 @@ with requests/s, each as % of /ping, and p50/p99 latency. `--only "signed in"` r
 port NUBO_BENCH_COMPARE_PORT, default 18085) and runs every GET endpoint against it too, in
 the same rounds: an A/B of two versions of the code side by side. Rounds alternate the order
 of the endpoints (forward, then backward), so the drift of a shared machine falls on each alike.
+
+Every process the bench starts (the servers, wrk) dies with it, even when the bench is killed
+with -9 (`serving/children.spawn`: the kernel sends them SIGTERM when the bench goes).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from nubo_backend.auth.tokens import mint_access_token  # noqa: E402
 from nubo_backend.cache import invalidate  # noqa: E402
 from nubo_backend.migrations import migrate  # noqa: E402
 from nubo_backend.posts.service import feed_key, profile_key, public_page_key, recent_key  # noqa: E402
+from nubo_backend.serving.children import spawn  # noqa: E402
 from nubo_backend.settings import Settings, load_settings  # noqa: E402
 from nubo_backend.stores import Stores, open_stores  # noqa: E402
 
@@ -102,8 +106,8 @@ MINIMAL = "minimal Sanic GET /ping (baseline)"
 
 def start_minimal(port: int) -> subprocess.Popen:
     """bench/minimal_sanic.py: one handler, no middleware, no access log (the issue's baseline)."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(port)],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -132,11 +136,11 @@ def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | No
     server_pid = case.pid or server_pid
     cpu_before = process_cpu_seconds(server_pid) if server_pid else None
     try:
-        out = subprocess.run(
-            ["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name,
-             case.url or url],
-            capture_output=True, text=True, check=True,
-        ).stdout
+        wrk = spawn(["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name,
+                     case.url or url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = wrk.communicate()
+        if wrk.returncode != 0:
+            raise RuntimeError(f"wrk failed for {case.name} ({wrk.returncode}):\n{err}")
     finally:
         os.unlink(script.name)
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
@@ -198,8 +202,8 @@ def warm(url: str, cases: list[Case]) -> None:
 def start_server(settings: Settings, checkout: Path = ROOT,
                  port_variable: str = "NUBO_BENCH_PORT", default_port: int = 18080) -> tuple[subprocess.Popen, str]:
     port = int(os.environ.get(port_variable, str(default_port)))
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=checkout,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=checkout,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

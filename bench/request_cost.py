@@ -16,15 +16,25 @@ requests: the whole Python/uvloop path of a request (parse, route, handler, midd
 response, access line) less the kernel's work on the client's socket, which is the same for
 every side (a route's own store round trips, real ones, are counted). Rounds alternate the
 order of the sides, so the drift of a shared machine falls on all alike; the figures are
-medians and minimums over rounds.
+medians and minimums over rounds. Each worker keeps at most 3 PostgreSQL connections.
 
 `--callgrind DIR` counts instructions per request instead, with valgrind's callgrind
 (`apt-get install valgrind`; instrumented only while the measured requests run, the dumps go
 to DIR). Slow (a minute or two per side to start) but repeatable within 0.1 %, whatever else
 the machine does: a change of 1 % shows, where the CPU times above drift by tens of per cent.
+Time runs some 50 times slower under valgrind, so what happens once every so many seconds
+happens 50 times as often per request: for signed-in requests, set NUBO_SESSION_MEMO_TTL=600
+(the memo's 5 s is then about what it is at full speed).
 
 A side `DIR+FILE` is an experiment: FILE defines `patch(app)`, called on the app before the
 server starts (it may return a protocol class to serve with instead).
+
+`--signed-in` sends signed-in requests: before the workers start, this process seeds the
+configured stores as bench_http.py does (`--users` users with live sessions and access tokens,
+a ring of follows, 2,000 posts), and connection n sends user n's token (`n % --users`), so
+each side pays for the token check, the session memo and the viewer's part of the page. A
+`{post}` in `--path` (`--path '/posts/{post}'`) is replaced, per connection, by one of the 50
+newest seeded posts (seeded then, signed in or not).
 
 `--profile FILE` (with one side) writes a cProfile of one round instead (pstats format);
 `--stderr FILE` keeps the workers' stderr (the access lines) instead of discarding it.
@@ -34,16 +44,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+WORKER_PG_POOL = 3
 
 
 class FakeTransport(asyncio.Transport):
@@ -67,9 +80,11 @@ class FakeTransport(asyncio.Transport):
 
     def close(self) -> None:
         self.closing = True
+        print(f"the server closed connection {self.peer[1] - 40000}: the run cannot finish", file=sys.stderr,
+              flush=True)
 
     def abort(self) -> None:
-        self.closing = True
+        self.close()
 
     def pause_reading(self) -> None:
         pass
@@ -94,9 +109,10 @@ class Driver:
     """One request in flight per connection; the next is received a loop iteration after the
     answer's last byte was written (as a socket read would be)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, request: bytes) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, requests: list[bytes]) -> None:
         self.loop = loop
-        self.request = request
+        self.requests = requests  # connection n sends requests[n % len(requests)]
+        self.request_of: dict[FakeTransport, bytes] = {}
         self.left = 0
         self.done: asyncio.Future[None] | None = None
         self.expect: dict[FakeTransport, int] = {}
@@ -121,7 +137,7 @@ class Driver:
     def answered(self, transport: FakeTransport) -> None:
         self.left -= 1
         if self.left >= 0:
-            self.loop.call_soon(transport.protocol.data_received, self.request)
+            self.loop.call_soon(transport.protocol.data_received, self.request_of[transport])
         if self.left <= -self.connections and self.done is not None and not self.done.done():
             self.done.set_result(None)
 
@@ -130,12 +146,17 @@ class Driver:
         self.connections = len(transports)
         self.left = requests - len(transports)
         self.done = self.loop.create_future()
-        for t in transports:
-            t.protocol.data_received(self.request)
+        for n, t in enumerate(transports):
+            self.request_of[t] = self.requests[n % len(self.requests)]
+            t.protocol.data_received(self.request_of[t])
         await self.done
 
 
-async def serve(side: str, path: str, connections: int, headers: list[str]) -> None:
+def request_lines(path: str, headers: list[str]) -> bytes:
+    return ("\r\n".join([f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080", *headers]) + "\r\n\r\n").encode()
+
+
+async def serve(side: str, requests: list[bytes], connections: int) -> None:
     side, _, patch = side.partition("+")
     if side == "minimal":
         sys.path.insert(0, str(BENCH))
@@ -145,12 +166,19 @@ async def serve(side: str, path: str, connections: int, headers: list[str]) -> N
         protocol = None
     else:
         sys.path.insert(0, str(Path.cwd()))
-        from nubo_backend.app import create_app
+        import nubo_backend.app
         from nubo_backend.serving.http_protocol import NuboProtocol
         from nubo_backend.settings import load_settings
 
-        app = create_app(load_settings())
+        # A few PostgreSQL connections per worker, not the server's 20: several sides run at once
+        # against a PostgreSQL that others share, and a cached read queries nothing.
+        open_stores = nubo_backend.app.open_stores
+        nubo_backend.app.open_stores = lambda settings: open_stores(settings, pool_size=WORKER_PG_POOL)
+        app = nubo_backend.app.create_app(load_settings())
         protocol = NuboProtocol
+    # A side waits while the others are measured, minutes under callgrind: its idle keep-alive
+    # connections must not be closed meanwhile (Sanic's default is 120 s).
+    app.config.KEEP_ALIVE_TIMEOUT = 24 * 3600
     if patch:  # an experiment: a file defining patch(app), run before the server starts
         scope: dict = {}
         exec(compile(Path(patch).read_text(), patch, "exec"), scope)  # noqa: ASYNC240 - start-up
@@ -177,8 +205,7 @@ async def serve(side: str, path: str, connections: int, headers: list[str]) -> N
     factory = protocol or (WebSocketProtocol if app.websocket_enabled else HttpProtocol)
     kwargs = _build_protocol_kwargs(factory, app.config)
     loop = asyncio.get_running_loop()
-    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080", *headers]
-    driver = Driver(loop, ("\r\n".join(lines) + "\r\n\r\n").encode())
+    driver = Driver(loop, requests)
     transports = []
     for n in range(connections):
         proto = factory(loop=loop, app=app, connections=set(), signal=Signal(),
@@ -236,14 +263,48 @@ def instructions(worker: subprocess.Popen, requests: int, folder: str) -> float:
     raise RuntimeError("callgrind wrote no dump")
 
 
+async def seeded(users: int) -> tuple[list[str], list[int]]:
+    """bench_http.py's users (with sessions and tokens), follows and posts, in the configured
+    stores (this checkout's code): the tokens, and the 50 newest posts."""
+    sys.path.insert(0, str(BENCH))
+    from bench_http import seed
+
+    from nubo_backend.settings import load_settings
+    from nubo_backend.stores import open_stores
+
+    stores = await open_stores(load_settings(), pool_size=2)
+    try:
+        return await seed(stores, users, 2000, 10)
+    finally:
+        await stores.close()
+
+
+def requests_per_connection(args: argparse.Namespace) -> list[bytes]:
+    """What each connection sends: the same request, or with --signed-in / `{post}` one per
+    connection (its user's token, one of the hot posts)."""
+    if not args.signed_in and "{post}" not in args.path:
+        return [request_lines(args.path, args.header)]
+    tokens, posts = asyncio.run(seeded(args.users))
+    requests = []
+    for n in range(args.connections):
+        auth = [f"Authorization: Bearer {tokens[n % len(tokens)]}"] if args.signed_in else []
+        requests.append(request_lines(args.path.replace("{post}", str(posts[n % len(posts)])),
+                                      [*args.header, *auth]))
+    return requests
+
+
 def compare(args: argparse.Namespace) -> None:
+    # Here, not at the top: a worker must import its own checkout's nubo_backend, not this one.
+    from nubo_backend.serving.children import spawn  # the workers die with this process, even on -9
+
     stderr = open(args.stderr, "a") if args.stderr else subprocess.DEVNULL  # noqa: SIM115
+    spec = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+    with spec:
+        json.dump([r.decode() for r in requests_per_connection(args)], spec)
     workers = {}
     for side in args.side:
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--path", args.path,
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--requests-file", spec.name,
                    "--connections", str(args.connections)]
-        for header in args.header:
-            command += ["--header", header]
         checkout, _, patch = side.partition("+")
         cwd = BENCH.parent if checkout == "minimal" else checkout
         if patch:
@@ -252,8 +313,8 @@ def compare(args: argparse.Namespace) -> None:
             command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                        f"--callgrind-out-file={args.callgrind}/callgrind.%p.out",
                        *command]
-        workers[side] = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        workers[side] = spawn(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
         for side, proc in workers.items():
             if proc.stdout.readline().strip() != "ready":
@@ -282,9 +343,11 @@ def compare(args: argparse.Namespace) -> None:
             proc.stdin.close()
         for proc in workers.values():
             proc.wait()
+        os.unlink(spec.name)
     base = args.side[0]
     unit = "thousands of instructions (callgrind)" if args.callgrind else "CPU µs"
-    print(f"GET {args.path}: {args.rounds} rounds of {args.requests:,} requests on {args.connections} "
+    signed = f", signed in ({args.users} users)" if args.signed_in else ""
+    print(f"GET {args.path}{signed}: {args.rounds} rounds of {args.requests:,} requests on {args.connections} "
           f"connections per side, order alternating; {unit} per request\n")
     print(f"| side | median | min | vs {base} (median) |")
     print("|---|---:|---:|---:|")
@@ -299,6 +362,9 @@ def main() -> None:
     parser.add_argument("--side", action="append", default=[], help="'minimal' or a checkout (repeatable)")
     parser.add_argument("--path", default="/ping")
     parser.add_argument("--header", action="append", default=[], help="an extra request header line")
+    parser.add_argument("--signed-in", action="store_true",
+                        help="seeded users' access tokens, one user per connection (see above)")
+    parser.add_argument("--users", type=int, default=64, help="with --signed-in: how many users to seed")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--requests", type=int, default=20000, help="requests per side and round")
     parser.add_argument("--connections", type=int, default=64)
@@ -308,11 +374,13 @@ def main() -> None:
                         help="count instructions under valgrind's callgrind instead (dumps in DIR; slow)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--requests-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         import uvloop
 
-        uvloop.run(serve(args.worker, args.path, args.connections, args.header))
+        requests = [r.encode() for r in json.loads(Path(args.requests_file).read_text())]
+        uvloop.run(serve(args.worker, requests, args.connections))
     elif not args.side:
         parser.error("at least one --side")
     else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,17 +74,21 @@ return 0
 """
 
 # One round trip for a page. KEYS: the id list's key ('' when ids are given), the viewer's
-# set key ('' for none). ARGV: entry key prefix, how many ids to take, how many to read, the
-# two closings (for a member of the set, for a non-member; '' for none), then the ids when
-# no list key is given. Entry keys are built here from the ids (fine on one Redis; not Redis
-# Cluster). With closings, when every entry and the set are cached, returns {'joined', the
-# entries as one JSON array, each with its last byte (`}`) replaced by its closing, the
-# number of ids taken, the last id read}; otherwise {list JSON or nil, entries, membership}.
+# set key ('' for none), a set of the viewer's whose members come back whole ('' for none:
+# the users they must not see). ARGV: entry key prefix, how many ids to take, how many to
+# read, the two closings (for a member of the set, for a non-member; '' for none), then the
+# ids when no list key is given. Entry keys are built here from the ids (fine on one Redis;
+# not Redis Cluster). With closings, when every entry and both sets are cached and the third
+# set holds nothing but its sentinel, returns {'joined', the entries as one JSON array, each
+# with its last byte (`}`) replaced by its closing, the number of ids taken, the last id
+# read}; otherwise {list JSON or nil, entries, membership, the third set's members}.
 _VIEW = """
+local whole = false
+if KEYS[3] ~= '' then whole = redis.call('SMEMBERS', KEYS[3]) end
 local ids, raw = {}, false
 if KEYS[1] ~= '' then
   raw = redis.call('GET', KEYS[1])
-  if not raw then return {false} end
+  if not raw then return {false, {}, {}, whole} end
   local take = tonumber(ARGV[2])
   for id in string.gmatch(raw, '%d+') do
     if #ids >= take then break end
@@ -103,7 +107,8 @@ if read > 0 then
     member = redis.call('SMISMEMBER', KEYS[2], '""" + SET_SENTINEL + """', unpack(ids, 1, read))
   end
 end
-if ARGV[4] ~= '' and (KEYS[2] == '' or read == 0 or member[1] == 1) then
+local hides_none = not whole or (#whole == 1 and whole[1] == '""" + SET_SENTINEL + """')
+if ARGV[4] ~= '' and hides_none and (KEYS[2] == '' or read == 0 or member[1] == 1) then
   local parts = {}
   for i = 1, read do
     local entry = entries[i]
@@ -114,7 +119,7 @@ if ARGV[4] ~= '' and (KEYS[2] == '' or read == 0 or member[1] == 1) then
     return {'joined', '[' .. table.concat(parts, ',') .. ']', #ids, ids[read] or 0}
   end
 end
-return {raw, entries, member}
+return {raw, entries, member, whole}
 """
 
 
@@ -204,8 +209,9 @@ async def invalidate(stores: Stores, *keys: str) -> None:
 
 @dataclass
 class View:
-    """What `read_view` found: the id list (None if not cached), entries, membership flags;
-    or, when closings were given and everything was cached, the finished array (`joined`)."""
+    """What `read_view` found: the id list (None if not cached), entries, membership flags,
+    the whole set asked for (`whole_set`); or, when closings were given and everything was
+    cached, the finished array (`joined`)."""
 
     ids: list[int] | None
     entries: list[bytes | None]
@@ -213,6 +219,9 @@ class View:
     joined: bytes | None = None  # the entries as one JSON array, each with its closing
     taken: int = 0  # with `joined`: how many ids the list gave (up to `take`)
     last_id: int = 0  # with `joined`: the id of the last entry in it
+    # The members of `whole_set_key` as read (an empty list: not cached), None if none was
+    # asked for; with `joined` it held nothing but the sentinel.
+    whole_set: list[bytes] | None = None
 
 
 async def read_view(
@@ -224,32 +233,39 @@ async def read_view(
     take: int = 0,
     read: int = 0,
     set_key: str | None = None,
+    whole_set_key: str | None = None,
     closings: tuple[bytes, bytes] | None = None,
 ) -> View | None:
     """In one round trip: the first `take` ids of a cached id list (or the given ids), the
-    entries `<entry_prefix><id>` of the first `read` of them, and whether each is in a set.
+    entries `<entry_prefix><id>` of the first `read` of them, whether each is in a set, and
+    every member of another set (`whole_set_key`: what may rule entries out, read with them
+    so that it costs no round trip of its own).
 
     With `closings` (member, non-member), a fully cached view comes back already joined:
     each entry (a JSON object) closed by the closing of its membership, so a page can be
-    sent without a single entry decoded or copied in Python. None when Redis is unreachable."""
+    sent without a single entry decoded or copied in Python. Only when the whole set is
+    cached and empty: otherwise the caller has entries to rule out. None when Redis is
+    unreachable."""
     if list_key is None:
         take = read = len(ids)
     member_closing, other_closing = closings or (b"", b"")
     try:
-        raw, *rest = await _script(stores, _VIEW, 2, list_key or "", set_key or "",
+        raw, *rest = await _script(stores, _VIEW, 3, list_key or "", set_key or "", whole_set_key or "",
                                    entry_prefix, take, read, member_closing, other_closing, *ids)
     except REDIS_DOWN as exc:
         _down(exc)
         return None
     if raw == b"joined":
         joined, taken, last_id = rest
-        return View(None, [], None, joined, taken, int(last_id))
+        return View(None, [], None, joined, taken, int(last_id),
+                    [SET_SENTINEL.encode()] if whole_set_key is not None else None)
+    entries, flags, whole = rest
+    whole_set = list(whole) if whole_set_key is not None else None
     found = loads(raw)[:take] if raw is not None else None
     if found is None and list_key is not None:
-        return View(None, [], None)
-    entries, flags = rest if rest else ([], [])
+        return View(None, [], None, whole_set=whole_set)
     members = [bool(f) for f in flags[1:]] if flags and flags[0] else None
-    return View(found if list_key is not None else list(ids), list(entries), members)
+    return View(found if list_key is not None else list(ids), list(entries), members, whole_set=whole_set)
 
 
 async def load_members(
@@ -268,14 +284,17 @@ async def load_members(
 
 
 async def get_members_or_load(
-    stores: Stores, key: str, load: Callable[[], Awaitable[Iterable[Any]]]
+    stores: Stores, key: str, load: Callable[[], Awaitable[Iterable[Any]]],
+    cached: Collection[bytes] | None = None,
 ) -> set[str]:
-    """A whole cached set (one SMEMBERS), else loaded and cached as `load_members` does."""
-    try:
-        cached = await stores.redis.smembers(key)
-    except REDIS_DOWN as exc:
-        _down(exc)
-        return {str(m) for m in await load()}
+    """A whole cached set (one SMEMBERS, unless `cached`: its members as a read that already
+    fetched them found, e.g. `View.whole_set`), else loaded and cached as `load_members` does."""
+    if cached is None:
+        try:
+            cached = await stores.reads.smembers(key)
+        except REDIS_DOWN as exc:
+            _down(exc)
+            return {str(m) for m in await load()}
     if SET_SENTINEL.encode() in cached:
         return {m.decode() for m in cached} - {SET_SENTINEL}
     return await load_members(stores, key, load)

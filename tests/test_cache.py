@@ -129,6 +129,44 @@ async def test_fully_cached_view_comes_back_joined_with_each_entry_closed_by_its
     assert (await view(2)).joined == b"[]"
 
 
+async def test_view_brings_a_whole_set_along_and_joins_only_when_it_is_cached_and_empty(stores: Stores):
+    prefix, list_key = stores.keys("test", "w", ""), stores.keys("test", "wlist")
+    set_key, whole_key = stores.keys("test", "wliked"), stores.keys("test", "whidden")
+    closings = (b',"in":true}', b',"in":false}')
+    await stores.redis.set(list_key, dumps([30]))
+    await stores.redis.set(prefix + "30", b'{"id":30}')
+
+    async def liked():
+        return []
+
+    await load_members(stores, set_key, liked)
+
+    def view():
+        return read_view(stores, prefix, list_key=list_key, take=1, read=1, set_key=set_key,
+                         whole_set_key=whole_key, closings=closings)
+
+    uncached = await view()  # the whole set is not cached: the caller loads it, and rules out
+    assert (uncached.joined, uncached.whole_set, uncached.entries) == (None, [], [b'{"id":30}'])
+
+    async def nobody():
+        return []
+
+    await load_members(stores, whole_key, nobody)
+    empty = await view()  # cached and empty: nothing to rule out, the page comes joined
+    assert (loads(empty.joined), empty.whole_set) == ([{"id": 30, "in": False}], [b"0"])
+
+    async def someone():
+        return [7]
+
+    await invalidate(stores, whole_key)
+    await load_members(stores, whole_key, someone)
+    hiding = await view()  # someone is hidden: the entries come back to be filtered
+    assert (hiding.joined, sorted(hiding.whole_set), hiding.ids) == (None, [b"0", b"7"], [30])
+    missing_list = await read_view(stores, prefix, list_key=stores.keys("test", "wnolist"), take=1, read=1,
+                                   whole_set_key=whole_key)
+    assert (missing_list.ids, sorted(missing_list.whole_set)) == (None, [b"0", b"7"])
+
+
 async def test_set_loaded_before_a_write_is_not_cached(stores: Stores):
     set_key = stores.keys("test", "members")
 

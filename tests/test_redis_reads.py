@@ -30,11 +30,32 @@ async def test_get_and_evalsha_answer_exactly_as_redis_py_does(stores: Stores):
         args = (sha, 1, key, 41, "x")
         assert await reads.evalsha(*args) == await stores.redis.evalsha(*args) == [
             key.encode(), 42, None, [b"x"], "välue".encode()]
+        members = stores.keys("test", "fast-set")
+        await stores.redis.sadd(members, "0", "7", "ä")
+        assert sorted(await reads.smembers(members)) == sorted(await stores.redis.smembers(members)) == sorted(
+            [b"0", b"7", "ä".encode()])
+        assert await reads.smembers(stores.keys("test", "absent")) == []
+        with pytest.raises(ResponseError):  # not a set
+            await reads.smembers(key)
         with pytest.raises(NoScriptError):
             await reads.evalsha("0" * 40, 0)
         with pytest.raises(ResponseError):
             await reads.evalsha(sha, 1, key, "not a number", "x")
         assert await reads.get(key) is not None  # an error reply leaves the connection usable
+    finally:
+        await reads.aclose()
+
+
+async def test_arguments_of_every_kind_reach_redis_as_redis_py_sends_them(stores: Stores):
+    reads = FastReads.from_url(stores.settings.redis_url)
+    key = stores.keys("test", "clé")  # a key that is not ASCII
+    try:
+        await stores.redis.set(key, b"\xff")
+        assert await reads.get(key) == b"\xff"
+        sha = await stores.redis.script_load("return {KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]}")
+        args = (sha, 1, key, b"\x00\xff}", 7, "ü" * 3, "")
+        assert await reads.evalsha(*args) == await stores.redis.evalsha(*args) == [
+            key.encode(), b"\x00\xff}", b"7", "üüü".encode(), b""]
     finally:
         await reads.aclose()
 

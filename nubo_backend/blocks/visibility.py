@@ -12,7 +12,7 @@ notification?) read PostgreSQL in the writing transaction instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import asyncpg
 
@@ -32,15 +32,20 @@ def blocked_error() -> NuboError:
     return NuboError(403, "blocked", "A block stands between you and this user")
 
 
-async def hidden_from(stores: Stores, viewer_id: int | None) -> frozenset[int]:
-    """The users the viewer must not see, nor be seen by (empty when signed out)."""
+async def hidden_from(
+    stores: Stores, viewer_id: int | None, cached: Collection[bytes] | None = None
+) -> frozenset[int]:
+    """The users the viewer must not see, nor be seen by (empty when signed out).
+
+    `cached`: the members of `hidden_key` as a read of the viewer's page already found them
+    (`cache.read_view`'s `whole_set`), so that they cost no round trip of their own."""
     if viewer_id is None:
         return NOBODY
 
     async def load() -> list[int]:
         return [r["id"] async for r in stores.sql.blocks.hidden_user_ids(stores.pg, user_id=viewer_id)]
 
-    members = await get_members_or_load(stores, hidden_key(stores, viewer_id), load)
+    members = await get_members_or_load(stores, hidden_key(stores, viewer_id), load, cached)
     return frozenset(int(m) for m in members) if members else NOBODY
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 from orjson import Fragment
 
-from nubo_backend.blocks.visibility import heard, hidden_from
+from nubo_backend.blocks.visibility import heard, hidden_from, hidden_key
 from nubo_backend.cache import (
     View,
     get_many_or_load,
@@ -142,6 +142,14 @@ async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | No
     return [str(i) in members for i in ids]
 
 
+def _viewer_sets(stores: Stores, viewer_id: int | None) -> dict[str, str | None]:
+    """What `read_view` reads beside the posts for a viewer: the posts they liked (`set_key`)
+    and the users a block hides from them (`whole_set_key`)."""
+    if viewer_id is None:
+        return {"set_key": None, "whole_set_key": None}
+    return {"set_key": liked_key(stores, viewer_id), "whole_set_key": hidden_key(stores, viewer_id)}
+
+
 def _author_id(raw: bytes) -> int:
     return loads(raw)["author"]["id"]
 
@@ -154,14 +162,14 @@ async def hydrate(
     and so are posts by anyone a block stands between the viewer and (`hidden`, read here
     unless given).
 
-    One round trip when everything is cached (`view`, or read here): entries and likes."""
+    One round trip when everything is cached (`view`, or read here): entries, likes and
+    the viewer's hidden users."""
     if not ids:
         return []
-    if hidden is None:
-        hidden = await hidden_from(stores, viewer_id)
-    set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
     if view is None:
-        view = await read_view(stores, post_key(stores, ""), ids=ids, set_key=set_key)
+        view = await read_view(stores, post_key(stores, ""), ids=ids, **_viewer_sets(stores, viewer_id))
+    if hidden is None:
+        hidden = await hidden_from(stores, viewer_id, view.whole_set if view is not None else None)
     entries = await get_many_or_load(stores, ids, lambda i: post_key(stores, i),
                                      lambda missing: _load_posts(stores, missing),
                                      cached=view.entries if view is not None else None)
@@ -194,27 +202,34 @@ async def _id_page(
     limit: int,
     before: int | None,
     viewer_id: int | None,
+    hidden: frozenset[int] | None = None,
 ) -> dict[str, Any] | Fragment:
     """One page of posts, newest first: ids by keyset (first page cached), then hydration.
 
     A cached first page is one round trip that returns the items already joined, the
-    viewer's flags spliced in (`read_view` with closings); a partly cached one is hydrated."""
+    viewer's flags spliced in (`read_view` with closings); a partly cached one is hydrated.
+    `hidden`: the viewer's hidden users, when the caller has them already."""
 
     async def ids_from(start: int, count: int) -> list[int]:
         return [r["id"] async for r in query(start, count)]
 
     view = None
-    # A viewer with blocks gets the page's entries back unjoined, to leave out what is hidden.
-    hidden = await hidden_from(stores, viewer_id)
     if before is None and first_page_key is not None:
-        set_key = liked_key(stores, viewer_id) if viewer_id is not None else None
+        # The viewer's hidden users come in the same round trip; a viewer whom a block hides
+        # anyone from gets the entries back unjoined, to leave out what is hidden.
+        sets = _viewer_sets(stores, viewer_id)
+        closings = LIKED_CLOSINGS
+        if hidden is not None:  # known already
+            sets["whole_set_key"] = None
+            closings = None if hidden else LIKED_CLOSINGS
         view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
-                               take=limit + 1, read=limit, set_key=set_key,
-                               closings=None if hidden else LIKED_CLOSINGS)
+                               take=limit + 1, read=limit, closings=closings, **sets)
         if view is not None and view.joined is not None:
             more = view.taken > limit
             cursor = dumps(encode_cursor([view.last_id]) if more else None)
             return Fragment(b'{"items":' + view.joined + b',"next_cursor":' + cursor + b"}")
+        if hidden is None and view is not None:
+            hidden = await hidden_from(stores, viewer_id, view.whole_set)
         if view is not None and view.ids is not None:
             ids = view.ids
         else:
@@ -254,14 +269,14 @@ async def feed(stores: Stores, user_id: int, limit: int, before: int | None) -> 
 async def user_posts(
     stores: Stores, author_id: int, limit: int, before: int | None, viewer_id: int | None
 ) -> dict[str, Any] | Fragment:
-    if author_id in await hidden_from(stores, viewer_id) or not await stores.sql.users.user_exists(
-            stores.pg, user_id=author_id):
+    hidden = await hidden_from(stores, viewer_id)
+    if author_id in hidden or not await stores.sql.users.user_exists(stores.pg, user_id=author_id):
         raise not_found("User not found", "user_not_found")
 
     def query(start: int, count: int) -> AsyncIterator[Any]:
         return stores.sql.posts.user_post_ids(stores.pg, author_id=author_id, before=start, lim=count)
 
-    return await _id_page(stores, query, None, limit, before, viewer_id)
+    return await _id_page(stores, query, None, limit, before, viewer_id, hidden)
 
 
 # --- writes ----------------------------------------------------------------------------
