@@ -116,7 +116,7 @@ def start_profiles(pids: list[int], tag: str, seconds: float, directory: str | N
             for pid in pids]
 
 
-async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str, str],
+async def measure(name: str, urls: list[str], headers: dict[str, str],
                   args: argparse.Namespace, pids: list[int]) -> dict[str, object]:
     receivers = Receivers()
     began = time.perf_counter()
@@ -125,7 +125,8 @@ async def measure(name: str, urls: list[str], sender_url: str, headers: dict[str
     gc_before = gc.get_stats()
     print(f"  {name}: {len(receivers.sockets)} connected in {connect_s:.1f}s, {receivers.failed} failed",
           file=sys.stderr)
-    sender = await connect(sender_url, additional_headers=headers, open_timeout=CONNECT_TIMEOUT)
+    # the sender is on the first address (instance A for nubo)
+    sender = await connect(urls[0], additional_headers=headers, open_timeout=CONNECT_TIMEOUT)
     await asyncio.sleep(1)
     tag = name.split(",")[0].replace(" ", "_") + f"-{time.strftime('%H%M%S')}"
     profilers = start_profiles(pids, tag, args.rounds * args.interval + 2, args.profile)
@@ -188,12 +189,11 @@ async def run(args: argparse.Namespace) -> None:
         base_port = free_port()
         servers.append(start([sys.executable, str(ROOT / "bench" / "minimal_sanic.py"), str(base_port)], base_port, {}))
         for n in range(args.repeat):
-            # (the sender uses the first address: instance A for nubo)
             order = [(NUBO, [f"ws://127.0.0.1:{p}/ws" for p in ports], [servers[0].pid, servers[1].pid]),
                      (MINIMAL, [f"ws://127.0.0.1:{base_port}/ws"], [servers[2].pid]),
                      (PREBUILT, [f"ws://127.0.0.1:{base_port}/ws-prebuilt"], [servers[2].pid])]
             for name, urls, pids in (order if n % 2 == 0 else order[::-1]):
-                results.append(await measure(name, urls, urls[0], headers, args, pids))
+                results.append(await measure(name, urls, headers, args, pids))
     finally:
         for proc in servers:
             stop(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -15,6 +16,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from nubo_backend.stores import Stores
 from nubo_backend.stores.redis_reads import FastReads
 from tests.support import PrivateRedis
+
+
+@pytest.fixture
+def redis() -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, which it may stop, freeze or restart."""
+    server = PrivateRedis().start()
+    yield server
+    server.stop()
+
 
 SCRIPT = "return {KEYS[1], tonumber(ARGV[1]) + 1, false, {ARGV[2]}, redis.call('GET', KEYS[1])}"
 
@@ -60,8 +70,7 @@ async def test_arguments_of_every_kind_reach_redis_as_redis_py_sends_them(stores
         await reads.aclose()
 
 
-async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply():
-    redis = PrivateRedis().start()
+async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply(redis: PrivateRedis):
     reads = FastReads.from_url(redis.url)
     client = Redis.from_url(redis.url, single_connection_client=True)
     try:
@@ -72,11 +81,9 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
     finally:
         await reads.aclose()
         await client.aclose()
-        redis.stop()
 
 
-async def test_the_commands_of_one_loop_iteration_go_out_in_one_write():
-    redis = PrivateRedis().start()
+async def test_the_commands_of_one_loop_iteration_go_out_in_one_write(redis: PrivateRedis):
     reads = FastReads.from_url(redis.url)
     client = Redis.from_url(redis.url, single_connection_client=True)
     try:
@@ -97,11 +104,9 @@ async def test_the_commands_of_one_loop_iteration_go_out_in_one_write():
     finally:
         await reads.aclose()
         await client.aclose()
-        redis.stop()
 
 
-async def test_redis_down_is_a_redis_error_and_the_next_call_after_a_restart_reconnects():
-    redis = PrivateRedis().start()
+async def test_redis_down_is_a_redis_error_and_the_next_call_after_a_restart_reconnects(redis: PrivateRedis):
     reads = FastReads.from_url(redis.url, timeout=2)
     client = Redis.from_url(redis.url)
     try:
@@ -118,11 +123,9 @@ async def test_redis_down_is_a_redis_error_and_the_next_call_after_a_restart_rec
     finally:
         await reads.aclose()
         await client.aclose()
-        redis.stop()
 
 
-async def test_a_stalled_redis_times_out_and_the_connection_is_made_again():
-    redis = PrivateRedis().start()
+async def test_a_stalled_redis_times_out_and_the_connection_is_made_again(redis: PrivateRedis):
     reads = FastReads.from_url(redis.url, timeout=0.5)
     client = Redis.from_url(redis.url)
     try:
@@ -138,11 +141,9 @@ async def test_a_stalled_redis_times_out_and_the_connection_is_made_again():
     finally:
         await reads.aclose()
         await client.aclose()
-        redis.stop()
 
 
-async def test_the_database_number_in_the_url_is_selected():
-    redis = PrivateRedis().start()
+async def test_the_database_number_in_the_url_is_selected(redis: PrivateRedis):
     reads = FastReads.from_url(redis.url.rsplit("/", 1)[0] + "/3")
     client = Redis.from_url(redis.url.rsplit("/", 1)[0] + "/3")
     try:
@@ -151,7 +152,6 @@ async def test_the_database_number_in_the_url_is_selected():
     finally:
         await reads.aclose()
         await client.aclose()
-        redis.stop()
 
 
 async def test_a_burst_of_reads_against_a_silent_server_fails_together_after_one_attempt():
