@@ -12,6 +12,11 @@ GET /posts/{id} (anonymous and authenticated), search and tag pages, then POST /
 with requests/s, each as % of /ping, and p50/p99 latency. `--only "signed in"` runs a subset
 (always with the /ping baseline).
 
+`--redis` adds what each request cost Redis, from `INFO` read before and after each endpoint
+(read-only, so a shared Redis may be used; a plain Redis, not a cluster): Redis's CPU per
+request, and the time its commands ran per request, with the costliest command by name (a Lua
+script's own run is in its EVALSHA). Other traffic on that Redis during the run counts too.
+
 `--minimal` adds bench/minimal_sanic.py's /ping to every round (the issue's baseline);
 `--compare DIR` also starts `nubo serve` from another checkout DIR (same settings and stores,
 port NUBO_BENCH_COMPARE_PORT, default 18085) and runs every GET endpoint against it too, in
@@ -93,6 +98,45 @@ class Result:
     bad_status: int
     socket_errors: int
     cpu_us: float | None = None  # server CPU time per request (user + system)
+    redis: RedisCost | None = None
+
+
+@dataclass
+class RedisCost:
+    """What one request cost Redis: its CPU, and the time its commands ran (µs per request)."""
+
+    cpu_us: float
+    command_us: float
+    top: str  # the command that took the most of that time, with its µs per call
+
+
+class RedisMeter:
+    """Deltas of Redis's `INFO cpu` and `INFO commandstats` around a phase (read-only)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+
+    def snapshot(self) -> tuple[float, dict[str, tuple[int, int]]]:
+        cpu = self.client.info("cpu")
+        stats = self.client.info("commandstats")
+        return (cpu["used_cpu_user"] + cpu["used_cpu_sys"],
+                {name.removeprefix("cmdstat_"): (v["calls"], v["usec"]) for name, v in stats.items()})
+
+    @staticmethod
+    def cost(before: tuple[float, dict[str, tuple[int, int]]], after: tuple[float, dict[str, tuple[int, int]]],
+             requests: int) -> RedisCost:
+        spent = {}
+        for name, (calls, usec) in after[1].items():
+            was_calls, was_usec = before[1].get(name, (0, 0))
+            if calls > was_calls:
+                spent[name] = (calls - was_calls, usec - was_usec)
+        spent.pop("info", None)  # our own snapshots
+        top = max(spent.items(), key=lambda kv: kv[1][1], default=None)
+        label = f"{top[0].upper()} {top[1][1] / top[1][0]:.1f} µs x{top[1][0] / requests:.1f}" if top else "-"
+        return RedisCost(1e6 * (after[0] - before[0]) / requests,
+                         sum(usec for _, usec in spent.values()) / requests, label)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -130,11 +174,13 @@ def _lua_spec(case: Case) -> str:
     return f"{{method = {_lua_string(case.method)}, paths = {{{paths}}}, tokens = {{{tokens}}}, body = {body}}}"
 
 
-def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | None = None) -> Result:
+def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | None = None,
+            meter: RedisMeter | None = None) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(spec=_lua_spec(case)))
     server_pid = case.pid or server_pid
     cpu_before = process_cpu_seconds(server_pid) if server_pid else None
+    redis_before = meter.snapshot() if meter else None
     try:
         wrk = spawn(["wrk", f"-t{args.threads}", f"-c{args.concurrency}", f"-d{args.duration}s", "-s", script.name,
                      case.url or url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -147,10 +193,11 @@ def run_wrk(url: str, case: Case, args: argparse.Namespace, server_pid: int | No
     if match is None:
         raise RuntimeError(f"wrk printed no result for {case.name}:\n{out}")
     requests, duration_us, p50, p99, bad, errors = map(int, match.groups())
+    redis_cost = RedisMeter.cost(redis_before, meter.snapshot(), requests) if meter and requests else None
     cpu_us = None
     if server_pid and cpu_before is not None and requests:
         cpu_us = (process_cpu_seconds(server_pid) - cpu_before) / requests * 1e6
-    return Result(case, requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, bad, errors, cpu_us)
+    return Result(case, requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, bad, errors, cpu_us, redis_cost)
 
 
 async def seed(stores: Stores, users: int, posts: int, follows: int) -> tuple[list[str], list[int]]:
@@ -226,8 +273,9 @@ def table(groups: list[list[list[Result]]], args: argparse.Namespace) -> str:
         f"wrk -t{args.threads}, {os.cpu_count()} CPUs, one server process.",
         "",
         "| endpoint | req/s | % of /ping | % of minimal Sanic /ping | p50 ms | p99 ms | server CPU µs/req "
-        "| non-2xx | socket errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| non-2xx | socket errors |" + (" Redis CPU µs/req | Redis commands µs/req | costliest command |"
+                                       if args.redis else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---|" if args.redis else ""),
     ]
 
     def of_minimal(r: Result, results: list[Result]) -> float | None:
@@ -247,8 +295,18 @@ def table(groups: list[list[list[Result]]], args: argparse.Namespace) -> str:
             f"| {first.case.name} | {statistics.median(r.rps for r in runs):,.0f} | {share:.0f} % | {vs_minimal} "
             f"| {statistics.median(r.p50_ms for r in runs):.2f} | {statistics.median(r.p99_ms for r in runs):.2f} "
             f"| {cpu} | {sum(r.bad_status for r in runs)} | {sum(r.socket_errors for r in runs)} |"
+            + (_redis_cells([r.redis for r in runs]) if args.redis else "")
         )
     return "\n".join(lines)
+
+
+def _redis_cells(costs: list[RedisCost | None]) -> str:
+    known = [c for c in costs if c is not None]
+    if not known:
+        return " - | - | - |"  # another server's phase (minimal Sanic) or no request
+    mid = sorted(known, key=lambda c: c.command_us)[len(known) // 2]
+    return (f" {statistics.median(c.cpu_us for c in known):.1f} | {statistics.median(c.command_us for c in known):.1f} "
+            f"| {mid.top} |")
 
 
 async def main() -> None:
@@ -269,6 +327,8 @@ async def main() -> None:
                         help="also serve another checkout and run every GET endpoint against it in each round")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the endpoints whose name contains TEXT (repeatable; /ping always runs)")
+    parser.add_argument("--redis", action="store_true",
+                        help="also report what each request cost Redis (INFO deltas; a plain Redis, not a cluster)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install -y wrk")
@@ -281,6 +341,7 @@ async def main() -> None:
     else:
         url = args.url.rstrip("/")
     stores = await open_stores(settings, pool_size=2)
+    meter = RedisMeter(settings.redis_url) if args.redis else None
     minimal = other = None
     try:
         tokens, hot_posts = await seed(stores, args.users, args.posts, args.follows)
@@ -327,7 +388,8 @@ async def main() -> None:
             for n in range(args.rounds):
                 results = {}
                 for case in group if n % 2 == 0 else group[::-1]:
-                    results[case.name] = run_wrk(url, case, args, args.pid or (proc.pid if proc else None))
+                    results[case.name] = run_wrk(url, case, args, args.pid or (proc.pid if proc else None),
+                                                 None if case.name == MINIMAL else meter)
                     print(f"  round {n + 1}: {case.name}: {results[case.name].rps:,.0f} req/s", file=sys.stderr)
                 rounds.append([results[case.name] for case in group])
             groups.append(rounds)

@@ -109,14 +109,19 @@ if read > 0 then
 end
 local hides_none = not whole or (#whole == 1 and whole[1] == '""" + SET_SENTINEL + """')
 if ARGV[4] ~= '' and hides_none and (KEYS[2] == '' or read == 0 or member[1] == 1) then
-  local parts = {}
+  -- One table.concat of every piece: a concatenation per entry would copy each entry once more.
+  local parts, n = {'['}, 1
   for i = 1, read do
     local entry = entries[i]
     if not entry then parts = nil break end
-    parts[i] = string.sub(entry, 1, -2) .. (member[i + 1] == 1 and ARGV[4] or ARGV[5])
+    parts[n + 1] = string.sub(entry, 1, -2)
+    parts[n + 2] = member[i + 1] == 1 and ARGV[4] or ARGV[5]
+    parts[n + 3] = ','
+    n = n + 3
   end
   if parts then
-    return {'joined', '[' .. table.concat(parts, ',') .. ']', #ids, ids[read] or 0}
+    parts[read > 0 and n or n + 1] = ']'
+    return {'joined', table.concat(parts), #ids, ids[read] or 0}
   end
 end
 return {raw, entries, member, whole}

@@ -48,7 +48,7 @@ class Keys:
         self.ns = namespace if not namespace or namespace.endswith(":") else namespace + ":"
 
     def __call__(self, *parts: object) -> str:
-        return self.ns + ":".join(str(p) for p in parts)
+        return self.ns + ":".join(map(str, parts))  # map: half the cost of a generator here
 
     @property
     def broadcast_channel(self) -> str:

@@ -59,9 +59,9 @@ class ClusterKeys(Keys):
 
     def __call__(self, *parts: object) -> str:
         if parts and parts[0] in SPREAD_KINDS and len(parts) > 1:
-            *kind, tag = (str(p) for p in parts)
+            *kind, tag = map(str, parts)
             return self.ns + ":".join(kind) + ":{" + tag + "}"
-        return self.ns + SHARED_TAG + ":" + ":".join(str(p) for p in parts)
+        return self.ns + SHARED_TAG + ":" + ":".join(map(str, parts))
 
     @property
     def revocation_channel(self) -> str:
