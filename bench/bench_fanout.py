@@ -93,24 +93,33 @@ class Receivers:
 
 
 class GcClock:
-    """Wall time this process spends in its garbage collector (gc.callbacks), by generation."""
+    """This process's garbage collector during the rounds: set as `mode` asks (see --client-gc),
+    given back as it was at the end, and the wall time it spent collecting (gc.callbacks)."""
 
-    def __init__(self) -> None:
-        self.seconds = [0.0, 0.0, 0.0]
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.seconds = 0.0
         self._began = 0.0
 
     def __enter__(self) -> GcClock:
+        if self.mode != "default":
+            gc.collect()
+            gc.freeze()
+        if self.mode == "off":
+            gc.disable()
         gc.callbacks.append(self._note)
         return self
 
     def __exit__(self, *exc: object) -> None:
         gc.callbacks.remove(self._note)
+        gc.enable()
+        gc.unfreeze()
 
     def _note(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._began = time.perf_counter()
         else:
-            self.seconds[info["generation"]] += time.perf_counter() - self._began
+            self.seconds += time.perf_counter() - self._began
 
 
 def cpu_seconds(pid: int) -> float:
@@ -147,12 +156,6 @@ async def measure(name: str, urls: list[str], headers: dict[str, str],
     began = time.perf_counter()
     await receivers.open(urls, headers, args.receivers)
     connect_s = time.perf_counter() - began
-    if args.client_gc != "default":
-        gc.collect()
-        gc.freeze()
-    if args.client_gc == "off":
-        gc.disable()
-    gc_before = gc.get_stats()
     print(f"  {name}: {len(receivers.sockets)} connected in {connect_s:.1f}s, {receivers.failed} failed",
           file=sys.stderr)
     # the sender is on the first address (instance A for nubo)
@@ -165,7 +168,8 @@ async def measure(name: str, urls: list[str], headers: dict[str, str],
     client_before = time.process_time()
     switches_before = client_switches()
     sent: dict[int, float] = {}
-    with GcClock() as gc_clock:
+    with GcClock(args.client_gc) as gc_clock:
+        gc_before = gc.get_stats()  # after the clock's own collection, which is not the rounds'
         for n in range(args.rounds):
             sent[n] = time.perf_counter()
             await sender.send(f"fanout {n}")
@@ -188,8 +192,6 @@ async def measure(name: str, urls: list[str], headers: dict[str, str],
             full.append(max(got) - at)
     await sender.close()
     await receivers.close()
-    gc.enable()
-    gc.unfreeze()
     return {
         "name": name, "connected": len(receivers.sockets), "failed": receivers.failed, "connect_s": connect_s,
         "full_ms": 1000 * statistics.median(full) if full else float("nan"), "complete_rounds": len(full),
@@ -200,7 +202,7 @@ async def measure(name: str, urls: list[str], headers: dict[str, str],
         "server_cpu_ms": 1000 * server_cpu / args.rounds, "client_cpu_ms": 1000 * client_cpu / args.rounds,
         "client_waits": voluntary / args.rounds, "client_preempted": involuntary / args.rounds,
         "client_gc": sum(passes) / args.rounds, "client_full_gc": passes[-1],
-        "client_gc_ms": 1000 * sum(gc_clock.seconds) / args.rounds,
+        "client_gc_ms": 1000 * gc_clock.seconds / args.rounds,
     }
 
 
