@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from functools import partial
+from typing import Annotated
 
 import typer
 
@@ -210,6 +211,34 @@ def role(
     except RoleError as exc:
         _fail(str(exc))
     typer.echo(f"{change.username} (id {change.user_id}): {change.before} -> {change.after}")
+
+
+outbox_app = typer.Typer(help="Events the relay set aside (docs/realtime.md).", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def outbox_list() -> None:
+    """Outbox rows set aside after bounded failed attempts, and why."""
+    from nubo_backend.outbox.set_aside import list_set_aside
+
+    rows = asyncio.run(list_set_aside(_settings()))
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['type']}  lane {row['lane']}  recipients {row['recipients']}  "
+                   f"set aside {row['set_aside_at']:%Y-%m-%d %H:%M:%S}: {row['reason']}")
+    typer.echo(f"{len(rows)} row(s) set aside", err=True)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...", help="Rows to send again (default: all).")]
+    = None,
+) -> None:
+    """Send set-aside rows again: back at the end of their lanes."""
+    from nubo_backend.outbox.set_aside import retry_set_aside
+
+    moved = asyncio.run(retry_set_aside(_settings(), ids or None))
+    typer.echo(f"{len(moved)} row(s) back in the outbox")
 
 
 def _progress(line: str) -> None:

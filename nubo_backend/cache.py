@@ -202,12 +202,27 @@ async def get_many_or_load(
     return values
 
 
+# Keys per invalidation script call: Lua's unpack() stops near 8,000 values, and one huge
+# call would hold Redis for its whole length.
+INVALIDATE_CHUNK = 1000
+
+
 async def invalidate(stores: Stores, *keys: str) -> None:
-    """Drop cached values after the write that changed them has committed; never raises."""
+    """Drop cached values after the write that changed them has committed; never raises.
+    Any number of keys: they go in chunks, pipelined in one round trip."""
     if not keys:
         return
+    ttl = stores.settings.cache_ttl * 2
     try:
-        await _script(stores, _INVALIDATE, len(keys), *keys, stores.settings.cache_ttl * 2)
+        if len(keys) <= INVALIDATE_CHUNK:
+            await _script(stores, _INVALIDATE, len(keys), *keys, ttl)
+            return
+        await _script(stores, _INVALIDATE, 1, keys[0], ttl)  # loads the script if this Redis lacks it
+        async with stores.redis.pipeline(transaction=False) as pipe:
+            for start in range(1, len(keys), INVALIDATE_CHUNK):
+                chunk = keys[start:start + INVALIDATE_CHUNK]
+                pipe.evalsha(_SHAS[_INVALIDATE], len(chunk), *chunk, ttl)
+            await pipe.execute()
     except REDIS_DOWN as exc:
         _down(exc)
 

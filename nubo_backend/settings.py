@@ -77,6 +77,11 @@ class Settings:
     memory_trim_after_bytes: int = 33554432  # large WebSocket traffic before memory is trimmed; 0: never
     memory_trim_idle: float = 1.0  # seconds without large traffic before trimming
     ws_max_connections_per_user: int = 20  # sockets one user may hold across all instances
+    # Delivery for any audience (issue #24; nubo_backend/outbox/).
+    relay_lanes: int = 4  # personal lanes (and as many audience lanes); change with an empty outbox
+    relay_batch_deliveries: int = 2000  # journal documents and publishes per relay batch, at most
+    relay_batch_timeout: float = 10.0  # a batch that takes longer fails and is retried smaller
+    group_max_members: int = 1000  # members of one group conversation, owner included
     media_backend: str = "disk"
     media_disk_path: str = "var/media"
     media_s3_bucket: str = ""
@@ -139,6 +144,10 @@ class Settings:
         if not 0 <= self.media_worker_nice <= 19:
             raise SettingsError(f"NUBO_MEDIA_WORKER_NICE must be 0 to 19 (how far image work yields the CPU "
                                 f"to the event loop), not {self.media_worker_nice}")
+        if not 1 <= self.relay_lanes <= 256:
+            raise SettingsError(f"NUBO_RELAY_LANES must be 1 to 256, not {self.relay_lanes}")
+        if self.relay_batch_deliveries < 1 or self.group_max_members < 2:
+            raise SettingsError("NUBO_RELAY_BATCH_DELIVERIES must be at least 1 and NUBO_GROUP_MAX_MEMBERS at least 2")
         try:
             TrustedProxies.parse(self.trusted_proxies)
         except TrustedProxiesError as exc:

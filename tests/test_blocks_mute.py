@@ -62,21 +62,6 @@ async def test_muted_posts_leave_the_feed_at_once_and_come_back_on_unmute(api: h
     assert await feed_ids(api, me) == [later, friends, louds]
 
 
-async def test_a_muted_persons_new_posts_are_not_pushed_to_the_muter(api: httpx.AsyncClient, stores: Stores):
-    me, loud, friend = await make_user(stores), await make_user(stores), await make_user(stores)
-    for followed in (loud, friend):
-        await api.post(f"/users/{followed.id}/follow", headers=me.headers)
-    await mute(api, me, loud)
-    await post(api, loud, "LOUD")
-    friends = await post(api, friend, "hi")
-
-    async def pushed() -> list[int]:
-        docs = await stores.mongo["events"].find({"user_id": me.id, "type": "post.created"}).to_list()
-        return [d["data"]["post"]["id"] for d in docs]
-
-    assert await eventually(pushed, [friends]) == [friends]
-
-
 async def test_a_muted_persons_notifications_stop_and_everyone_elses_go_on(api: httpx.AsyncClient, stores: Stores):
     me, loud, friend = await make_user(stores), await make_user(stores), await make_user(stores)
     mine = await post(api, me, "mine")

@@ -169,17 +169,6 @@ async def test_like_notifies_the_author_once(api: httpx.AsyncClient, stores: Sto
     assert await notifications() == expected
 
 
-async def test_new_post_is_announced_to_followers(api: httpx.AsyncClient, stores: Stores):
-    alice, bob = await make_user(stores), await make_user(stores)
-    await api.post(f"/users/{alice.id}/follow", headers=bob.headers)
-    post = await _post(api, alice)
-    async def announced():
-        events = await stores.mongo["events"].find({"user_id": bob.id, "type": "post.created"}).to_list()
-        return [e["data"]["post"]["id"] for e in events]
-
-    assert await eventually(announced, [post["id"]]) == [post["id"]]
-
-
 def test_a_first_page_without_a_query_string_has_the_defaults_parse_query_would_give() -> None:
     from types import SimpleNamespace
 

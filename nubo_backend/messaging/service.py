@@ -143,8 +143,14 @@ async def open_direct(stores: Stores, user_id: int, other_id: int) -> tuple[dict
     return conversation, created
 
 
+def group_full(cap: int) -> NuboError:
+    return NuboError(409, "group_full", f"A group has at most {cap} members, owner included")
+
+
 async def create_group(stores: Stores, owner_id: int, title: str, member_ids: list[int]) -> dict[str, Any]:
     others = [uid for uid in dict.fromkeys(member_ids) if uid != owner_id]
+    if 1 + len(others) > stores.settings.group_max_members:
+        raise group_full(stores.settings.group_max_members)
     q = stores.sql.messaging
     async with stores.pg.acquire() as conn, conn.transaction():
         await _require_users(conn, stores, others, "member_ids")
@@ -209,7 +215,11 @@ async def add_members(
             raise forbidden("Only an owner can add members", "not_an_owner")
         new_ids = list(dict.fromkeys(new_ids))
         await _require_users(conn, stores, new_ids, "user_ids")
+        await stores.sql.messaging.lock_conversation(conn, conversation_id=conversation_id)
         added = await _add_members(conn, stores, conversation_id, new_ids, "member")
+        cap = stores.settings.group_max_members
+        if added and await stores.sql.messaging.member_count(conn, conversation_id=conversation_id) > cap:
+            raise group_full(cap)  # the transaction rolls the additions back
         if added:
             everyone = await _member_ids(conn, stores, conversation_id)
             await announce(conn, stores, Event(everyone, "conversation.members_added",

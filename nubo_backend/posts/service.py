@@ -8,10 +8,11 @@ liked (`liked:<user id>`, dropped on their like/unlike). A cached page is one Re
 trip (`read_view`) and is sent on without decoding. The signed-out front page (`GET /posts`)
 is also kept whole (`posts:recent:public`), dropped on any post change.
 
-Feed first pages are invalidated by deleting the followers' keys when an author posts or
-deletes: the same fan-out as the `post.created` event that already goes to each follower,
-so it costs one pipelined round trip more, and it is exact (no version to compare on reads,
-which stay one round trip).
+A new post costs its author's request O(1), whatever the audience: one live-only
+`post.created` for the followers (`AudienceEvent`), whose relay walks them in pieces, sending
+it to those connected and dropping their cached feed first pages (outbox/audience.py). A
+deleted post needs no follower's key at all: pages are id lists hydrated from the post
+entries, and a post whose entry is gone is left out of every page at once.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from nubo_backend.cache import (
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.media import service as media
-from nubo_backend.outbox import Event, announce, notification
+from nubo_backend.outbox import AudienceEvent, announce, notification
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
 from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
@@ -282,24 +283,17 @@ async def user_posts(
 # --- writes ----------------------------------------------------------------------------
 
 
-async def _author_fanout(stores: Stores, author_id: int) -> list[int]:
-    return [r["follower_id"] async for r in stores.sql.users.follower_ids(stores.pg, user_id=author_id)]
-
-
 async def post_changed(stores: Stores, post_id: int, *extra: str) -> None:
     """A post's content or counts changed: its entry, and the rendered front page showing it."""
     await invalidate(stores, post_key(stores, post_id), public_page_key(stores), *extra)
 
 
-async def _invalidate_timelines(stores: Stores, author_id: int, follower_ids: list[int], *extra: str) -> None:
-    """A post appeared or vanished: every first page that can show it, and the post count."""
+async def _invalidate_timelines(stores: Stores, author_id: int, *extra: str) -> None:
+    """A post appeared or vanished: the pages everyone shares, the author's own, the post
+    count. (Followers' feeds: the relay drops them for a new post; a deleted one drops out.)"""
     await invalidate(
-        stores,
-        recent_key(stores),
-        public_page_key(stores),
-        profile_key(stores, author_id),
-        *(feed_key(stores, uid) for uid in (author_id, *follower_ids)),
-        *extra,
+        stores, recent_key(stores), public_page_key(stores), profile_key(stores, author_id),
+        feed_key(stores, author_id), *extra,
     )
 
 
@@ -312,11 +306,10 @@ async def create_post(
         post = public_post(row)
         post["media"] = await media.attach_to_post(conn, stores, author_id, row["id"], media_ids)
         post["tags"] = await store_post_tags(conn, stores, row["id"], body)  # tags
-        follower_ids = list(row["follower_ids"])
         mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
-        await announce(conn, stores, Event(follower_ids, "post.created", {"post": post}),
+        await announce(conn, stores, AudienceEvent(author_id, "post.created", {"post": post}),
                        *await heard(conn, stores, author_id, *mentions))
-    await _invalidate_timelines(stores, author_id, follower_ids)
+    await _invalidate_timelines(stores, author_id)
     post["liked_by_me"] = False
     return post
 
@@ -352,8 +345,7 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
     if await stores.sql.posts.delete_post(stores.pg, post_id=post_id, author_id=user_id) is None:
         raise not_found("Post not found", "post_not_found")
     media.collect_later(stores)  # media: the cascade queued the post's files; remove them
-    follower_ids = await _author_fanout(stores, user_id)
-    await _invalidate_timelines(stores, user_id, follower_ids, post_key(stores, post_id))
+    await _invalidate_timelines(stores, user_id, post_key(stores, post_id))
 
 
 async def visible_author(stores: Stores, post_id: int, viewer_id: int) -> int:

@@ -86,6 +86,16 @@ async def is_online(stores: Stores, user_id: int) -> bool:
     return await online_count(stores, user_id) > 0
 
 
+async def held_among(stores: Stores, user_ids: list[int]) -> list[int]:
+    """Those of user_ids whose presence hash exists: everyone holding a socket, and for a
+    few heartbeats those who just left (a live-only event sent to them reaches nobody)."""
+    async with stores.redis.pipeline(transaction=False) as pipe:
+        for uid in user_ids:
+            pipe.exists(_key(stores, uid))
+        found = await pipe.execute()
+    return [uid for uid, there in zip(user_ids, found, strict=True) if there]
+
+
 class Presence:
     """This instance's connection counts per user, written to Redis in batches.
 

@@ -97,3 +97,10 @@ WHERE m.user_id = :user_id
        OR (c.last_activity, c.id) < (:before_activity::timestamptz, :before_id::bigint))
 ORDER BY c.last_activity DESC, c.id DESC
 LIMIT :limit;
+
+-- name: lock_conversation(conversation_id)!
+-- Adds to one group one at a time, so its size is checked against what others added.
+SELECT 1 FROM conversations WHERE id = :conversation_id FOR UPDATE;
+
+-- name: member_count(conversation_id)$
+SELECT count(*) FROM conversation_members WHERE conversation_id = :conversation_id;

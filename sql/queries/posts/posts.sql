@@ -55,13 +55,7 @@ WITH p AS (
 )
 SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
        p.created_at, p.updated_at, p.edited_at,
-       u.id AS author_id, u.username, u.display_name, u.avatar_url,
-       -- who to tell (events, feed caches), in the same round trip; not those who muted the
-       -- author, whose feeds do not show the post
-       ARRAY(SELECT f.follower_id FROM follows f
-             WHERE f.followed_id = :author_id
-               AND NOT EXISTS (SELECT 1 FROM mutes m
-                               WHERE m.muter_id = f.follower_id AND m.muted_id = :author_id)) AS follower_ids
+       u.id AS author_id, u.username, u.display_name, u.avatar_url
 FROM p, u;
 
 -- name: update_post(post_id, author_id, body, media_urls)^

@@ -56,10 +56,6 @@ WITH del AS (
 )
 SELECT 1 FROM del;
 
--- name: follower_ids(user_id)
--- Fan-out of a new post: events and feed-cache invalidation.
-SELECT follower_id FROM follows WHERE followed_id = :user_id;
-
 -- name: followers_page(user_id, before, lim)
 SELECT f.id AS follow_id, f.created_at AS followed_at,
        u.id, u.username, u.display_name, u.avatar_url
