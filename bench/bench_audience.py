@@ -67,12 +67,14 @@ class Dms:
     acked: int = 0
 
 
-async def start_stack(args: argparse.Namespace, tag: str) -> Stack:
+async def start_stack(mongo_url: str, tag: str, lanes: int, instances: int = 2) -> Stack:
+    """A fresh database `tag` (migrated), Redis namespace and Mongo database, and `instances`
+    servers with `lanes` relay lanes, ready."""
     env = {
         "NUBO_ENV": "development", "NUBO_ENV_FILE": "/nonexistent/.env", "NUBO_LOG_LEVEL": "WARNING",
         "NUBO_POSTGRES_DSN": PG_ADMIN.rsplit("/", 1)[0] + f"/{tag}", "NUBO_REDIS_NAMESPACE": f"{tag}:",
-        "NUBO_MONGO_URL": args.mongo_url, "NUBO_MONGO_DB": tag, "NUBO_WS_IDLE_TIMEOUT": "3600",
-        "NUBO_RATE_LIMIT_SIGNUP": "100000", "NUBO_RELAY_LANES": str(args.lanes),
+        "NUBO_MONGO_URL": mongo_url, "NUBO_MONGO_DB": tag, "NUBO_WS_IDLE_TIMEOUT": "3600",
+        "NUBO_RATE_LIMIT_SIGNUP": "100000", "NUBO_RELAY_LANES": str(lanes),
         "NUBO_WS_MAX_CONNECTIONS_PER_USER": "100", "NUBO_JWT_SECRET": "bench-audience-secret-" + "x" * 32,
     }
     admin = await asyncpg.connect(PG_ADMIN)
@@ -83,7 +85,7 @@ async def start_stack(args: argparse.Namespace, tag: str) -> Stack:
     subprocess.run([sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=full, check=True,  # noqa: ASYNC221
                    capture_output=True)
     stack = Stack(env)
-    for _ in range(2):
+    for _ in range(instances):
         port = free_port()
         stack.servers.append(subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT, env=full,
@@ -145,7 +147,7 @@ async def run(args: argparse.Namespace) -> None:
     tag = f"benchaud_{os.getpid()}"
     sizes = [int(s) for s in args.sizes.split(",")]
     progress(f"stack: database {tag}, two instances, {args.lanes} lane(s)")
-    stack = await start_stack(args, tag)
+    stack = await start_stack(args.mongo_url, tag, args.lanes)
     settings = load_settings({**os.environ, **stack.env})
     stores = await open_stores(settings, pool_size=4)
     sockets: list[ClientConnection] = []
@@ -267,6 +269,15 @@ async def run(args: argparse.Namespace) -> None:
                     "age": max((age for _, age in samples), default=0.0), "undelivered": lost,
                     "during_s": t_during - t_before}
 
+        async def reached(key: object, began: float) -> float:
+            """ms until every connected follower had `key` (a post id, a group message's body)."""
+            for _ in range(300):
+                if len(arrivals.get(key, ())) >= len(sockets):
+                    break
+                await asyncio.sleep(0.05)
+            got = arrivals.get(key, [])
+            return (max(got) - began) * 1000 if len(got) >= len(sockets) else float("inf")
+
         def author_act(author: int, size: int):
             async def act() -> tuple[list[float], list[float]]:
                 post_ms, reach = [], []
@@ -279,12 +290,7 @@ async def run(args: argparse.Namespace) -> None:
                     wanted[post_id] = began
                     await asyncio.sleep(1)
                 for post_id, began in list(wanted.items()):
-                    for _ in range(300):
-                        if len(arrivals.get(post_id, ())) >= len(sockets):
-                            break
-                        await asyncio.sleep(0.05)
-                    got = arrivals.get(post_id, [])
-                    reach.append((max(got) - began) * 1000 if len(got) >= len(sockets) else float("inf"))
+                    reach.append(await reached(post_id, began))
                 wanted.clear()
                 return post_ms, reach
             return act
@@ -302,12 +308,7 @@ async def run(args: argparse.Namespace) -> None:
                     sent[body] = began
                     await asyncio.sleep(1)
                 for body, began in sent.items():
-                    for _ in range(300):
-                        if len(arrivals.get(body, ())) >= len(sockets):
-                            break
-                        await asyncio.sleep(0.05)
-                    got = arrivals.get(body, [])
-                    reach.append((max(got) - began) * 1000 if len(got) >= len(sockets) else float("inf"))
+                    reach.append(await reached(body, began))
                 return post_ms, reach
             return act
 

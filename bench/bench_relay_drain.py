@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.bench_ws import free_port, progress  # noqa: E402
-
-PG_ADMIN = os.environ.get("NUBO_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.bench_audience import start_stack, stop_stack  # noqa: E402
+from bench.bench_ws import progress  # noqa: E402
 
 FILL = """
 WITH ev AS (
@@ -46,31 +42,9 @@ SELECT 'message.created', '{"body":"backlog ' || n || '"}', ARRAY[uid], ARRAY[ei
 
 
 async def one(args: argparse.Namespace, lanes: int, instances: int, tag: str) -> float:
-    env = {
-        **os.environ, "NUBO_ENV": "development", "NUBO_ENV_FILE": "/nonexistent/.env", "NUBO_LOG_LEVEL": "WARNING",
-        "NUBO_POSTGRES_DSN": PG_ADMIN.rsplit("/", 1)[0] + f"/{tag}", "NUBO_REDIS_NAMESPACE": f"{tag}:",
-        "NUBO_MONGO_URL": args.mongo_url, "NUBO_MONGO_DB": tag, "NUBO_RELAY_LANES": str(lanes),
-        "NUBO_JWT_SECRET": "bench-relay-drain-secret-" + "x" * 32,
-    }
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{tag}"')
-    await admin.close()
-    subprocess.run([sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=env, check=True,  # noqa: ASYNC221
-                   capture_output=True)
-    servers = []
+    stack = await start_stack(args.mongo_url, tag, lanes, instances)
     try:
-        for _ in range(instances):
-            port = free_port()
-            servers.append(subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],  # noqa: ASYNC220
-                                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            async with httpx.AsyncClient(timeout=1) as http:
-                for _ in range(300):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await http.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
-        conn = await asyncpg.connect(env["NUBO_POSTGRES_DSN"])
+        conn = await asyncpg.connect(stack.env["NUBO_POSTGRES_DSN"])
         try:
             await conn.execute("INSERT INTO users (id, username, email, password_hash) OVERRIDING SYSTEM VALUE "
                                "SELECT n, 'drain' || n, 'drain' || n || '@bench.invalid', 'x' "
@@ -86,16 +60,7 @@ async def one(args: argparse.Namespace, lanes: int, instances: int, tag: str) ->
         finally:
             await conn.close()
     finally:
-        for proc in servers:
-            proc.terminate()
-        for proc in servers:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        admin = await asyncpg.connect(PG_ADMIN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
-        await admin.close()
+        await stop_stack(stack, tag)
 
 
 async def run(args: argparse.Namespace) -> None:
