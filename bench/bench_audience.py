@@ -8,7 +8,8 @@ A database of its own (`benchaud_<pid>`, migrated, dropped after), a Redis names
 database of its own, two `nubo serve` instances A and B. Alice sends Bob a direct message over REST
 on A every 1/--dm-rate s; Bob holds a socket on B; a message's latency runs from the start of its
 POST to its frame on Bob's socket. Followers are made in SQL; the first --connected of them (in
-every author's audience) hold sockets, half on A, half on B. Per size, an author with that many
+every author's audience, and the last to follow: the relay reaches them at the end of its walk)
+hold sockets, half on A, half on B. Per size, an author with that many
 followers posts --posts times, one per second. Then the owner of a full group (the member cap;
 the connected followers among its members) sends --posts messages to it.
 
@@ -85,11 +86,13 @@ async def start_stack(mongo_url: str, tag: str, lanes: int, instances: int = 2) 
     subprocess.run([sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=full, check=True,  # noqa: ASYNC221
                    capture_output=True)
     stack = Stack(env)
-    for _ in range(instances):
+    logs = os.environ.get("NUBO_BENCH_LOGS")  # a folder for the servers' logs, to read after
+    for n in range(instances):
         port = free_port()
+        out = open(Path(logs) / f"{tag}-{n}.log", "w") if logs else subprocess.DEVNULL  # noqa: SIM115, ASYNC230
         stack.servers.append(subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT, env=full,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stdout=out, stderr=subprocess.STDOUT))
         stack.urls.append(f"http://127.0.0.1:{port}")
     async with httpx.AsyncClient(timeout=1) as http:
         for url in stack.urls:
@@ -112,6 +115,12 @@ async def stop_stack(stack: Stack, tag: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
     await admin.close()
+    from pymongo import AsyncMongoClient
+
+    mongo = AsyncMongoClient(stack.env["NUBO_MONGO_URL"])
+    with contextlib.suppress(Exception):  # (a stand-in may lack dropDatabase)
+        await mongo.drop_database(tag)
+    await mongo.close()
 
 
 async def sessions(stores, user_ids: list[int]) -> list[str]:
@@ -158,8 +167,11 @@ async def run(args: argparse.Namespace) -> None:
         authors = await bulk_users(stores.pg, len(sizes) + 1, "author")
         alice, bob = await bulk_users(stores.pg, 2, "dmuser")
         for author, size in zip(authors, sizes, strict=False):
-            await stores.pg.execute("INSERT INTO follows (follower_id, followed_id) "
-                                    "SELECT unnest($1::bigint[]), $2", followers[:size], author)
+            # The connected followers follow last: the relay reaches them at the end of its walk,
+            # so the time until they all have a post is the time to walk the whole audience.
+            for part in (followers[args.connected:size], followers[:args.connected]):
+                await stores.pg.execute("INSERT INTO follows (follower_id, followed_id) "
+                                        "SELECT unnest($1::bigint[]), $2", part, author)
         owner = authors[-1]
         tokens = await sessions(stores, [alice, bob, owner, *followers[:args.connected]])
         alice_t, bob_t, owner_t, connected_t = tokens[0], tokens[1], tokens[2], tokens[3:]

@@ -88,6 +88,7 @@ class LaneState:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     head: int | None = None  # the first row of the last batch attempted
     failures: int = 0  # consecutive failures of `head` alone in its batch
+    outage_since: float | None = None  # when this lane's current run of failures began
 
     def __post_init__(self) -> None:
         self.budget = self.full_budget
@@ -103,7 +104,6 @@ class Relay:
             for lane in all_lanes(settings.relay_lanes)
         }
         self.tasks: list[asyncio.Task[None]] = []
-        self._outage_since: float | None = None
 
     def start(self) -> None:
         self.tasks = [
@@ -234,15 +234,16 @@ class Relay:
     def _succeeded(self, state: LaneState) -> None:
         state.failures = 0
         state.budget = min(state.full_budget, state.budget * 2)
-        if self._outage_since is not None:
-            log.warning("announcements flowing again after %.1fs", time.monotonic() - self._outage_since)
-            self._outage_since = None
+        if state.outage_since is not None:
+            log.warning("relay lane %d: announcements flowing again after %.1fs", state.lane,
+                        time.monotonic() - state.outage_since)
+            state.outage_since = None
 
     async def _failed(self, state: LaneState, exc: BaseException) -> None:
         """Smaller batches first; then, for the lane's first row alone, bounded attempts."""
         outage = isinstance(exc, _STORE_ERRORS)
         if outage:
-            self._outage(exc)
+            self._outage(state, exc)
         else:
             log.error("relay lane %d: batch failed", state.lane, exc_info=exc)
         if state.budget > 1:
@@ -282,12 +283,13 @@ class Relay:
             return False
         return True
 
-    def _outage(self, exc: BaseException) -> None:
-        """One log line per outage window, not one per retry."""
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
+    def _outage(self, state: LaneState, exc: BaseException) -> None:
+        """One log line per lane and outage window, not one per retry."""
+        if state.outage_since is None:
+            state.outage_since = time.monotonic()
             reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")[:300]
-            log.warning("announcements delayed, retrying until the stores answer (%s)", reason)
+            log.warning("relay lane %d: announcements delayed, retrying until the stores answer (%s)",
+                        state.lane, reason)
 
     async def _stragglers(self) -> None:
         """Rows in lanes this relay does not run (written before the number of lanes changed)."""
