@@ -21,9 +21,17 @@ def catcher() -> Iterator[MailCatcher]:
 
 
 @pytest.fixture(scope="module")
-def mail_server(test_env: dict[str, str], session_stores: Stores, catcher: MailCatcher) -> Iterator[ServerProcess]:
+def server_settings() -> dict[str, str]:
+    """More NUBO_* settings for a module's mail_server (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def mail_server(
+    test_env: dict[str, str], session_stores: Stores, catcher: MailCatcher, server_settings: dict[str, str]
+) -> Iterator[ServerProcess]:
     """A real `nubo serve` whose mails go to `catcher`, shared by a module's tests."""
-    proc = ServerProcess({**test_env, **mail_env(catcher)}).start()
+    proc = ServerProcess({**test_env, **mail_env(catcher), **server_settings}).start()
     yield proc
     proc.stop()
 

@@ -6,12 +6,18 @@ import asyncio
 
 import asyncpg
 import httpx
+import pytest
 
 from nubo_backend.settings import Settings
 from tests.accounts.mail_support import MailCatcher
 from tests.accounts.support import PUBLIC_URL, mail_env, me, signup
 from tests.auth_support import PASSWORD, bearer
 from tests.support import free_port
+
+
+@pytest.fixture(scope="module")
+def server_settings() -> dict[str, str]:
+    return {"NUBO_EMAIL_VERIFICATION": "required"}
 
 
 async def test_signup_mails_a_verification_link_that_verifies_the_address_once(
@@ -33,6 +39,26 @@ async def test_signup_mails_a_verification_link_that_verifies_the_address_once(
 
     again = await mail_api.post("/email/verify", json={"token": token})
     assert again.status_code == 400 and again.json()["code"] == "invalid_token"
+
+
+async def test_with_verification_required_an_unverified_account_may_read_but_not_post_or_message(
+    mail_api: httpx.AsyncClient, catcher: MailCatcher
+) -> None:
+    account, friend = await signup(mail_api, "unproven"), await signup(mail_api, "friend")
+    headers = bearer(account["access_token"])
+    assert (await mail_api.get("/feed", headers=headers)).status_code == 200
+    refused = await mail_api.post("/posts", json={"body": "hello"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "email_not_verified"
+    direct = await mail_api.post("/conversations", json={"user_id": friend["user"]["id"]}, headers=headers)
+    assert direct.status_code in (200, 201), direct.text
+    message = await mail_api.post(f"/conversations/{direct.json()['id']}/messages", json={"body": "hi"},
+                                  headers=headers)
+    assert message.status_code == 403 and message.json()["code"] == "email_not_verified"
+
+    [mail] = await catcher.wait_for("unproven@example.test")
+    assert (await mail_api.post("/email/verify", json={"token": mail.link_token("/email/verify")})).status_code == 200
+    posted = await mail_api.post("/posts", json={"body": "hello"}, headers=headers)
+    assert posted.status_code == 201, posted.text
 
 
 async def test_account_mails_are_in_the_language_of_the_account(

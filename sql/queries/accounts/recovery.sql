@@ -71,3 +71,6 @@ DELETE FROM user_recovery_codes WHERE user_id = :user_id AND code_hash = :code_h
 
 -- name: recovery_codes_left(user_id)$
 SELECT count(*) FROM user_recovery_codes WHERE user_id = :user_id;
+
+-- name: email_verified(user_id)$
+SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND email_verified_at IS NOT NULL);
