@@ -124,8 +124,12 @@ class MailSender:
                 password=server.password, use_tls=server.use_tls, start_tls=server.start_tls,
                 timeout=self.settings.mail_timeout,
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:  # its text would name the address
+            return f"recipient refused ({len(exc.recipients)})"
+        except aiosmtplib.SMTPResponseException as exc:
+            return f"{type(exc).__name__}: {exc.code} {exc.message}"[:300]
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"[:300]
+            return f"{type(exc).__name__}: {exc}"[:300]
         log.info("mail %s delivered", row["id"])
         return None
 
