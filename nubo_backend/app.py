@@ -140,6 +140,8 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.mail_sender = MailSender(app.ctx.stores) if settings.smtp_url else None
         if app.ctx.mail_sender is not None:
             app.ctx.mail_sender.start()
+        elif settings.is_production:
+            log.warning("NUBO_SMTP_URL is not set: verification and password reset mails wait unsent")
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:

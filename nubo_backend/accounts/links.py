@@ -34,7 +34,8 @@ def link(stores: Stores, path: str, token: str) -> str:
 
 
 def invalid_link() -> NuboError:
-    return NuboError(400, "invalid_token", "This link is invalid, used or expired: ask for a new one")
+    # 401, as /refresh answers a refresh token it does not know: the token is the credential.
+    return NuboError(401, "invalid_link", "This link is invalid, used or expired: ask for a new one")
 
 
 async def issue(conn: asyncpg.Connection, stores: Stores, user_id: int, purpose: str, email: str,

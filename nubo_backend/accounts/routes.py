@@ -54,7 +54,7 @@ def _passwords(request: Request) -> Passwords:
 @bp.post("/email/verify")
 @openapi.tag("accounts")
 @returns(200, EmailVerified, "The address is verified (or, for an e-mail change, now the account's)")
-@refusal(400, "Link invalid, used, superseded or expired")
+@refusal(401, "Link invalid, used, superseded or expired")
 @refusal(409, "E-mail change: another account took the address meanwhile")
 @openapi.body({"application/json": openapi.Component(TokenBody)}, required=True)
 async def verify_email(request: Request) -> HTTPResponse:
@@ -93,13 +93,15 @@ async def forgot_password(request: Request) -> HTTPResponse:
 @bp.post("/password/reset")
 @openapi.tag("accounts")
 @returns(200, PasswordWasReset, "The new password is set; every session is revoked")
-@refusal(400, "Link invalid, used, superseded or expired")
+@refusal(401, "Link invalid, used, superseded or expired")
+@refusal(429, "Too many attempts from this address (Retry-After)")
 @openapi.body({"application/json": openapi.Component(PasswordReset)}, required=True)
 async def reset_password(request: Request) -> HTTPResponse:
     """Set a new password with the token of a reset link: every session of the account is
     revoked and its sockets closed, and a notice is mailed."""
     body = parse_body(request, PasswordReset)
-    revoked = await service.reset_password(_stores(request), _passwords(request), body.token, body.password)
+    revoked = await service.reset_password(_stores(request), _passwords(request), body.token, body.password,
+                                           client_ip(request))
     return json_response({"revoked_sessions": revoked})
 
 
@@ -215,14 +217,18 @@ def _page(name: str, content_type: str) -> HTTPResponse:
 
 
 @bp.get("/password/reset")
-@openapi.exclude()
+@openapi.tag("accounts")
+@openapi.parameter("token", str, "query")
+@openapi.response(200, {"text/html": str}, "The page")
 async def reset_page(request: Request) -> HTTPResponse:
     """The page a reset link opens: asks for the new password, then POSTs /password/reset."""
     return _page("reset.html", "text/html; charset=utf-8")
 
 
 @bp.get("/email/verify")
-@openapi.exclude()
+@openapi.tag("accounts")
+@openapi.parameter("token", str, "query")
+@openapi.response(200, {"text/html": str}, "The page")
 async def verify_page(request: Request) -> HTTPResponse:
     """The page a verification link opens: POSTs /email/verify and says how it went."""
     return _page("verify.html", "text/html; charset=utf-8")

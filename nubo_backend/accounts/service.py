@@ -108,9 +108,12 @@ async def _mail_reset_link(stores: Stores, email: str) -> None:
         log.exception("password reset link not queued")
 
 
-async def reset_password(stores: Stores, passwords: Passwords, token: str, password: str) -> int:
+async def reset_password(stores: Stores, passwords: Passwords, token: str, password: str, ip: str) -> int:
     """Set the password a mailed link allows, revoke every session (sockets close with them) and
     mail a notice; returns how many sessions were revoked."""
+    # Per address, as login is: each attempt costs a password hash.
+    settings = stores.settings
+    await _limit(stores, "reset", {"ip": ip}, settings.rate_limit_login, settings.rate_limit_window)
     password_hash = await passwords.hash(password)  # before the token is spent
     q = stores.sql.accounts
     async with stores.pg.acquire() as conn, conn.transaction():

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyotp
 from asyncpg import Record
+from redis.exceptions import RedisError
 
 from nubo_backend.errors import NuboError
 from nubo_backend.stores import Stores
@@ -85,7 +86,10 @@ async def challenge(stores: Stores, user: Record | dict[str, Any]) -> dict[str, 
             return None
     token = secrets.token_urlsafe(32)
     ttl = stores.settings.mfa_token_ttl
-    await stores.redis.set(mfa_key(stores, token), str(user["id"]), ex=ttl)
+    try:
+        await stores.redis.set(mfa_key(stores, token), str(user["id"]), ex=ttl)
+    except (RedisError, OSError) as exc:  # as login answers when it cannot open a session
+        raise NuboError(503, "service_unavailable", "Sessions are unavailable, retry shortly") from exc
     return {"mfa_required": True, "mfa_token": token, "expires_in": ttl}
 
 

@@ -66,12 +66,20 @@ Language = Literal["en", "fr"]
 
 
 class SignupBody(Body):
+    model_config = ConfigDict(json_schema_extra=lambda schema: not_null(schema, "language"))
     nul_allowed = frozenset({"password"})
 
     username: Username
     email: Email
     password: NewPassword
     language: Language | None = None  # absent: from Accept-Language, else English
+
+    @field_validator("language")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("Cannot be null (leave it out)")
+        return value
 
 
 class LoginBody(Body):

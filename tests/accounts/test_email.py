@@ -12,7 +12,7 @@ from nubo_backend.settings import Settings
 from tests.accounts.mail_support import MailCatcher
 from tests.accounts.support import PUBLIC_URL, mail_env, me, signup
 from tests.auth_support import PASSWORD, bearer
-from tests.support import free_port
+from tests.support import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def server_settings() -> dict[str, str]:
 
 
 async def test_signup_mails_a_verification_link_that_verifies_the_address_once(
-    mail_api: httpx.AsyncClient, catcher: MailCatcher
+    mail_api: httpx.AsyncClient, catcher: MailCatcher, mail_server: ServerProcess
 ) -> None:
     account = await signup(mail_api, "verona")
     assert (await me(mail_api, account["access_token"]))["email_verified"] is False
@@ -38,7 +38,8 @@ async def test_signup_mails_a_verification_link_that_verifies_the_address_once(
     assert (await me(mail_api, account["access_token"]))["email_verified"] is True
 
     again = await mail_api.post("/email/verify", json={"token": token})
-    assert again.status_code == 400 and again.json()["code"] == "invalid_token"
+    assert again.status_code == 401 and again.json()["code"] == "invalid_link"
+    assert token not in mail_server.output()
 
 
 async def test_with_verification_required_an_unverified_account_may_read_but_not_post_or_message(
@@ -72,6 +73,13 @@ async def test_account_mails_are_in_the_language_of_the_account(
     assert "Bonjour amelie" in french.text and '<html lang="fr">' in french.html
     assert english.subject == "Confirm your e-mail address"
 
+    arthur = (await mail_api.post("/login", json={"username": "arthur", "password": PASSWORD})).json()
+    changed = await mail_api.patch("/me", json={"language": "fr"}, headers=bearer(arthur["access_token"]))
+    assert changed.status_code == 200 and changed.json()["language"] == "fr"
+    assert (await mail_api.post("/email/verification", headers=bearer(arthur["access_token"]))).status_code == 202
+    _, now_french = await catcher.wait_for("arthur@example.test", count=2)
+    assert now_french.subject == "Confirmez votre adresse e-mail"
+
 
 async def test_a_new_verification_link_supersedes_the_previous_one(
     mail_api: httpx.AsyncClient, catcher: MailCatcher
@@ -83,7 +91,7 @@ async def test_a_new_verification_link_supersedes_the_previous_one(
     _, second = await catcher.wait_for("vivian@example.test", count=2)
 
     old = await mail_api.post("/email/verify", json={"token": first.link_token("/email/verify")})
-    assert old.status_code == 400
+    assert old.status_code == 401
     new = await mail_api.post("/email/verify", json={"token": second.link_token("/email/verify")})
     assert new.status_code == 200
     done = await mail_api.post("/email/verification", headers=bearer(account["access_token"]))

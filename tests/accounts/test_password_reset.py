@@ -63,7 +63,7 @@ async def test_password_reset_sets_the_password_revokes_every_session_and_closes
     assert new.status_code == 200
 
     again = await mail_api.post("/password/reset", json={"token": token, "password": "yet-another-one"})
-    assert again.status_code == 400 and again.json()["code"] == "invalid_token"
+    assert again.status_code == 401 and again.json()["code"] == "invalid_link"
     notices = await catcher.wait_for("forgetful@example.test", count=3)
     assert notices[-1].subject == "Your password was changed"
     assert token not in mail_server.output() and NEW_PASSWORD not in mail_server.output()
@@ -76,11 +76,11 @@ async def test_superseded_and_expired_reset_links_are_refused(
     first = await _reset_token(mail_api, catcher, "twice@example.test")
     second = await _reset_token(mail_api, catcher, "twice@example.test", count=2)
     superseded = await mail_api.post("/password/reset", json={"token": first, "password": NEW_PASSWORD})
-    assert superseded.status_code == 400
+    assert superseded.status_code == 401
 
     await stores.pg.execute("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
     expired = await mail_api.post("/password/reset", json={"token": second, "password": NEW_PASSWORD})
-    assert expired.status_code == 400
+    assert expired.status_code == 401
     still = await mail_api.post("/login", json={"username": "twice", "password": PASSWORD})
     assert still.status_code == 200
 
