@@ -24,6 +24,7 @@ import aiosmtplib
 import asyncpg
 
 from nubo_backend.stores import Stores
+from nubo_backend.stores.postgres import listen_forever
 
 log = logging.getLogger("nubo.mail")
 
@@ -82,7 +83,8 @@ class MailSender:
     def start(self) -> None:
         self.tasks = [
             asyncio.create_task(self._run(), name="nubo-mail-sender"),
-            asyncio.create_task(self._listen(), name="nubo-mail-listener"),
+            asyncio.create_task(listen_forever(self.settings.postgres_dsn, CHANNEL, self.wake, STORE_RETRY),
+                                name="nubo-mail-listener"),
         ]
 
     async def stop(self) -> None:
@@ -148,26 +150,10 @@ class MailSender:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("mail queue unreachable, retrying in %.0fs: %s", STORE_RETRY, exc)
                 wait = STORE_RETRY
+            except Exception:  # a bug: logged, and the sender goes on (the mail's lease brings it back)
+                log.exception("mail sender failed a batch")
+                wait = STORE_RETRY
             try:
                 await asyncio.wait_for(self.wake.wait(), max(wait, 0.05))
             except TimeoutError:
                 pass
-
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection (reconnecting), so a commit anywhere wakes this sender at once."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.settings.postgres_dsn, timeout=5)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, lambda *_: self.wake.set())
-                self.wake.set()  # anything committed while not listening
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the timed wake-ups cover us until the next attempt
-                await asyncio.sleep(STORE_RETRY)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
