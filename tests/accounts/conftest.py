@@ -9,7 +9,7 @@ import pytest
 
 from nubo_backend.stores import Stores
 from tests.accounts.mail_support import MailCatcher
-from tests.accounts.support import mail_env
+from tests.accounts.support import mail_env, running_server
 from tests.support import ServerProcess
 
 
@@ -31,9 +31,8 @@ def mail_server(
     test_env: dict[str, str], session_stores: Stores, catcher: MailCatcher, server_settings: dict[str, str]
 ) -> Iterator[ServerProcess]:
     """A real `nubo serve` whose mails go to `catcher`, shared by a module's tests."""
-    proc = ServerProcess({**test_env, **mail_env(catcher), **server_settings}).start()
-    yield proc
-    proc.stop()
+    with running_server({**test_env, **mail_env(catcher), **server_settings}) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
 from tests.accounts.mail_support import MailCatcher
 from tests.auth_support import PASSWORD, bearer
+from tests.support import ServerProcess
+
+# Starting a server on a loaded 2-core machine takes its time (imports, stores, image workers).
+READY_WITHIN = 60.0
 
 PUBLIC_URL = "https://nubo.example.test"
 
@@ -36,3 +42,14 @@ async def me(api: httpx.AsyncClient, access_token: str) -> dict[str, Any]:
     response = await api.get("/me", headers=bearer(access_token))
     assert response.status_code == 200, response.text
     return response.json()
+
+
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A real server of the test's own (env over the test environment), stopped after it."""
+    proc = ServerProcess(env).start(wait=False)
+    try:
+        proc.wait_ready(timeout=READY_WITHIN)
+        yield proc
+    finally:
+        proc.stop()

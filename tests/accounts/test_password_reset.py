@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from nubo_backend.stores import Stores
 from tests.accounts.mail_support import MailCatcher
-from tests.accounts.support import PUBLIC_URL, signup
+from tests.accounts.support import PUBLIC_URL, running_server, signup
 from tests.auth_support import PASSWORD, bearer
 from tests.support import ServerProcess
 
@@ -116,13 +116,13 @@ async def test_forgot_password_answers_the_same_status_body_and_time_for_known_a
 
 
 async def test_forgot_password_is_limited_per_email_with_retry_after(
-    start_server, stores: Stores
+    test_env: dict[str, str], stores: Stores
 ) -> None:
-    server = start_server({"NUBO_RATE_LIMIT_MAIL": "2"})
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
-        for _ in range(2):
-            assert (await api.post("/password/forgot", json={"email": "x@example.test"})).status_code == 202
-        limited = await api.post("/password/forgot", json={"email": "X@example.test"})
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-        other = await api.post("/password/forgot", json={"email": "y@example.test"})
-        assert other.status_code == 202
+    with running_server({**test_env, "NUBO_RATE_LIMIT_MAIL": "2"}) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+            for _ in range(2):
+                assert (await api.post("/password/forgot", json={"email": "x@example.test"})).status_code == 202
+            limited = await api.post("/password/forgot", json={"email": "X@example.test"})
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+            other = await api.post("/password/forgot", json={"email": "y@example.test"})
+            assert other.status_code == 202
