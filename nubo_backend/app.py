@@ -19,6 +19,7 @@ from nubo_backend.client_ip import TrustedProxies, client_ip
 from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import AccessLog, RequestIds, setup_logging
+from nubo_backend.mail.sender import MailSender
 from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
@@ -32,6 +33,7 @@ log = logging.getLogger("nubo.app")
 
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
+    from nubo_backend.accounts.routes import bp as accounts
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.blocks.routes import bp as blocks
     from nubo_backend.demo.routes import bp as demo
@@ -48,7 +50,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, demo]
+            search, tags, blocks, demo, accounts]
 
 
 def row_id(segment: str) -> int:
@@ -134,6 +136,12 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.stores = await open_stores(settings)
         app.ctx.relay = Relay(app.ctx.stores)
         app.ctx.relay.start()
+        # Mail waits in its queue until an SMTP server is configured (docs/accounts.md).
+        app.ctx.mail_sender = MailSender(app.ctx.stores) if settings.smtp_url else None
+        if app.ctx.mail_sender is not None:
+            app.ctx.mail_sender.start()
+        elif settings.is_production:
+            log.warning("NUBO_SMTP_URL is not set: verification and password reset mails wait unsent")
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:
@@ -150,6 +158,9 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         relay = getattr(app.ctx, "relay", None)
         if relay is not None:
             await relay.stop()
+        mail_sender = getattr(app.ctx, "mail_sender", None)
+        if mail_sender is not None:
+            await mail_sender.stop()
         stores = getattr(app.ctx, "stores", None)
         if stores is not None:
             await stores.close()

@@ -108,6 +108,22 @@ class Settings:
     backup_s3_access_key: str = ""
     backup_s3_secret_key: str = ""
     demo_page: str = "auto"  # GET /demo: auto (on unless production), on, off
+    # Issue #28, accounts people can get back into (docs/accounts.md): mail, verification,
+    # password reset, e-mail change, two-factor sign-in.
+    smtp_url: str = ""  # smtp:// (STARTTLS when offered), smtp+starttls:// (required), smtps://; empty: mail waits
+    mail_from: str = "Nubo <no-reply@nubo.localhost>"
+    public_url: str = "http://127.0.0.1:8080"  # the base of links in mails
+    mail_timeout: float = 20.0  # seconds one delivery may take (connect, TLS, DATA)
+    mail_retry_base: float = 5.0  # the first retry's delay; doubled at every failure
+    mail_retry_max: float = 3600.0
+    mail_max_attempts: int = 12  # then the mail is dropped (logged): about 3.5 hours of retries
+    email_verification: str = "optional"  # required: unverified accounts may not post or message
+    verify_token_ttl: int = 172800  # e-mail verification and e-mail change links: 2 days
+    reset_token_ttl: int = 1800  # password reset links: 30 minutes
+    mfa_token_ttl: int = 300  # between the password and the second factor at login
+    rate_limit_mail: int = 3  # mails asked per e-mail address and per account per hour
+    rate_limit_mail_ip: int = 20  # mail-sending requests per client address per hour
+    rate_limit_2fa: int = 5  # second-factor codes per account (and per address) per rate_limit_window
 
     @property
     def demo_enabled(self) -> bool:
@@ -124,6 +140,14 @@ class Settings:
         """Refuse settings that are unsafe or unusable; raise SettingsError saying what to set."""
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"NUBO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.email_verification not in ("optional", "required"):
+            raise SettingsError(f"NUBO_EMAIL_VERIFICATION must be optional or required, "
+                                f"not {self.email_verification!r}")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError(f"NUBO_PUBLIC_URL must be an http(s) URL (the base of links in mails), "
+                                f"not {self.public_url!r}")
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
+            raise SettingsError("NUBO_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (

@@ -78,7 +78,13 @@ class ServerProcess:
             start_new_session=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                # The caller gets no handle to stop it with: a server that never became ready
+                # must not outlive the test (it would hold its connections and CPU for good).
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:

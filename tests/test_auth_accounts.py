@@ -23,7 +23,8 @@ async def test_signup_creates_account_and_returns_a_working_token_pair(api: http
     assert body["refresh_token"].startswith(f"{claims.session_id}.")
     me = await api.get("/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
-    assert me.json() == {**body["user"], "email": "alice@example.com"}  # normalised
+    assert me.json() == {**body["user"], "email": "alice@example.com",  # normalised
+                         "email_verified": False, "language": "en", "two_factor": False}
     stored = await stores.pg.fetchval("SELECT password_hash FROM users WHERE id = $1", claims.user_id)
     assert stored.startswith("$argon2id$")
 

@@ -24,6 +24,7 @@ from nubo_backend.auth.schemas import (
 )
 from nubo_backend.client_ip import client_ip
 from nubo_backend.jsonutil import json_response
+from nubo_backend.mail.templates import preferred_language
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.stores import Stores
 from nubo_backend.validation import parse_body
@@ -70,6 +71,8 @@ async def _limit(request: Request, action: str, limit: int, account: str = "") -
 async def signup(request: Request) -> HTTPResponse:
     """Create an account; answers the user and a token pair."""
     body = parse_body(request, SignupBody)
+    if body.language is None:  # the language of the account's mails
+        body.language = preferred_language(request.headers.get("accept-language", ""))
     await _limit(request, "signup", _stores(request).settings.rate_limit_signup, account=body.email)
     result = await service.signup(_stores(request), _passwords(request), body, _client(request))
     return json_response(result, status=201)
@@ -77,7 +80,8 @@ async def signup(request: Request) -> HTTPResponse:
 
 @bp.post("/login")
 @openapi.tag("auth")
-@returns(200, SignedIn, "Signed in")
+@returns(200, SignedIn, "Signed in; or, when the account has two-factor sign-in on, `{mfa_required: true, "
+                       "mfa_token, expires_in}` (MfaRequired): finish with POST /login/2fa")
 @refusal(401, "Wrong identifier or password")
 @refusal(403, "Account suspended")
 @refusal(429, "Too many attempts (Retry-After)")

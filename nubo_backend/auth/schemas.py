@@ -61,12 +61,25 @@ Bio = Annotated[str, StringConstraints(max_length=300), MultiLine]
 AvatarUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=500)]
 
 
+# The language of the account's mails (nubo_backend/mail): English or French.
+Language = Literal["en", "fr"]
+
+
 class SignupBody(Body):
+    model_config = ConfigDict(json_schema_extra=lambda schema: not_null(schema, "language"))
     nul_allowed = frozenset({"password"})
 
     username: Username
     email: Email
     password: NewPassword
+    language: Language | None = None  # absent: from Accept-Language, else English
+
+    @field_validator("language")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("Cannot be null (leave it out)")
+        return value
 
 
 class LoginBody(Body):
@@ -99,20 +112,22 @@ class ProfilePatch(Body):
     """Fields to change; absent fields stay as they are, `avatar_url: null` removes the avatar."""
 
     model_config = ConfigDict(
-        json_schema_extra=lambda schema: schema.update(minProperties=1) or not_null(schema, "display_name", "bio")
+        json_schema_extra=lambda schema: schema.update(minProperties=1)
+        or not_null(schema, "display_name", "bio", "language")
     )
 
     display_name: DisplayName | None = None
     bio: Bio | None = None
     avatar_url: AvatarUrl | None = None
+    language: Language | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("Give at least one of display_name, bio, avatar_url")
+            raise ValueError("Give at least one of display_name, bio, avatar_url, language")
         return self
 
-    @field_validator("display_name", "bio")
+    @field_validator("display_name", "bio", "language")
     @classmethod
     def _not_null(cls, value: str | None) -> str:
         if value is None:
@@ -149,6 +164,9 @@ class Account(PublicAccount):
     """The caller's own account (GET /me)."""
 
     email: str
+    email_verified: bool
+    language: Language  # of the account's mails
+    two_factor: bool  # two-factor sign-in is on
 
 
 class Tokens(Reply):

@@ -13,6 +13,8 @@ from asyncpg import Record, UniqueViolationError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from nubo_backend.accounts import two_factor
+from nubo_backend.accounts.links import send_verification
 from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, SignupBody
@@ -27,6 +29,7 @@ from nubo_backend.auth.sessions import (
 )
 from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
+from nubo_backend.mail.templates import DEFAULT_LANGUAGE
 from nubo_backend.stores import Stores
 from nubo_backend.users.service import erase_user, invalidate_profile
 
@@ -49,8 +52,10 @@ def public_user(row: Record | dict[str, Any]) -> dict[str, Any]:
 
 
 def own_account(row: Record | dict[str, Any]) -> dict[str, Any]:
-    """A user as they see themselves (/me): the public fields and their e-mail."""
-    return {**public_user(row), "email": row["email"]}
+    """A user as they see themselves (/me): the public fields, their e-mail and its state, the
+    language of their mails and whether two-factor sign-in is on (docs/accounts.md)."""
+    return {**public_user(row), "email": row["email"], "email_verified": row["email_verified_at"] is not None,
+            "language": row["language"], "two_factor": row["two_factor"]}
 
 
 def invalid_credentials() -> NuboError:
@@ -125,10 +130,12 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
         raise _duplicate(details)
     password_hash = await passwords.hash(body.password)
     try:
-        async with stores.pg.acquire() as conn:
+        async with stores.pg.acquire() as conn, conn.transaction():
             user = await stores.sql.auth.create_user(
-                conn, username=body.username, email=body.email, password_hash=password_hash
+                conn, username=body.username, email=body.email, password_hash=password_hash,
+                language=body.language or DEFAULT_LANGUAGE,
             )
+            await send_verification(conn, stores, user)  # queued here, mailed after the commit
     except UniqueViolationError:
         raise _duplicate(await _duplicate_fields(stores, body.username, body.email)) from None
     log.info("account created", extra={"user_id": user["id"]})
@@ -156,6 +163,8 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
         raise account_suspended()
     if passwords.needs_rehash(user["password_hash"]):
         await _rehash(stores, passwords, user, body.password)
+    if (second_factor := await two_factor.challenge(stores, user)) is not None:
+        return second_factor  # no session until POST /login/2fa (nubo_backend/accounts)
     return await _open_session(stores, user, client)
 
 
@@ -244,6 +253,7 @@ async def update_profile(stores: Stores, user_id: int, patch: ProfilePatch) -> d
             bio=patch.bio,
             set_avatar_url="avatar_url" in given,
             avatar_url=patch.avatar_url,
+            language=patch.language,
         )
     if user is None:
         raise not_found("Account not found", code="user_not_found")

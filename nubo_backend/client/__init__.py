@@ -18,6 +18,7 @@ from nubo_backend.client.errors import (
     PayloadTooLarge,
     RateLimited,
     ResyncRequired,
+    SecondFactorRequired,
     ServerError,
     ServiceUnavailable,
     SessionRevoked,
@@ -75,7 +76,8 @@ from nubo_backend.client.stats import EventStats
 
 __all__ = [
     "Nubo", "token_expiry",
-    "NuboError", "BadRequest", "Unauthorized", "SessionRevoked", "Forbidden", "NotFound", "Conflict",
+    "NuboError", "BadRequest", "Unauthorized", "SessionRevoked", "SecondFactorRequired", "Forbidden", "NotFound",
+    "Conflict",
     "PayloadTooLarge", "UnsupportedMediaType", "ValidationFailed", "RateLimited", "ServiceUnavailable",
     "ServerError", "ResyncRequired", "Disconnected", "EventStats",
     "Frame", "Ready", "Broadcast", "Ack", "ErrorFrame", "Event", "MessageCreated", "MessageUpdated",

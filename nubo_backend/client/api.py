@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from nubo_backend.client.errors import NuboError, SessionRevoked, Unauthorized, error_for_response
+from nubo_backend.client.errors import NuboError, SecondFactorRequired, SessionRevoked, Unauthorized, error_for_response
 from nubo_backend.client.frames import Ack, Command, Frame
 from nubo_backend.client.models import (
     Account,
@@ -80,10 +80,22 @@ class Nubo:
     # --- making one ------------------------------------------------------------------
 
     @classmethod
-    async def login(cls, urls: str | Sequence[str], username: str, password: str, **kwargs: Any) -> Nubo:
-        """Log in with a username (or an e-mail, if it contains `@`)."""
+    async def login(cls, urls: str | Sequence[str], username: str, password: str, *, code: str | None = None,
+                    **kwargs: Any) -> Nubo:
+        """Log in with a username (or an e-mail, if it contains `@`). With two-factor sign-in on,
+        `code` (from the app, or a recovery code) finishes it; without one, SecondFactorRequired."""
         field = "email" if "@" in username else "username"
-        return await cls._authenticate(urls, "/login", {field: username, "password": password}, **kwargs)
+        try:
+            return await cls._authenticate(urls, "/login", {field: username, "password": password}, **kwargs)
+        except SecondFactorRequired as needed:
+            if code is None:
+                raise
+            return await cls.finish_login(urls, needed.mfa_token, code, **kwargs)
+
+    @classmethod
+    async def finish_login(cls, urls: str | Sequence[str], mfa_token: str, code: str, **kwargs: Any) -> Nubo:
+        """The second step of a login that raised SecondFactorRequired."""
+        return await cls._authenticate(urls, "/login/2fa", {"mfa_token": mfa_token, "code": code}, **kwargs)
 
     @classmethod
     async def signup(cls, urls: str | Sequence[str], username: str, email: str, password: str,
@@ -96,6 +108,8 @@ class Nubo:
         client = cls(urls, Tokens("", ""), **kwargs)
         try:
             answer = await client._request("POST", path, json=body, auth=False)
+            if answer.get("mfa_required"):
+                raise SecondFactorRequired(answer["mfa_token"], answer["expires_in"])
         except BaseException:
             await client.aclose()
             raise
@@ -251,6 +265,51 @@ class Nubo:
 
     async def delete_account(self, password: str) -> None:
         await self._request("DELETE", "/me", json={"password": password})
+
+    # --- getting back in (docs/accounts.md) -------------------------------------------
+
+    @classmethod
+    async def _public(cls, urls: str | Sequence[str], path: str, body: dict[str, Any]) -> Any:
+        async with cls(urls, Tokens("", "")) as client:
+            return await client._request("POST", path, json=body, auth=False)
+
+    @classmethod
+    async def forgot_password(cls, urls: str | Sequence[str], email: str) -> None:
+        """Ask for a reset link by mail (answered the same whether an account has the address)."""
+        await cls._public(urls, "/password/forgot", {"email": email})
+
+    @classmethod
+    async def reset_password(cls, urls: str | Sequence[str], token: str, password: str) -> int:
+        """Set a new password with a reset link's token; every session is revoked (returned: how many)."""
+        answer = await cls._public(urls, "/password/reset", {"token": token, "password": password})
+        return int(answer["revoked_sessions"])
+
+    @classmethod
+    async def verify_email(cls, urls: str | Sequence[str], token: str) -> str:
+        """Take a verification (or e-mail change) link's token; returns the address now verified."""
+        return str((await cls._public(urls, "/email/verify", {"token": token}))["email"])
+
+    async def resend_verification(self) -> None:
+        await self._request("POST", "/email/verification")
+
+    async def change_email(self, email: str, password: str) -> None:
+        """Mail a confirmation to `email`; the account moves there once its link is taken."""
+        await self._request("POST", "/me/email", json={"email": email, "password": password})
+
+    async def start_totp(self) -> dict[str, str]:
+        """`{"secret", "otpauth_uri"}` to add to an authenticator app; then confirm_totp."""
+        return dict(await self._request("POST", "/me/2fa/totp"))
+
+    async def confirm_totp(self, code: str) -> list[str]:
+        """Turn two-factor sign-in on with a first code; returns the 10 recovery codes."""
+        return list((await self._request("POST", "/me/2fa/totp/confirm", json={"code": code}))["recovery_codes"])
+
+    async def disable_totp(self, password: str, code: str) -> None:
+        await self._request("DELETE", "/me/2fa/totp", json={"password": password, "code": code})
+
+    async def new_recovery_codes(self, password: str, code: str) -> list[str]:
+        answer = await self._request("POST", "/me/2fa/recovery-codes", json={"password": password, "code": code})
+        return list(answer["recovery_codes"])
 
     async def logout(self) -> None:
         await self.realtime.stop()

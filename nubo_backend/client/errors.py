@@ -38,6 +38,17 @@ class SessionRevoked(Unauthorized):
     """The session is gone (logout elsewhere, password change, reused refresh token): log in again."""
 
 
+class SecondFactorRequired(Unauthorized):
+    """The password was right but the account has two-factor sign-in on: call
+    `Nubo.login(..., code=...)`, or `Nubo.finish_login(urls, exc.mfa_token, code)` within
+    `exc.expires_in` seconds."""
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        super().__init__("mfa_required", "A second factor is required to finish signing in", 401)
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+
+
 class Forbidden(NuboError):
     status = 403  # forbidden, not_a_member, not_author, wrong_password, account_suspended, ...
 

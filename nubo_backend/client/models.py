@@ -59,6 +59,9 @@ class Account(User):
     """Yourself, as /me shows you: with your e-mail."""
 
     email: str = ""
+    email_verified: bool = False
+    language: str = "en"  # of your mails
+    two_factor: bool = False  # two-factor sign-in is on
 
 
 @dataclass

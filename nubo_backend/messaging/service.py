@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.blocks.visibility import hidden_from, refuse_if_blocked, without_blocked
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
 from nubo_backend.media import service as media
@@ -250,6 +251,7 @@ async def send_message(
 ) -> tuple[dict[str, Any], bool]:
     """Store a message, once per client_id; returns (message, created). Durable on return."""
     _check_length(stores, body)
+    await require_verified_email(stores, user_id)  # NUBO_EMAIL_VERIFICATION (REST and sockets)
     q = stores.sql.messaging
     async with stores.pg.acquire() as conn, conn.transaction():
         membership = await _require_member(conn, stores, conversation_id, user_id)

@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
+from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
@@ -43,6 +44,7 @@ def _page_query(request: Request) -> PageQuery:
 async def create_post(request: Request) -> HTTPResponse:
     """Publish a post `{body, media_ids?}` (ids from POST /media); its author's followers get `post.created`."""
     data = parse_body(request, PostIn)
+    await require_verified_email(request.app.ctx.stores, caller_id(request))  # NUBO_EMAIL_VERIFICATION
     post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_ids)
     return json_response(post, status=201)
 
@@ -149,6 +151,7 @@ async def feed(request: Request) -> HTTPResponse:
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
     data = parse_body(request, CommentIn)
+    await require_verified_email(request.app.ctx.stores, caller_id(request))  # NUBO_EMAIL_VERIFICATION
     comment = await comments.add_comment(request.app.ctx.stores, post_id, caller_id(request), data.body)
     return json_response(comment, status=201)
 

@@ -1,6 +1,8 @@
-"""PostgreSQL: the asyncpg pool and its health check."""
+"""PostgreSQL: the asyncpg pool, its health check, and a LISTEN connection kept open."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 
@@ -23,3 +25,25 @@ async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> async
 async def check(pool: asyncpg.Pool) -> None:
     async with pool.acquire(timeout=2) as conn:
         await conn.fetchval("SELECT 1")
+
+
+async def listen_forever(dsn: str, channel: str, wake: asyncio.Event, retry: float) -> None:
+    """Hold a LISTEN connection on `channel` (its own, not the pool's), reconnecting every
+    `retry` seconds while PostgreSQL is away, and set `wake` at every NOTIFY, and once at every
+    (re)connection for what was committed while not listening. Runs until cancelled."""
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+            await conn.add_listener(channel, lambda *_: wake.set())
+            wake.set()
+            await lost.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the listener's own poll covers us until the next attempt
+            await asyncio.sleep(retry)
+        finally:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()

@@ -1,9 +1,9 @@
 -- Accounts: creation, credentials lookup, profile and password changes.
 
--- name: create_user(username, email, password_hash)^
-INSERT INTO users (username, email, password_hash)
-VALUES (:username, :email, :password_hash)
-RETURNING id, username, email, display_name, bio, avatar_url, created_at;
+-- name: create_user(username, email, password_hash, language)^
+INSERT INTO users (username, email, password_hash, language)
+VALUES (:username, :email, :password_hash, :language)
+RETURNING id, username, email, display_name, bio, avatar_url, created_at, language;
 
 -- name: taken_fields(username, email)^
 -- Which of username / email another account already uses (case-insensitively).
@@ -29,18 +29,21 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND suspended_at IS NULL)
 SELECT password_hash FROM users WHERE id = :user_id;
 
 -- name: get_account(user_id)^
-SELECT id, username, email, display_name, bio, avatar_url, created_at
+SELECT id, username, email, display_name, bio, avatar_url, created_at, email_verified_at, language,
+       EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor
 FROM users WHERE id = :user_id;
 
--- name: update_profile(user_id, set_display_name, display_name, set_bio, bio, set_avatar_url, avatar_url)^
--- Only the fields flagged set_* change; avatar_url may be set to NULL.
+-- name: update_profile(user_id, set_display_name, display_name, set_bio, bio, set_avatar_url, avatar_url, language)^
+-- Only the fields flagged set_* change (language: when not null); avatar_url may be set to NULL.
 UPDATE users SET
     display_name = CASE WHEN :set_display_name::boolean THEN :display_name::text ELSE display_name END,
     bio          = CASE WHEN :set_bio::boolean THEN :bio::text ELSE bio END,
     avatar_url   = CASE WHEN :set_avatar_url::boolean THEN :avatar_url::text ELSE avatar_url END,
+    language     = coalesce(:language::text, language),
     updated_at   = now()
 WHERE id = :user_id
-RETURNING id, username, email, display_name, bio, avatar_url, created_at;
+RETURNING id, username, email, display_name, bio, avatar_url, created_at, email_verified_at, language,
+          EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor;
 
 -- name: replace_password_hash(user_id, old_hash, new_hash)$
 -- Compare-and-set: a concurrent password change wins over a rehash on login.
