@@ -22,6 +22,7 @@ from nubo_backend.logs import AccessLog, RequestIds, setup_logging
 from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
+from nubo_backend.push.sender import PushSender
 from nubo_backend.serving.drain import install_graceful_shutdown
 from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 from nubo_backend.settings import Settings
@@ -41,6 +42,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.moderation.routes import bp as moderation
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.push.routes import bp as push
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.search.routes import bp as search
@@ -48,7 +50,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, demo]
+            search, tags, blocks, push, demo]
 
 
 def row_id(segment: str) -> int:
@@ -134,6 +136,8 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.stores = await open_stores(settings)
         app.ctx.relay = Relay(app.ctx.stores)
         app.ctx.relay.start()
+        app.ctx.push_sender = PushSender(app.ctx.stores)
+        app.ctx.push_sender.start()
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:
@@ -147,6 +151,9 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_stop
     async def close_connections(app: Sanic) -> None:
+        push_sender = getattr(app.ctx, "push_sender", None)
+        if push_sender is not None:
+            await push_sender.stop()
         relay = getattr(app.ctx, "relay", None)
         if relay is not None:
             await relay.stop()
