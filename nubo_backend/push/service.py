@@ -70,10 +70,13 @@ async def subscribe(
         origin = await check_endpoint(endpoint, stores.settings.push_allow_private_endpoints)
     except EndpointRefused as exc:
         raise _invalid("subscription.endpoint", f"Endpoint refused: {exc}") from None
-    row = await stores.sql.push.upsert_webpush(
-        stores.pg, user_id=user_id, session_id=session_id, endpoint=endpoint, origin=origin,
-        p256dh=p256dh, auth=auth, alerts=_stored_alerts(alerts), policy=policy,
-    )
+    q = stores.sql.push
+    async with stores.pg.acquire() as conn, conn.transaction():
+        await q.delete_replaced_webpush(conn, session_id=session_id, endpoint=endpoint)
+        row = await q.insert_webpush(
+            conn, user_id=user_id, session_id=session_id, endpoint=endpoint, origin=origin,
+            p256dh=p256dh, auth=auth, alerts=_stored_alerts(alerts), policy=policy,
+        )
     return _subscription_view(stores, row)
 
 

@@ -1,12 +1,11 @@
 -- Push subscriptions (Web Push and native devices) and the durable queue of pushes.
 
--- name: upsert_webpush(user_id, session_id, endpoint, origin, p256dh, auth, alerts, policy)^
--- The session's one Web Push subscription, replaced by a new one (Mastodon's POST). An
--- endpoint another session had moves to this one.
-WITH gone AS (
-    DELETE FROM push_subscriptions
-     WHERE kind = 'webpush' AND (session_id = :session_id OR endpoint = :endpoint)
-)
+-- name: delete_replaced_webpush(session_id, endpoint)!
+-- Before a session subscribes: its previous subscription goes, and so does the endpoint's if
+-- another session had it (the endpoint moves to this one).
+DELETE FROM push_subscriptions WHERE kind = 'webpush' AND (session_id = :session_id OR endpoint = :endpoint);
+
+-- name: insert_webpush(user_id, session_id, endpoint, origin, p256dh, auth, alerts, policy)^
 INSERT INTO push_subscriptions (user_id, session_id, kind, endpoint, origin, p256dh, auth, alerts, policy)
 VALUES (:user_id, :session_id, 'webpush', :endpoint, :origin, :p256dh, :auth, :alerts, :policy)
 RETURNING id, endpoint, alerts, policy;
@@ -71,7 +70,7 @@ UPDATE push_jobs j SET not_before = now() + make_interval(secs => :lease), attem
   FROM due, push_subscriptions s
  WHERE j.id = due.id AND s.id = j.subscription_id
 RETURNING j.id, j.subscription_id, j.event_id, j.kind AS event_kind, j.payload, j.urgency, j.topic,
-          j.attempts, extract(epoch FROM j.expires_at - now()) AS ttl_left,
+          j.attempts, extract(epoch FROM j.expires_at - now())::float8 AS ttl_left,
           s.user_id, s.session_id, s.kind, s.endpoint, s.origin, s.p256dh, s.auth;
 
 -- name: delete_job(id)!
@@ -82,7 +81,7 @@ UPDATE push_jobs SET not_before = now() + make_interval(secs => :delay) WHERE id
 
 -- name: next_due_in(busy_origins, kinds)$
 -- Seconds until the next job of an origin not in busy_origins falls due (NULL: none waiting).
-SELECT extract(epoch FROM min(j.not_before) - now())
+SELECT extract(epoch FROM min(j.not_before) - now())::float8
   FROM push_jobs j JOIN push_subscriptions s ON s.id = j.subscription_id
  WHERE s.origin <> ALL(:busy_origins::text[]) AND s.kind = ANY(:kinds::text[]);
 
