@@ -226,7 +226,7 @@ def read_or_create_secret(
     try:
         fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+            fh.write(value.strip() + "\n")
         os.link(aside, path)
     except FileExistsError:
         return path.read_text().strip()  # another process linked its secret first
@@ -237,7 +237,7 @@ def read_or_create_secret(
         ) from None
     finally:
         aside.unlink(missing_ok=True)
-    return value
+    return value.strip()  # as it reads back
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
