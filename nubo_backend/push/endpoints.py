@@ -30,6 +30,8 @@ class EndpointRefused(Exception):
 
 def endpoint_origin(url: str, allow_private: bool) -> str:
     """`scheme://host[:port]` of an acceptable endpoint URL (the VAPID audience), or EndpointRefused."""
+    if not url.isascii() or any(ord(c) < 0x21 or c == "\x7f" for c in url):
+        raise EndpointRefused("the endpoint must be a URL without spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -60,8 +62,9 @@ async def public_addresses(host: str, port: int, allow_private: bool) -> list[st
     one private answer among public ones refuses the host, since any of them may be used."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise EndpointRefused(f"the endpoint's host does not resolve ({exc.strerror or exc})") from None
+    except (OSError, ValueError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise EndpointRefused(f"the endpoint's host does not resolve ({reason})") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses or not all(address_allowed(a, allow_private) for a in addresses):
         raise EndpointRefused("the endpoint's host resolves to a non-public address")

@@ -22,7 +22,6 @@ from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("push")
 
-UNAVAILABLE = refusal(503, "This push service is not configured on the server (`push_unavailable`)")
 NONE = refusal(404, "The session has no push subscription (`push_subscription_not_found`)")
 
 
@@ -34,8 +33,8 @@ def _session_id(request: Request) -> str:
 @openapi.tag("push")
 @openapi.body({"application/json": openapi.Component(SubscribeBody)}, required=True)
 @returns(200, PushSubscriptionReply)
-@refusal(422, "Bad keys, or an endpoint refused: not https, or not at a public address (`invalid_subscription`)")
-@UNAVAILABLE
+@refusal(422, "Bad keys, or an endpoint refused: not https, or not at a public address "
+               "(`invalid_subscription`); Web Push not configured on this server (`push_unavailable`)")
 @require_auth
 async def subscribe(request: Request) -> HTTPResponse:
     """Subscribe this session to Web Push (RFC 8030), replacing its subscription if it had one.
@@ -91,8 +90,8 @@ async def unsubscribe(request: Request) -> HTTPResponse:
 @openapi.tag("push")
 @openapi.body({"application/json": openapi.Component(DeviceBody)}, required=True)
 @returns(201, DeviceReply)
-@refusal(422, "Not a device token of that platform (`invalid_device_token`)")
-@UNAVAILABLE
+@refusal(422, "Not a device token of that platform (`invalid_device_token`); that platform not configured "
+               "on this server (`push_unavailable`)")
 @require_auth
 async def register_device(request: Request) -> HTTPResponse:
     """Register an APNs or FCM device token for this session (alerts and policy as for Web
@@ -108,7 +107,8 @@ async def register_device(request: Request) -> HTTPResponse:
 @bp.delete("/push/devices")
 @openapi.tag("push")
 @openapi.parameter("platform", openapi.String(enum=["apns", "fcm"]), "query", required=True)
-@openapi.parameter("token", str, "query", required=True)
+@openapi.parameter("token", openapi.String(pattern=r"^[A-Za-z0-9_:\-]+$", maxLength=4096), "query",
+                   required=True)
 @no_content("The device token receives no more pushes")
 @require_auth
 async def unregister_device(request: Request) -> HTTPResponse:

@@ -11,6 +11,8 @@ from nubo_backend.validation import Body, Query
 
 Policy = Literal["all", "followed", "follower", "none"]
 Platform = Literal["apns", "fcm"]
+# Both platforms' alphabets (APNs: hex; FCM: base64url and colons); each checks its own format.
+DeviceToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_:\-]+$")]
 
 
 class Alerts(BaseModel):
@@ -62,14 +64,14 @@ class SubscriptionUpdateBody(Body):
 
 class DeviceBody(Body):
     platform: Platform
-    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    token: DeviceToken
     alerts: Alerts = Field(default_factory=Alerts)
     policy: Policy = "all"
 
 
 class DeviceQuery(Query):
     platform: Platform
-    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    token: DeviceToken
 
 
 class AlertStates(Reply):

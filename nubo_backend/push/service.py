@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import binascii
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
+
+import asyncpg
 
 from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import dumps_str, loads
@@ -14,6 +17,8 @@ from nubo_backend.push.queue import ALERTS
 from nubo_backend.push.vapid import b64url_decode, server_key
 from nubo_backend.stores import Stores
 
+log = logging.getLogger("nubo.push")
+
 PLATFORMS = ("apns", "fcm")
 # APNs device tokens are hex (32 bytes today, up to 100 allowed); FCM registration tokens use
 # base64url letters and colons. Either way nothing that could leave the URL path it goes in.
@@ -21,7 +26,8 @@ TOKEN_PATTERNS = {"apns": re.compile(r"[0-9a-fA-F]{64,200}"), "fcm": re.compile(
 
 
 def _unavailable(what: str) -> NuboError:
-    return NuboError(503, "push_unavailable", f"{what} is not configured on this server")
+    # 422, not 503: an operator's choice, which waiting does not change.
+    return NuboError(422, "push_unavailable", f"{what} is not configured on this server")
 
 
 def _invalid(field: str, message: str) -> NuboError:
@@ -112,6 +118,17 @@ async def unsubscribe(stores: Stores, session_id: str) -> None:
     await stores.sql.push.delete_webpush(stores.pg, session_id=session_id)
 
 
+async def forget_sessions(stores: Stores, session_ids: list[str]) -> None:
+    """Sessions ended (logout, revocation): their subscriptions and devices go. If PostgreSQL
+    cannot say so now, the sender deletes them instead of pushing (it checks the session)."""
+    if not session_ids:
+        return
+    try:
+        await stores.sql.push.delete_of_sessions(stores.pg, session_ids=session_ids)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("push subscriptions of %d ended session(s) left to the sender: %s", len(session_ids), exc)
+
+
 def _check_platform(stores: Stores, platform: str, token: str) -> None:
     configured = {"apns": stores.settings.push_apns_key_file, "fcm": stores.settings.push_fcm_service_account_file}
     if not configured[platform]:
@@ -137,4 +154,6 @@ async def register_device(
 
 async def unregister_device(stores: Stores, user_id: int, platform: str, token: str) -> None:
     """Idempotent: the caller's device token no longer receives pushes."""
+    if not TOKEN_PATTERNS[platform].fullmatch(token):
+        return  # no such token can have been registered
     await stores.sql.push.delete_device(stores.pg, user_id=user_id, kind=platform, token=token)

@@ -22,6 +22,10 @@ RETURNING id, endpoint, alerts, policy;
 -- name: delete_webpush(session_id)$
 DELETE FROM push_subscriptions WHERE kind = 'webpush' AND session_id = :session_id RETURNING 1;
 
+-- name: delete_of_sessions(session_ids)!
+-- Logout or revocation: the sessions' subscriptions and devices go with them.
+DELETE FROM push_subscriptions WHERE session_id = ANY(:session_ids::text[]);
+
 -- name: upsert_device(user_id, session_id, kind, token, alerts, policy)^
 -- A device token belongs to the last session that registered it.
 INSERT INTO push_subscriptions (user_id, session_id, kind, endpoint, origin, alerts, policy)
