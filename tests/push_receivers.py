@@ -57,6 +57,7 @@ class Receiver:
         self.errors: list[str] = []
         self.script: list[tuple[int, dict[str, str], bytes]] = []  # answers to give first, in order
         self.hang = False  # hold requests until `release()`
+        self.delay = 0.0  # seconds every answer takes (a slow push service)
         self._released = asyncio.Event()
         self._shutdown: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -123,6 +124,8 @@ class Receiver:
         self.requests += 1
         if self.hang:
             await self._released.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.script:
             status, extra, content = self.script.pop(0)
         else:
