@@ -113,8 +113,8 @@ class Settings:
     push_preview: bool = True  # a short preview of the text in the payload (off: kind and ids only)
     push_ttl: int = 86400  # seconds a push may wait (offline phone, retries) before it is dropped
     push_timeout: float = 10.0  # one request to a push service
-    push_concurrency: int = 32  # requests in flight per instance
-    push_origin_concurrency: int = 4  # of which to any one push service (a slow one holds only these)
+    push_concurrency: int = 64  # requests in flight per instance
+    push_origin_concurrency: int = 16  # of which to any one push service (a slow one holds only these)
     push_retry_base: float = 1.0  # first retry delay; doubles per attempt (Retry-After wins when longer)
     push_retry_max: float = 300.0
     push_apns_url: str = "https://api.push.apple.com"

@@ -58,6 +58,7 @@ def push_server_process(test_env: dict[str, str], session_stores: Stores, receiv
         "NUBO_PUSH_GRACE": "0.2",
         "NUBO_PUSH_RETRY_BASE": "0.3",
         "NUBO_PUSH_TIMEOUT": "3",
+        "NUBO_PUSH_ORIGIN_CONCURRENCY": "4",  # (the hanging push service test fills it)
         "NUBO_PUSH_APNS_URL": receivers.apns.origin,
         "NUBO_PUSH_APNS_KEY_FILE": str(folder / "apns.p8"),
         "NUBO_PUSH_APNS_KEY_ID": receivers.apns.key_id,
@@ -167,7 +168,9 @@ async def test_bad_subscription_keys_are_refused(api, push, stores) -> None:
 
 async def test_device_tokens_are_checked_per_platform(api, push, stores) -> None:
     bob = await make_user(stores)
-    bad = await api.post("/push/devices", headers=bob.headers, json={"platform": "apns", "token": "../../x"})
+    path = await api.post("/push/devices", headers=bob.headers, json={"platform": "apns", "token": "../../x"})
+    assert path.status_code == 422 and path.json()["code"] == "validation_error"
+    bad = await api.post("/push/devices", headers=bob.headers, json={"platform": "apns", "token": "not_hex_" * 10})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_device_token"
     good = await api.post("/push/devices", headers=bob.headers, json={"platform": "apns", "token": APNS_TOKEN})
     assert good.status_code == 201 and good.json()["platform"] == "apns"

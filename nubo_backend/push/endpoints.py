@@ -116,6 +116,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             ssl_context=ssl.create_default_context(),
             max_connections=max_connections,
             keepalive_expiry=keepalive_expiry,
+            http2=True,  # push services speak it (over TLS, by ALPN): one connection per service
             network_backend=_GuardedBackend(allow_private),
         )
 

@@ -139,26 +139,25 @@ class PushSender:
         return [origin for origin, n in self.per_origin.items() if n >= cap]
 
     async def _claim(self) -> bool:
-        """Take due jobs into free slots; whether any were taken."""
+        """Take due jobs into free slots, within each origin's room; whether any were taken."""
         free = self.settings.push_concurrency - len(self.in_flight)
         if free <= 0:
             self.slot_free.clear()
             await self.slot_free.wait()
             return True  # (claim again at once)
-        cap, busy = self.settings.push_origin_concurrency, self._busy()
+        cap = self.settings.push_origin_concurrency
+        rooms = {origin: max(cap - n, 0) for origin, n in self.per_origin.items()}
         lease = self.settings.push_timeout * 2 + LEASE_MARGIN  # (FCM and APNs may make two requests)
-        q = self.stores.sql.push
-        async with self.stores.pg.acquire() as conn:
-            claimed = q.claim_due_jobs(conn, lim=free, lease=lease, busy_origins=busy, kinds=list(self.providers))
-            jobs = [dict(j) async for j in claimed]
-            for job in jobs:
-                if self.per_origin[job["origin"]] >= cap:  # more of one origin than it has room for
-                    await q.release_job(conn, id=job["id"])
-                    continue
-                self.per_origin[job["origin"]] += 1
-                task = asyncio.create_task(self._push(job))
-                self.in_flight.add(task)
-                task.add_done_callback(self._done)
+        claimed = self.stores.sql.push.claim_due_jobs(
+            self.stores.pg, lim=free, lease=lease, busy_origins=self._busy(), kinds=list(self.providers),
+            origins=list(rooms), rooms=list(rooms.values()), room=cap,
+        )
+        jobs = [dict(j) async for j in claimed]
+        for job in jobs:
+            self.per_origin[job["origin"]] += 1
+            task = asyncio.create_task(self._push(job))
+            self.in_flight.add(task)
+            task.add_done_callback(self._done)
         return bool(jobs)
 
     def _done(self, task: asyncio.Task[None]) -> None:

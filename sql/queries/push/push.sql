@@ -61,18 +61,25 @@ SELECT s, e, k, p, u, t, now() + make_interval(secs => :delay), now() + make_int
               :urgencies::text[], :topics::text[], :ttls::float8[]) AS j(s, e, k, p, u, t, ttl)
 ON CONFLICT (subscription_id, event_id) DO NOTHING;
 
--- name: claim_due_jobs(lim, lease, busy_origins, kinds)
+-- name: claim_due_jobs(lim, lease, busy_origins, kinds, origins, rooms, room)
 -- Take up to lim due jobs, leased for `lease` seconds (a sender that dies mid-push leaves
--- them to be taken again after it), skipping origins this sender already has its fill of.
+-- them to be taken again after it), at most the room this sender has left per origin
+-- (rooms[i] for origins[i], `room` for any other), of the kinds it is configured for.
 WITH due AS (
-    SELECT j.id FROM push_jobs j JOIN push_subscriptions s ON s.id = j.subscription_id
+    SELECT j.id, s.origin, j.not_before FROM push_jobs j JOIN push_subscriptions s ON s.id = j.subscription_id
      WHERE j.not_before <= now() AND s.origin <> ALL(:busy_origins::text[]) AND s.kind = ANY(:kinds::text[])
      ORDER BY j.not_before LIMIT :lim
        FOR UPDATE OF j SKIP LOCKED
+), ranked AS (
+    SELECT id, origin, row_number() OVER (PARTITION BY origin ORDER BY not_before) AS n FROM due
+), picked AS (
+    SELECT r.id FROM ranked r
+      LEFT JOIN unnest(:origins::text[], :rooms::int[]) AS o(name, room) ON o.name = r.origin
+     WHERE r.n <= coalesce(o.room, :room)
 )
 UPDATE push_jobs j SET not_before = now() + make_interval(secs => :lease), attempts = j.attempts + 1
-  FROM due, push_subscriptions s
- WHERE j.id = due.id AND s.id = j.subscription_id
+  FROM picked, push_subscriptions s
+ WHERE j.id = picked.id AND s.id = j.subscription_id
 RETURNING j.id, j.subscription_id, j.event_id, j.kind AS event_kind, j.payload, j.urgency, j.topic,
           j.attempts, extract(epoch FROM j.expires_at - now())::float8 AS ttl_left,
           s.user_id, s.session_id, s.kind, s.endpoint, s.origin, s.p256dh, s.auth;
@@ -97,7 +104,3 @@ SELECT p.a AS actor_id, p.u AS user_id
  WHERE EXISTS (SELECT 1 FROM blocks
                 WHERE (blocker_id = p.a AND blocked_id = p.u) OR (blocker_id = p.u AND blocked_id = p.a))
     OR EXISTS (SELECT 1 FROM mutes WHERE muter_id = p.u AND muted_id = p.a);
-
--- name: release_job(id)!
--- A claimed job handed back untried (its push service had no room): due again at once.
-UPDATE push_jobs SET not_before = now(), attempts = attempts - 1 WHERE id = :id;
