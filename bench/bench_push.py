@@ -8,8 +8,9 @@ the tests (tests/push_receivers.py: it checks every VAPID JWT and decrypts every
 bench's own loop). Three phases:
 
 1. Throughput: `--recipients` users without a socket, each with a Web Push subscription; a sender
-   POSTs `--pushes` direct messages to them (64 in flight). Pushes per second = pushes received /
-   time from the first POST to the last push received.
+   POSTs `--pushes` direct messages to them while the server holds their jobs (a grace of an
+   hour); then every job is made due at once. Pushes per second = pushes received / time from
+   then to the last push received: the sender's rate, not the REST API's.
 2. Socket delivery, push service normal: `--socket-users` users hold a socket; messages to them
    at `--rate`/s for `--seconds`, while the same rate of messages goes to push-only users.
    Latency: from the start of the POST to `message.created` on the socket.
@@ -116,6 +117,18 @@ async def socket_phase(api, server_url, sender, socket_convs, socket_users, push
     return latencies
 
 
+async def serve(port: int, env: dict[str, str], url: str) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT,  # noqa: ASYNC220
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    async with httpx.AsyncClient(base_url=url, timeout=5) as api:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await api.get("/ping")).status_code == 200:
+                    return server
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
 async def main(args: argparse.Namespace) -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
@@ -127,19 +140,14 @@ async def main(args: argparse.Namespace) -> None:
            "NUBO_POSTGRES_DSN": f"postgresql://postgres@127.0.0.1:5432/{DB}",
            "NUBO_REDIS_NAMESPACE": f"benchpush{os.getpid()}:", "NUBO_MONGO_URL": args.mongo_url, "NUBO_MONGO_DB": DB,
            "NUBO_RATE_LIMIT_SIGNUP": "100000", "NUBO_PUSH_VAPID_PRIVATE_KEY": new_private_key_pem(),
-           "NUBO_PUSH_ALLOW_PRIVATE_ENDPOINTS": "true", "NUBO_PUSH_GRACE": "0", "NUBO_PUSH_TIMEOUT": "30"}
+           "NUBO_PUSH_ALLOW_PRIVATE_ENDPOINTS": "true", "NUBO_PUSH_TIMEOUT": "30"}
     subprocess.run([sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=env, check=True,  # noqa: ASYNC221
                    capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT,  # noqa: ASYNC220
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    server = await serve(port, {**env, "NUBO_PUSH_GRACE": "3600"}, url)
+    pg = await asyncpg.connect(env["NUBO_POSTGRES_DSN"])
     try:
         async with httpx.AsyncClient(base_url=url, timeout=60) as api:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await api.get("/ping")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
             _, sender = await signup(api)
             progress("signing up and subscribing recipients")
             push_convs = []
@@ -153,12 +161,19 @@ async def main(args: argparse.Namespace) -> None:
             socket_users = [await signup(api) for _ in range(args.socket_users)]
             socket_convs = [await direct(api, sender, uid) for uid, _ in socket_users]
 
-            progress(f"phase 1: {args.pushes} pushes")
-            started = time.monotonic()
+            progress(f"phase 1: {args.pushes} messages, their pushes held")
             await send_all(api, sender, push_convs, args.pushes)
+            while await pg.fetchval("SELECT count(*) FROM push_jobs") < args.pushes:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            progress("phase 1: every push due now")
+            started = time.monotonic()
+            await pg.execute("UPDATE push_jobs SET not_before = now(); NOTIFY nubo_push")
             await receiver.wait_for(args.pushes, within=300)
             elapsed = max(r.at for r in receiver.received) - started
             received, errors = len(receiver.received), len(receiver.errors)
+            server.terminate()
+            server.wait(timeout=20)
+            server = await serve(port, env, url)  # the same, pushing after the default grace
             progress(f"phase 2: socket delivery at {args.rate}/s, push service normal")
             receiver.reset()
             normal = await socket_phase(api, url, sender, socket_convs, socket_users, push_convs, args.rate,
@@ -174,6 +189,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"socket delivery, {label}: {len(values)} delivered, p50 {pct(values, 0.5):.0f} ms, "
                   f"p99 {pct(values, 0.99):.0f} ms")
     finally:
+        await pg.close()
         server.terminate()
         server.wait(timeout=20)
         await receiver.stop()
