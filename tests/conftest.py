@@ -195,9 +195,9 @@ def start_server(test_env: dict[str, str], stores: Stores) -> Iterator:
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None, **kwargs: object) -> ServerProcess:
-        proc = ServerProcess({**test_env, **(env or {})}, **kwargs).start()
-        started.append(proc)
-        return proc
+        proc = ServerProcess({**test_env, **(env or {})}, **kwargs)
+        started.append(proc)  # before it starts: one that fails to get ready is stopped too
+        return proc.start()
 
     yield start
     for proc in started:

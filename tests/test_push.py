@@ -67,9 +67,13 @@ def push_server_process(test_env: dict[str, str], session_stores: Stores, receiv
         "NUBO_PUSH_FCM_URL": receivers.fcm.origin,
         "NUBO_PUSH_FCM_SERVICE_ACCOUNT_FILE": str(folder / "fcm.json"),
     }
-    proc = ServerProcess(env).start()
-    yield proc
-    proc.stop()
+    proc = ServerProcess(env)
+    try:  # stopped even when it fails to start (a loaded machine: up to a minute)
+        proc.start(wait=False)
+        proc.wait_ready(timeout=60)
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
