@@ -13,7 +13,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from nubo_backend.push.vapid import new_private_key_pem
+from nubo_backend.client import Nubo
+from nubo_backend.push.vapid import b64url, new_private_key_pem
 from nubo_backend.realtime.presence import is_online
 from nubo_backend.stores import Stores
 from tests.factories import TestUser, make_user
@@ -410,3 +411,19 @@ async def test_apns_503_with_retry_after_is_retried_then_delivered_once(api, pus
     assert len(await push.apns.wait_for(1, within=6)) == 1
     await asyncio.sleep(QUIET)
     assert len(push.apns.received) == 1
+
+
+async def test_the_typed_client_subscribes_updates_and_registers_devices(push_server_process, push, stores) -> None:
+    bob = await make_user(stores)
+    agent = push.webpush.new_subscription()
+    async with Nubo.with_token(push_server_process.url, bob.token) as client:
+        sub = await client.push_subscribe(agent.endpoint, agent.p256dh, b64url(agent.auth), alerts={"like": False})
+        assert sub.alerts["like"] is False and sub.policy == "all" and len(sub.server_key) == 87
+        assert (await client.update_push_subscription(policy="follower")).policy == "follower"
+        assert (await client.push_subscription()).id == sub.id
+        device = await client.register_push_device("fcm", FCM_TOKEN, alerts={"follow": False})
+        assert device.platform == "fcm" and device.alerts["follow"] is False
+        assert await subscriptions(stores) == 2
+        await client.unregister_push_device("fcm", FCM_TOKEN)
+        await client.push_unsubscribe()
+    assert await subscriptions(stores) == 0
