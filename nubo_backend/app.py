@@ -22,7 +22,6 @@ from nubo_backend.logs import AccessLog, RequestIds, setup_logging
 from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.push.sender import PushSender
 from nubo_backend.serving.drain import install_graceful_shutdown
 from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 from nubo_backend.settings import Settings
@@ -136,8 +135,12 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.stores = await open_stores(settings)
         app.ctx.relay = Relay(app.ctx.stores)
         app.ctx.relay.start()
-        app.ctx.push_sender = PushSender(app.ctx.stores)
-        app.ctx.push_sender.start()
+        if settings.push_configured:
+            # Imported only then: its HTTP client stack is most of a second of start-up.
+            from nubo_backend.push.sender import PushSender
+
+            app.ctx.push_sender = PushSender(app.ctx.stores)
+            app.ctx.push_sender.start()
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:

@@ -130,6 +130,11 @@ class Settings:
         return self.demo_page == "on" or (self.demo_page == "auto" and not self.is_production)
 
     @property
+    def push_configured(self) -> bool:
+        """Whether this instance pushes through any service (push/sender.py runs then)."""
+        return bool(self.push_vapid_private_key or self.push_apns_key_file or self.push_fcm_service_account_file)
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 

@@ -171,9 +171,12 @@ async def _clean(stores: Stores) -> None:
 @pytest.fixture(scope="session")
 def server_process(test_env: dict[str, str], session_stores: Stores) -> Iterator[ServerProcess]:
     """One real `nubo serve` process shared by the session's HTTP tests."""
-    proc = ServerProcess(test_env).start()
-    yield proc
-    proc.stop()
+    proc = ServerProcess(test_env)
+    try:  # stopped even when it fails to get ready
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture

@@ -93,8 +93,6 @@ class PushSender:
         self.slot_free = asyncio.Event()
 
     def start(self) -> None:
-        if not self.providers:
-            return  # no push service configured here: jobs wait for an instance that has one
         self.tasks = [
             asyncio.create_task(self._run(), name="nubo-push-sender"),
             asyncio.create_task(self._listen(), name="nubo-push-listener"),

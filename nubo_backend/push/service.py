@@ -12,7 +12,6 @@ import asyncpg
 
 from nubo_backend.errors import NuboError, not_found
 from nubo_backend.jsonutil import dumps_str, loads
-from nubo_backend.push.endpoints import EndpointRefused, check_endpoint
 from nubo_backend.push.queue import ALERTS
 from nubo_backend.push.vapid import b64url_decode, server_key
 from nubo_backend.stores import Stores
@@ -72,6 +71,8 @@ async def subscribe(
     if not stores.settings.push_vapid_private_key:
         raise _unavailable("Web Push")
     _check_keys(p256dh, auth)
+    from nubo_backend.push.endpoints import EndpointRefused, check_endpoint  # (httpx: only when used)
+
     try:
         origin = await check_endpoint(endpoint, stores.settings.push_allow_private_endpoints)
     except EndpointRefused as exc:
