@@ -19,7 +19,8 @@ ENV PATH="/opt/venv/bin:$PATH" \
     NUBO_ENV=production \
     NUBO_HOST=0.0.0.0 \
     NUBO_PORT=8080 \
-    NUBO_JWT_SECRET_FILE=/var/lib/nubo/jwt_secret
+    NUBO_JWT_SECRET_FILE=/var/lib/nubo/jwt_secret \
+    NUBO_PUSH_VAPID_KEY_FILE=/var/lib/nubo/vapid_private.pem
 # /var/lib/nubo belongs to nubo, so a named volume mounted there (compose: api_secrets)
 # starts writable: the signing secret is generated into it on first start.
 RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \

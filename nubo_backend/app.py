@@ -43,6 +43,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.moderation.routes import bp as moderation
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.push.routes import bp as push
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.search.routes import bp as search
@@ -50,7 +51,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, demo, accounts]
+            search, tags, blocks, push, demo, accounts]
 
 
 def row_id(segment: str) -> int:
@@ -142,6 +143,12 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
             app.ctx.mail_sender.start()
         elif settings.is_production:
             log.warning("NUBO_SMTP_URL is not set: verification and password reset mails wait unsent")
+        if settings.push_configured:
+            # Imported only then: its HTTP client stack is most of a second of start-up.
+            from nubo_backend.push.sender import PushSender
+
+            app.ctx.push_sender = PushSender(app.ctx.stores)
+            app.ctx.push_sender.start()
 
     @app.after_server_start
     async def calm_the_garbage_collector(app: Sanic) -> None:
@@ -155,6 +162,9 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_stop
     async def close_connections(app: Sanic) -> None:
+        push_sender = getattr(app.ctx, "push_sender", None)
+        if push_sender is not None:
+            await push_sender.stop()
         relay = getattr(app.ctx, "relay", None)
         if relay is not None:
             await relay.stop()

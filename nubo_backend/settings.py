@@ -6,6 +6,7 @@ import dataclasses
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ DEV_SECRETS = {
     "ta-cle-secrete",  # the seed's
 }
 MIN_SECRET_LENGTH = 32
-SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key", "backup_s3_secret_key"}
+SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key", "backup_s3_secret_key", "push_vapid_private_key"}
 MEDIA_BACKENDS = ("disk", "s3")
 
 
@@ -124,10 +125,35 @@ class Settings:
     rate_limit_mail: int = 3  # mails asked per e-mail address and per account per hour
     rate_limit_mail_ip: int = 20  # mail-sending requests per client address per hour
     rate_limit_2fa: int = 5  # second-factor codes per account (and per address) per rate_limit_window
+    # Push notifications (issue 29; nubo_backend/push/, docs/push.md).
+    push_vapid_private_key: str = ""  # PEM (or base64url of the raw P-256 scalar); wins over the file
+    push_vapid_key_file: str = "var/vapid_private.pem"  # made there on first start when no key is given
+    push_vapid_subject: str = "mailto:push@nubo.invalid"  # RFC 8292 `sub`: how a push service reaches us
+    push_allow_private_endpoints: bool = False  # tests and development: http:// and loopback endpoints
+    push_grace: float = 0.5  # seconds a live socket has to take an event before a push is considered
+    push_preview: bool = True  # a short preview of the text in the payload (off: kind and ids only)
+    push_ttl: int = 86400  # seconds a push may wait (offline phone, retries) before it is dropped
+    push_timeout: float = 10.0  # one request to a push service
+    push_concurrency: int = 64  # requests in flight per instance
+    push_origin_concurrency: int = 16  # of which to any one push service (a slow one holds only these)
+    push_retry_base: float = 1.0  # first retry delay; doubles per attempt (Retry-After wins when longer)
+    push_retry_max: float = 300.0
+    push_apns_url: str = "https://api.push.apple.com"
+    push_apns_key_file: str = ""  # the .p8 signing key; APNs is off without it
+    push_apns_key_id: str = ""
+    push_apns_team_id: str = ""
+    push_apns_topic: str = ""  # the app's bundle id
+    push_fcm_url: str = "https://fcm.googleapis.com"
+    push_fcm_service_account_file: str = ""  # the service account JSON; FCM is off without it
 
     @property
     def demo_enabled(self) -> bool:
         return self.demo_page == "on" or (self.demo_page == "auto" and not self.is_production)
+
+    @property
+    def push_configured(self) -> bool:
+        """Whether this instance pushes through any service (push/sender.py runs then)."""
+        return bool(self.push_vapid_private_key or self.push_apns_key_file or self.push_fcm_service_account_file)
 
     @property
     def is_production(self) -> bool:
@@ -211,35 +237,45 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             return int(raw)
         if kind in (float, "float"):
             return float(raw)
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
         return str(raw)
     except (TypeError, ValueError):
         raise SettingsError(f"NUBO_{name.upper()} must be a {kind}, got {raw!r}") from None
 
 
-def read_or_create_secret(path: Path) -> str:
+def read_or_create_secret(
+    path: Path, make: Callable[[], str] = lambda: secrets.token_hex(32), setting: str = "NUBO_JWT_SECRET"
+) -> str:
     """The signing secret kept in path, generated there on first use (0600, never replaced):
     `docker compose up` on a fresh clone needs no secret pasted, and restarts keep tokens valid.
     Written aside, then linked into place: a process starting beside this one (another
     replica on the same volume) reads a whole secret or none, never a half-written file."""
     if path.is_file():
         return path.read_text().strip()
-    value = secrets.token_hex(32)
+    value = make()
     aside = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+            fh.write(value.strip() + "\n")
         os.link(aside, path)
     except FileExistsError:
         return path.read_text().strip()  # another process linked its secret first
     except OSError as exc:
         raise SettingsError(
-            f"cannot create NUBO_JWT_SECRET_FILE {path}: {exc.strerror}; make its directory writable "
-            "or set NUBO_JWT_SECRET"
+            f"cannot create {setting}_FILE {path}: {exc.strerror}; make its directory writable "
+            f"or set {setting}"
         ) from None
     finally:
         aside.unlink(missing_ok=True)
-    return value
+    return value.strip()  # as it reads back
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -281,4 +317,13 @@ def load_settings(
     typed = {name: _coerce(name, raw, known[name].type) for name, raw in values.items()}
     if not typed.get("jwt_secret") and typed.get("jwt_secret_file"):
         typed["jwt_secret"] = read_or_create_secret(Path(typed["jwt_secret_file"]))
+    if not typed.get("push_vapid_private_key") and (vapid_file := typed.get("push_vapid_key_file")):
+        from nubo_backend.push.vapid import new_private_key_pem  # (cryptography: only when used)
+
+        path = Path(vapid_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # read_or_create_secret says what to set
+        typed["push_vapid_private_key"] = read_or_create_secret(path, new_private_key_pem, "NUBO_PUSH_VAPID_KEY")
     return Settings(**typed)

@@ -171,9 +171,12 @@ async def _clean(stores: Stores) -> None:
 @pytest.fixture(scope="session")
 def server_process(test_env: dict[str, str], session_stores: Stores) -> Iterator[ServerProcess]:
     """One real `nubo serve` process shared by the session's HTTP tests."""
-    proc = ServerProcess(test_env).start()
-    yield proc
-    proc.stop()
+    proc = ServerProcess(test_env)
+    try:  # stopped even when it fails to get ready
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
@@ -195,9 +198,9 @@ def start_server(test_env: dict[str, str], stores: Stores) -> Iterator:
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None, **kwargs: object) -> ServerProcess:
-        proc = ServerProcess({**test_env, **(env or {})}, **kwargs).start()
-        started.append(proc)
-        return proc
+        proc = ServerProcess({**test_env, **(env or {})}, **kwargs)
+        started.append(proc)  # before it starts: one that fails to get ready is stopped too
+        return proc.start()
 
     yield start
     for proc in started:

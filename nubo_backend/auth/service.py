@@ -30,6 +30,7 @@ from nubo_backend.auth.sessions import (
 from nubo_backend.auth.tokens import mint_access_token
 from nubo_backend.errors import NuboError, conflict, not_found
 from nubo_backend.mail.templates import DEFAULT_LANGUAGE
+from nubo_backend.push import service as push
 from nubo_backend.stores import Stores
 from nubo_backend.users.service import erase_user, invalidate_profile
 
@@ -198,12 +199,14 @@ async def logout(stores: Stores, user_id: int, session_id: str) -> None:
     with sessions_available():
         await revoke_session(stores.redis, stores.keys, user_id, session_id)
     stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
+    await push.forget_sessions(stores, [session_id])
 
 
 async def logout_everywhere(stores: Stores, user_id: int) -> int:
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
     stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus
+    await push.forget_sessions(stores, revoked)
     return len(revoked)
 
 
@@ -231,6 +234,7 @@ async def revoke_own_session(stores: Stores, user_id: int, session_id: str) -> N
     if not revoked:
         raise not_found("Session not found", code="session_not_found")
     stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
+    await push.forget_sessions(stores, [session_id])
 
 
 async def account(stores: Stores, user_id: int) -> dict[str, Any]:

@@ -68,6 +68,8 @@ from nubo_backend.client.models import (
     Page,
     Post,
     Profile,
+    PushDevice,
+    PushSubscription,
     Session,
     Tokens,
     User,
@@ -85,5 +87,5 @@ __all__ = [
     "NotificationEvent", "FollowCreated", "LikeCreated", "CommentCreated", "MentionCreated", "Typing", "Presence",
     "parse_frame", "Command", "Ping", "Resume", "Refresh", "SendMessage", "SendTyping", "MarkRead",
     "Account", "User", "Profile", "Tokens", "Post", "Comment", "Media", "Member", "Message", "Conversation",
-    "Notification", "Session", "Page",
+    "Notification", "Session", "Page", "PushSubscription", "PushDevice",
 ]

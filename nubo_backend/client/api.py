@@ -26,6 +26,8 @@ from nubo_backend.client.models import (
     Page,
     Post,
     Profile,
+    PushDevice,
+    PushSubscription,
     Session,
     Tokens,
     User,
@@ -456,6 +458,40 @@ class Nubo:
     async def broadcasts(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Any]:
         """The last broadcast lines, newest first."""
         return page(dict, await self._request("GET", "/broadcast", params=_query(limit=limit, cursor=cursor)))
+
+    # --- push notifications ----------------------------------------------------------
+
+    async def push_subscribe(self, endpoint: str, p256dh: str, auth: str, *,
+                             alerts: dict[str, bool] | None = None, policy: str | None = None) -> PushSubscription:
+        """Subscribe this session to Web Push (replacing its subscription): the browser's
+        PushSubscription endpoint and keys; alerts turn kinds off (`{"like": False}`)."""
+        data: dict[str, Any] = {"alerts": alerts or {}}
+        if policy is not None:
+            data["policy"] = policy
+        body = {"subscription": {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}, "data": data}
+        return build(PushSubscription, await self._request("POST", "/push/subscription", json=body))
+
+    async def push_subscription(self) -> PushSubscription:
+        return build(PushSubscription, await self._request("GET", "/push/subscription"))
+
+    async def update_push_subscription(self, *, alerts: dict[str, bool] | None = None,
+                                       policy: str | None = None) -> PushSubscription:
+        data: dict[str, Any] = {"alerts": alerts or {}}
+        if policy is not None:
+            data["policy"] = policy
+        return build(PushSubscription, await self._request("PUT", "/push/subscription", json={"data": data}))
+
+    async def push_unsubscribe(self) -> None:
+        await self._request("DELETE", "/push/subscription")
+
+    async def register_push_device(self, platform: str, token: str, *, alerts: dict[str, bool] | None = None,
+                                   policy: str = "all") -> PushDevice:
+        """An APNs (`apns`) or FCM (`fcm`) device token for this session."""
+        body = {"platform": platform, "token": token, "alerts": alerts or {}, "policy": policy}
+        return build(PushDevice, await self._request("POST", "/push/devices", json=body))
+
+    async def unregister_push_device(self, platform: str, token: str) -> None:
+        await self._request("DELETE", "/push/devices", params={"platform": platform, "token": token})
 
     # --- media -----------------------------------------------------------------------
 

@@ -167,6 +167,28 @@ class Notification:
 
 
 @dataclass
+class PushSubscription:
+    """The session's Web Push subscription; subscribe the browser with `server_key`."""
+
+    id: int = 0
+    endpoint: str = ""
+    alerts: dict[str, bool] = field(default_factory=dict)
+    policy: str = "all"
+    server_key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class PushDevice:
+    id: int = 0
+    platform: str = ""
+    token: str = ""
+    alerts: dict[str, bool] = field(default_factory=dict)
+    policy: str = "all"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
 class Session:
     id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.outbox.audience import serve_piece
 from nubo_backend.outbox.lanes import all_lanes
+from nubo_backend.push import queue_pushes
 from nubo_backend.realtime.events import EVENTS, user_channel
 from nubo_backend.stores import Stores
 
@@ -167,6 +168,7 @@ class Relay:
             await self._store_notifications(rows)
             await self._journal(rows)
             await self._publish(rows)
+            await queue_pushes(conn, stores, rows)  # push jobs, committed with the batch (push/queue.py)
             await q.delete_batch(conn, ids=[row["id"] for row in rows])
         return len(rows)
 
