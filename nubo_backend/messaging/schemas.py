@@ -146,6 +146,12 @@ class ConversationPage(Page):
     items: list[ConversationSummary]
 
 
+class ReactionCount(Reply):
+    emoji: str
+    count: int
+    reacted_by_me: bool  # on message.updated events: the sender's
+
+
 class MessageOut(Reply):
     id: int
     conversation_id: int
@@ -156,6 +162,7 @@ class MessageOut(Reply):
     edited_at: datetime | None
     deleted: bool
     media: list[MediaOut]
+    reactions: list[ReactionCount]  # social31: per emoji, first reaction first
 
 
 class MessagePage(Page):
@@ -166,3 +173,10 @@ class ReadReceipt(Reply):
     conversation_id: int
     user_id: int
     message_id: int
+
+
+class MessageReactions(Reply):
+    """A message's reactions as the caller sees them, after their change."""
+
+    message_id: int
+    reactions: list[ReactionCount]

@@ -10,6 +10,10 @@ DELETE FROM message_reactions
 WHERE message_id = :message_id AND user_id = :user_id AND emoji = :emoji
 RETURNING message_id;
 
+-- name: reaction_count(message_id, emoji)$
+-- Sent with a message.reaction event (read in its transaction, after the change).
+SELECT count(*) FROM message_reactions WHERE message_id = :message_id AND emoji = :emoji;
+
 -- name: reaction_counts(message_ids, viewer_id, hidden_ids)
 -- Per message and emoji: how many, whether the viewer is among them, first reaction first.
 -- People a block hides from the viewer are not counted.
@@ -27,9 +31,10 @@ FROM (SELECT id, body, edited_at, created_at FROM messages
       WHERE id = :message_id AND deleted_at IS NULL FOR UPDATE) AS current
 RETURNING id;
 
--- name: forget_message_versions(message_id)!
--- A deleted message's text goes, its earlier versions with it.
-DELETE FROM message_versions WHERE message_id = :message_id;
+-- name: forget_deleted_message(message_id)!
+-- A deleted message's text goes, its earlier versions and its reactions with it.
+WITH versions AS (DELETE FROM message_versions WHERE message_id = :message_id)
+DELETE FROM message_reactions WHERE message_id = :message_id;
 
 -- name: message_versions_page(message_id, before, lim)
 SELECT id, body, written_at, replaced_at FROM message_versions
