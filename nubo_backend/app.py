@@ -41,6 +41,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.moderation.routes import bp as moderation
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.previews.routes import bp as previews
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
     from nubo_backend.search.routes import bp as search
@@ -48,7 +49,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, demo]
+            search, tags, blocks, previews, demo]
 
 
 def row_id(segment: str) -> int:

@@ -103,6 +103,12 @@ class Settings:
     backup_s3_access_key: str = ""
     backup_s3_secret_key: str = ""
     demo_page: str = "auto"  # GET /demo: auto (on unless production), on, off
+    # Issue #31: link preview cards (nubo_backend/previews/, docs/security.md).
+    link_preview_allow_private: bool = False  # tests and development only: fetch from 127.0.0.1 and the like
+    link_preview_timeout: float = 5.0  # seconds for a whole fetch, redirects included
+    link_preview_max_bytes: int = 1048576  # of a page read; the head is what a card needs
+    link_preview_max_redirects: int = 3
+    link_preview_cache_ttl: int = 86400  # seconds a URL's card (or failure) is reused
 
     @property
     def demo_enabled(self) -> bool:
@@ -119,6 +125,9 @@ class Settings:
         """Refuse settings that are unsafe or unusable; raise SettingsError saying what to set."""
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"NUBO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.is_production and self.link_preview_allow_private:
+            raise SettingsError("NUBO_LINK_PREVIEW_ALLOW_PRIVATE lets users make the server fetch private "
+                                "addresses: never in production")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (
@@ -178,8 +187,12 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             return int(raw)
         if kind in (float, "float"):
             return float(raw)
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[str(raw).lower()]
         return str(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise SettingsError(f"NUBO_{name.upper()} must be a {kind}, got {raw!r}") from None
 
 

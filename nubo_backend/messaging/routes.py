@@ -175,11 +175,16 @@ async def delete_message(request: Request, message_id: int) -> HTTPResponse:
     return HTTPResponse(status=204)
 
 
+EMOJI_PARAMETER = "One emoji (one grapheme: a flag, a skin tone or a ZWJ sequence is one), percent-encoded"
+
+
 @bp.put("/messages/<message_id:id>/reactions/<emoji:str>", unquote=True)
 @openapi.tag("messages")
+@openapi.parameter("emoji", openapi.String(description=EMOJI_PARAMETER), "path", required=True)
 @returns(200, MessageReactions, "The message's reactions, with the caller's")
 @refusal(403, "Not a member")
 @refusal(409, "The message was deleted")
+@refusal(422, "Not one emoji")
 @require_auth
 async def add_reaction(request: Request, message_id: int, emoji: str) -> HTTPResponse:
     """React to a message with one emoji (idempotent); the members get `message.reaction`."""
@@ -189,9 +194,11 @@ async def add_reaction(request: Request, message_id: int, emoji: str) -> HTTPRes
 
 @bp.delete("/messages/<message_id:id>/reactions/<emoji:str>", unquote=True)
 @openapi.tag("messages")
+@openapi.parameter("emoji", openapi.String(description=EMOJI_PARAMETER), "path", required=True)
 @returns(200, MessageReactions, "The message's reactions, without the caller's")
 @refusal(403, "Not a member")
 @refusal(409, "The message was deleted")
+@refusal(422, "Not one emoji")
 @require_auth
 async def remove_reaction(request: Request, message_id: int, emoji: str) -> HTTPResponse:
     """Take a reaction back (idempotent); the members get `message.reaction`."""

@@ -22,6 +22,7 @@ from nubo_backend.posts.schemas import (
     PostVersionPage,
     ReposterPage,
 )
+from nubo_backend.previews.service import preview_post_later
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
@@ -48,6 +49,7 @@ async def create_post(request: Request) -> HTTPResponse:
     data = parse_body(request, PostIn)
     post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_ids,
                                      data.quote_of)
+    preview_post_later(request.app.ctx.stores, post["id"], data.body)  # after the commit, in the background
     return json_response(post, status=201)
 
 
@@ -81,10 +83,11 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 @openapi.body({"application/json": openapi.Component(PostPatch)}, required=True)
 @require_auth
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
-    """Edit a post's body (author only)."""
+    """Edit a post's body (author only); the version it replaces is kept (GET /posts/{id}/history)."""
     data = parse_body(request, PostPatch)
     post = await service.update_post(request.app.ctx.stores, post_id, caller_id(request),
                                      data.body, None)
+    preview_post_later(request.app.ctx.stores, post_id, data.body)  # the card follows the edited link
     return json_response(post)
 
 

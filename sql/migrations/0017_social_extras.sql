@@ -66,3 +66,30 @@ CREATE TABLE message_reactions (
 );
 -- Serves the cascade when a user is deleted.
 CREATE INDEX message_reactions_user_idx ON message_reactions (user_id);
+
+-- Link preview cards, one per URL: the cache of fetches (a failed fetch is kept too, ok
+-- false, so that it is not retried before it is stale). The card's image is checked and
+-- re-encoded like an upload (card-sized, the upload's thumbnail) and kept in the media
+-- storage under storage_key; a row deleted queues its file for the media collector.
+-- posts.preview holds the card as shown (a copy: a post keeps the card it was given).
+CREATE TABLE link_previews (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url          text        NOT NULL UNIQUE,
+    ok           boolean     NOT NULL,
+    title        text,
+    description  text,
+    content_type text,
+    storage_key  text        UNIQUE,
+    etag         text,
+    fetched_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION link_previews_queue_file() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO media_garbage (storage_key) VALUES (OLD.storage_key) ON CONFLICT DO NOTHING;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER link_previews_queue_file AFTER DELETE ON link_previews
+FOR EACH ROW WHEN (OLD.storage_key IS NOT NULL) EXECUTE FUNCTION link_previews_queue_file();
