@@ -60,13 +60,24 @@ WITH a AS MATERIALIZED (
         ORDER BY id DESC LIMIT :lim
     ) AS r
 )
-SELECT e.post_id AS id
-FROM entries e
-GROUP BY e.post_id
--- shown on an earlier page already, at a newer repost's rank
-HAVING NOT EXISTS (SELECT 1 FROM reposts r JOIN a ON a.author_id = r.user_id
-                   WHERE r.post_id = e.post_id AND r.id >= (SELECT rank FROM bound))
-ORDER BY max(e.rank) DESC
+SELECT c.post_id AS id
+FROM (
+    SELECT e.post_id, max(e.rank) AS rank
+    FROM entries e
+    GROUP BY e.post_id
+    ORDER BY rank DESC
+    -- OFFSET 0 keeps the check below out of this subquery: it runs on candidates in rank
+    -- order until the page is full, not on every candidate.
+    OFFSET 0
+) AS c
+-- Not shown on an earlier page already, at a newer repost's rank. A scalar subquery, not
+-- NOT EXISTS, so that it stays one probe of reposts_post_idx per row (never hashed over
+-- every repost newer than the cursor).
+WHERE (SELECT r.id FROM reposts r
+       WHERE r.post_id = c.post_id AND r.id >= (SELECT rank FROM bound)
+         AND r.user_id IN (SELECT author_id FROM a)
+       LIMIT 1) IS NULL
+ORDER BY c.rank DESC
 LIMIT :lim;
 
 -- name: post_author_id(post_id)$
