@@ -163,3 +163,12 @@ async def test_a_quote_of_a_missing_post_is_404(api: httpx.AsyncClient, stores: 
     alice = await make_user(stores)
     response = await api.post("/posts", json={"body": "x", "quote_of": 999999}, headers=alice.headers)
     assert response.status_code == 404
+
+
+async def test_a_repost_of_a_muted_authors_post_stays_out_of_the_muters_feed(api: httpx.AsyncClient, stores: Stores):
+    reader, reposter, muted = await make_user(stores), await make_user(stores), await make_user(stores)
+    await api.post(f"/users/{reposter.id}/follow", headers=reader.headers)
+    await api.put(f"/users/{muted.id}/mute", headers=reader.headers)
+    hidden, shown = await _post(api, muted, "muted"), await _post(api, reposter, "fine")
+    await api.put(f"/posts/{hidden['id']}/repost", headers=reposter.headers)
+    assert await _feed_ids(api, reader) == [shown["id"]]

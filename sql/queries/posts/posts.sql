@@ -41,6 +41,8 @@ WITH a AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = :user_id AND m.muted_id = f.followed_id)
     UNION ALL
     SELECT CAST(:user_id AS bigint)
+), muting AS (
+    SELECT EXISTS (SELECT 1 FROM mutes WHERE muter_id = :user_id) AS any_muted
 ), bound AS (
     SELECT GREATEST(CAST(:before AS bigint),
                     (SELECT max(r.id) FROM reposts r JOIN a ON a.author_id = r.user_id
@@ -57,6 +59,10 @@ WITH a AS MATERIALIZED (
     FROM a CROSS JOIN LATERAL (
         SELECT id, post_id FROM reposts
         WHERE reposts.user_id = a.author_id AND reposts.id < (SELECT rank FROM bound)
+          -- not a post by someone the user muted (probed only when they muted anyone)
+          AND (NOT (SELECT any_muted FROM muting)
+               OR NOT EXISTS (SELECT 1 FROM posts p2 JOIN mutes m ON m.muted_id = p2.author_id
+                              WHERE p2.id = reposts.post_id AND m.muter_id = :user_id))
         ORDER BY id DESC LIMIT :lim
     ) AS r
 )
