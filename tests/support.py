@@ -78,7 +78,11 @@ class ServerProcess:
             start_new_session=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:  # a server that never got ready is nobody's to stop but ours
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
