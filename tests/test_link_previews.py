@@ -191,3 +191,27 @@ async def test_a_links_card_is_fetched_once_and_reused_for_the_next_post(
             cards.append(await _first_card(preview))
     assert cards[0] == cards[1] and cards[0]["title"] == "Just a title"
     assert pages.hits == {"/title": 1}
+
+
+async def test_a_messages_link_gets_its_card_announced_to_the_members(
+    stores: Stores, start_server, pages: PreviewPages
+):
+    server = start_server({"NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "true"})
+    alice, bob = await make_user(stores), await make_user(stores)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+        cid = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()["id"]
+        sent = await api.post(f"/conversations/{cid}/messages", json={"body": f"see {pages.url('/twitter')}"},
+                              headers=alice.headers)
+        assert sent.json()["preview"] is None
+
+        async def preview():
+            return (await api.get(f"/conversations/{cid}/messages", headers=bob.headers)).json()["items"][0]["preview"]
+
+        card = await _first_card(preview)
+    assert (card["title"], card["description"], card["image"]) == ("Twitter title", "Twitter text", None)
+
+    async def updated():
+        events = await stores.mongo["events"].find({"type": "message.updated"}).to_list()
+        return sorted(e["user_id"] for e in events if e["data"]["preview"] is not None)
+
+    assert await eventually(updated, sorted([alice.id, bob.id])) == sorted([alice.id, bob.id])

@@ -24,6 +24,7 @@ from nubo_backend.messaging.schemas import (
 )
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.posts.schemas import PostVersionPage
+from nubo_backend.previews.messages import preview_message_later
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
@@ -136,6 +137,8 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
         request.app.ctx.stores, caller_id(request), conversation_id, data.body, data.client_id,
         media_ids=data.media_ids,
     )
+    if created:
+        preview_message_later(request.app.ctx.stores, message["id"], data.body)  # after the commit
     return json_response(message, status=201 if created else 200)
 
 
@@ -161,7 +164,9 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""
     data = parse_body(request, MessageEdit)
-    return json_response(await service.edit_message(request.app.ctx.stores, caller_id(request), message_id, data.body))
+    message = await service.edit_message(request.app.ctx.stores, caller_id(request), message_id, data.body)
+    preview_message_later(request.app.ctx.stores, message_id, data.body, edited=True)  # the card follows the link
+    return json_response(message)
 
 
 @bp.delete("/messages/<message_id:id>")

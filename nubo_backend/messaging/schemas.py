@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
+from nubo_backend.posts.schemas import LinkCard
 from nubo_backend.replies import Page, Reply
 from nubo_backend.validation import Body, LengthSetting, MultiLine, OneLine, given
 
@@ -163,6 +164,7 @@ class MessageOut(Reply):
     deleted: bool
     media: list[MediaOut]
     reactions: list[ReactionCount]  # social31: per emoji, first reaction first
+    preview: LinkCard | None  # social31: its first link's card, once fetched
 
 
 class MessagePage(Page):

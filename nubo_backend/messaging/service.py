@@ -17,6 +17,7 @@ import asyncpg
 
 from nubo_backend.blocks.visibility import hidden_from, refuse_if_blocked, without_blocked
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.jsonutil import loads
 from nubo_backend.media import service as media
 from nubo_backend.messaging.reaction_counts import reactions_for  # social31
 from nubo_backend.outbox import Event, announce
@@ -38,6 +39,7 @@ def _message(row: asyncpg.Record) -> dict[str, Any]:
         "deleted": deleted,
         "media": [],  # filled by media.attach_to_message / media_for_messages
         "reactions": [],  # social31: filled by reactions.reactions_for where a message is read
+        "preview": loads(row["preview"]) if row.get("preview") else None,  # social31: its first link's card
     }
 
 

@@ -87,7 +87,7 @@ async def update_post(request: Request, post_id: int) -> HTTPResponse:
     data = parse_body(request, PostPatch)
     post = await service.update_post(request.app.ctx.stores, post_id, caller_id(request),
                                      data.body, None)
-    preview_post_later(request.app.ctx.stores, post_id, data.body)  # the card follows the edited link
+    preview_post_later(request.app.ctx.stores, post_id, data.body, edited=True)  # the card follows the link
     return json_response(post)
 
 

@@ -1,4 +1,4 @@
-"""Link preview cards for posts: the first link in a post gets a card, fetched after the
+"""Link preview cards for posts (and, in messages.py, messages): the first link in a post gets a card, fetched after the
 commit (never in the request), cached per URL (link_previews, `link_preview_cache_ttl`), and
 added to the post with a `post.updated` event to its author and to those who reposted or
 quoted it. The card's image is fetched under the same rules, checked and re-encoded by the
@@ -39,10 +39,12 @@ def first_link(text: str) -> str | None:
     return url if len(url) <= MAX_URL else None
 
 
-def preview_post_later(stores: Stores, post_id: int, body: str) -> None:
+def preview_post_later(stores: Stores, post_id: int, body: str, edited: bool = False) -> None:
     """After a post is committed (created or edited): give it its first link's card, in the
     background. An edit that drops the link drops the card."""
-    stores.run_in_background(_preview_post(stores, post_id, first_link(body)))
+    url = first_link(body)
+    if url is not None or edited:
+        stores.run_in_background(_preview_post(stores, post_id, url))
 
 
 def public_card(row: Any) -> dict[str, Any]:

@@ -71,7 +71,8 @@ CREATE INDEX message_reactions_user_idx ON message_reactions (user_id);
 -- false, so that it is not retried before it is stale). The card's image is checked and
 -- re-encoded like an upload (card-sized, the upload's thumbnail) and kept in the media
 -- storage under storage_key; a row deleted queues its file for the media collector.
--- posts.preview holds the card as shown (a copy: a post keeps the card it was given).
+-- posts.preview and messages.preview hold the card as shown (a copy: each keeps the card it
+-- was given).
 CREATE TABLE link_previews (
     id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     url          text        NOT NULL UNIQUE,
@@ -93,3 +94,5 @@ $$;
 
 CREATE TRIGGER link_previews_queue_file AFTER DELETE ON link_previews
 FOR EACH ROW WHEN (OLD.storage_key IS NOT NULL) EXECUTE FUNCTION link_previews_queue_file();
+
+ALTER TABLE messages ADD COLUMN preview jsonb;

@@ -33,3 +33,11 @@ WHERE id = :post_id
   AND (CAST(:url AS text) IS NULL OR strpos(body, :url) > 0)
   AND preview IS DISTINCT FROM CAST(:preview AS jsonb)
 RETURNING author_id;
+
+-- name: set_message_preview(message_id, url, preview)^
+-- As set_post_preview, for a message (not once deleted); the message as messages.sql reads it.
+UPDATE messages SET preview = CAST(:preview AS jsonb)
+WHERE id = :message_id AND deleted_at IS NULL
+  AND (CAST(:url AS text) IS NULL OR strpos(body, :url) > 0)
+  AND preview IS DISTINCT FROM CAST(:preview AS jsonb)
+RETURNING id, conversation_id, sender_id, client_id, body, created_at, edited_at, deleted_at, preview;
