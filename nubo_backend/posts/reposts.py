@@ -36,8 +36,10 @@ async def post_with_viewer_state(stores: Stores, post_id: int, viewer_id: int | 
 
 
 async def _feed_keys(stores: Stores, user_id: int) -> list[str]:
-    """The cached first feed pages a repost by user_id appears in: theirs and their followers'."""
-    rows = stores.sql.users.follower_ids(stores.pg, user_id=user_id)
+    """The cached first feed pages a repost by user_id appears in: theirs and their followers'.
+    O(followers) per repost: to become the live audience event that drops followers' feed
+    pages for a new post (outbox/audience.py on main) once merged."""
+    rows = stores.sql.posts.reposter_follower_ids(stores.pg, user_id=user_id)
     return [feed_key(stores, user_id), *[feed_key(stores, r["follower_id"]) async for r in rows]]
 
 

@@ -54,6 +54,8 @@ SELECT user_id FROM reposts WHERE post_id = :post_id AND user_id <> :author_id
 UNION
 SELECT author_id FROM posts WHERE quote_of = :post_id AND author_id <> :author_id;
 
--- name: reposter_ids(post_id)
--- Reposters of a post, read before it is deleted (their followers' feeds showed it).
-SELECT user_id FROM reposts WHERE post_id = :post_id;
+-- name: reposter_follower_ids(user_id)
+-- Whose cached feed first page a repost by user_id changes (not those who muted them).
+SELECT f.follower_id FROM follows f
+WHERE f.followed_id = :user_id
+  AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = f.follower_id AND m.muted_id = :user_id);
