@@ -95,6 +95,7 @@ async def build(api: httpx.AsyncClient, stores: Stores) -> World:
         "tag": ["marked"],
         "report_id": ["1"],
         "media_id": ["1"],
+        "preview_id": ["1"],  # a card's image: a link's, no one's content (and not JSON)
         "message_id": [str(m) for m in messages],
     }
     return world
