@@ -59,6 +59,21 @@ INSERT INTO comments (post_id, author_id, body)
 SELECT 1 + floor(random() * $2)::int, 1 + floor(random() * $1)::int, 'comment ' || n
 FROM generate_series(1, $2 / 2) n;
 
+-- Reposts (issue #31): a fifth as many as posts, of skewed posts by skewed reposters, so
+-- that feeds hold many reposts and popular posts are reposted by many of a reader's
+-- followees; and bookmarks, a post in ten saved by someone.
+INSERT INTO reposts (post_id, user_id)
+SELECT $2 - floor(power(random(), 3) * $2)::int, 1 + floor(power(random(), 2) * $1)::int
+FROM generate_series(1, $2 / 5)
+ON CONFLICT DO NOTHING;
+UPDATE posts p SET repost_count = r.n FROM (SELECT post_id, count(*) n FROM reposts GROUP BY 1) r
+WHERE p.id = r.post_id;
+
+INSERT INTO post_bookmarks (user_id, post_id)
+SELECT 1 + floor(random() * $1)::int, 1 + floor(random() * $2)::int
+FROM generate_series(1, $2 / 10)
+ON CONFLICT DO NOTHING;
+
 -- Counters as the application keeps them.
 UPDATE posts p SET like_count = l.n FROM (SELECT post_id, count(*) n FROM post_likes GROUP BY 1) l
 WHERE p.id = l.post_id;
@@ -136,15 +151,19 @@ async def plans(conn: asyncpg.Connection) -> str:
     likers_middle = await conn.fetchrow(
         "SELECT created_at, user_id FROM post_likes WHERE post_id = $1 ORDER BY created_at DESC, user_id DESC "
         "LIMIT 1 OFFSET (SELECT like_count / 2 FROM posts WHERE id = $1)", liked_post)
+    reposted = await conn.fetchval("SELECT id FROM posts ORDER BY repost_count DESC LIMIT 1")
+    bookmarker = await conn.fetchval("SELECT user_id FROM post_bookmarks GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
     busy_tag = await conn.fetchval("SELECT tag FROM post_tags GROUP BY tag ORDER BY count(*) DESC LIMIT 1")
     day_ago = await conn.fetchval("SELECT now() - interval '24 hours'")
     page_ids = [r[0] for r in await conn.fetch("SELECT id FROM posts ORDER BY id DESC LIMIT 20")]
     counts = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM posts) p, (SELECT count(*) FROM follows) f,"
         " (SELECT count(*) FROM post_likes) l, (SELECT count(*) FROM comments) c,"
-        " (SELECT count(*) FROM post_tags) t")
+        " (SELECT count(*) FROM post_tags) t, (SELECT count(*) FROM reposts) r,"
+        " (SELECT count(*) FROM post_bookmarks) b")
     out = [f"Dataset: {counts['u']} users, {counts['p']} posts, {counts['f']} follows, "
-           f"{counts['l']} likes, {counts['c']} comments, {counts['t']} post tags.\n"]
+           f"{counts['l']} likes, {counts['c']} comments, {counts['t']} post tags, "
+           f"{counts['r']} reposts, {counts['b']} bookmarks.\n"]
     cases = [
         ("GET /posts, first page (recent_post_ids)", q.posts.recent_post_ids.sql, MAX_ID, 21),
         ("GET /posts, page in the middle (recent_post_ids)", q.posts.recent_post_ids.sql, middle, 21),
@@ -153,6 +172,9 @@ async def plans(conn: asyncpg.Connection) -> str:
         ("liked_by_me when Redis is down (liked_post_ids)", q.posts.liked_post_ids.sql, reader, page_ids),
         ("GET /feed, first page (feed_post_ids)", q.posts.feed_post_ids.sql, reader, MAX_ID, 21),
         ("GET /feed, page in the middle (feed_post_ids)", q.posts.feed_post_ids.sql, reader, middle, 21),
+        ("GET /posts/{id}/reposts, most reposted post (reposters_page)", q.posts.reposters_page.sql,
+         reposted, MAX_ID, 21),
+        ("GET /me/bookmarks (bookmark_page)", q.posts.bookmark_page.sql, bookmarker, MAX_ID, 21),
         ("GET /users/{id}/posts, most prolific author (user_post_ids)", q.posts.user_post_ids.sql,
          busy_author, MAX_ID, 21),
         ("GET /posts/{id}/comments (comments_page)", q.posts.comments_page.sql, busy_post, 0, 21),

@@ -43,6 +43,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.moderation.routes import bp as moderation
     from nubo_backend.notifications.routes import bp as notifications
     from nubo_backend.posts.routes import bp as posts
+    from nubo_backend.previews.routes import bp as previews
     from nubo_backend.push.routes import bp as push
     from nubo_backend.realtime.routes import bp as realtime
     from nubo_backend.realtime.routes import ws_bp as realtime_ws
@@ -51,7 +52,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, push, demo, accounts]
+            search, tags, blocks, push, previews, demo, accounts]
 
 
 def row_id(segment: str) -> int:

@@ -145,6 +145,12 @@ class Settings:
     push_apns_topic: str = ""  # the app's bundle id
     push_fcm_url: str = "https://fcm.googleapis.com"
     push_fcm_service_account_file: str = ""  # the service account JSON; FCM is off without it
+    # Issue #31: link preview cards (nubo_backend/previews/, docs/security.md).
+    link_preview_allow_private: bool = False  # tests and development only: fetch from 127.0.0.1 and the like
+    link_preview_timeout: float = 5.0  # seconds for a whole fetch, redirects included
+    link_preview_max_bytes: int = 1048576  # of a page read; the head is what a card needs
+    link_preview_max_redirects: int = 3
+    link_preview_cache_ttl: int = 86400  # seconds a URL's card (or failure) is reused
 
     @property
     def demo_enabled(self) -> bool:
@@ -174,6 +180,9 @@ class Settings:
                                 f"not {self.public_url!r}")
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
             raise SettingsError("NUBO_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        if self.is_production and self.link_preview_allow_private:
+            raise SettingsError("NUBO_LINK_PREVIEW_ALLOW_PRIVATE lets users make the server fetch private "
+                                "addresses: never in production")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (
@@ -245,8 +254,9 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             if str(raw).lower() in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(raw)
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[str(raw).lower()]
         return str(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise SettingsError(f"NUBO_{name.upper()} must be a {kind}, got {raw!r}") from None
 
 

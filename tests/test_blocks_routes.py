@@ -62,6 +62,24 @@ async def build(api: httpx.AsyncClient, stores: Stores) -> World:
                               json={"body": f"{world.mark(user)} message", "client_id": f"m-{n}"},
                               headers=user.headers)
         assert sent.status_code == 201
+    # Reposts, quotes, edits (history), bookmarks and reactions by both sides (issue #31).
+    for user in (alice, bob):
+        mark = world.mark(user)
+        await api.put(f"/posts/{carols}/repost", headers=user.headers)
+        await api.put(f"/posts/{carols}/bookmark", headers=user.headers)
+        quote = await api.post("/posts", json={"body": f"{mark} quote", "quote_of": carols}, headers=user.headers)
+        posts.append(quote.json()["id"])
+        await api.patch(f"/posts/{posts[1 if user is alice else 2]}", json={"body": f"{mark} post #marked edited"},
+                        headers=user.headers)
+    for quoted in posts[1:3]:
+        quote = await api.post("/posts", json={"body": "carla quotes", "quote_of": quoted}, headers=carol.headers)
+        posts.append(quote.json()["id"])
+    messages = [m["id"] for m in (await api.get(f"/conversations/{group['id']}/messages",
+                                                headers=carol.headers)).json()["items"]]
+    for user, message_id in zip((alice, bob), messages[1::-1], strict=True):  # their own messages
+        await api.patch(f"/messages/{message_id}", json={"body": f"{world.mark(user)} message edited"},
+                        headers=user.headers)
+        await api.put(f"/messages/{messages[-1]}/reactions/%F0%9F%91%8D", headers=user.headers)
     # A direct conversation with no message in it: one with messages keeps its history across
     # a block, by choice (docs/moderation.md), and is tested on its own in test_blocks.
     direct = (await api.post("/conversations", json={"user_id": bob.id}, headers=alice.headers)).json()
@@ -77,6 +95,8 @@ async def build(api: httpx.AsyncClient, stores: Stores) -> World:
         "tag": ["marked"],
         "report_id": ["1"],
         "media_id": ["1"],
+        "preview_id": ["1"],  # a card's image: a link's, no one's content (and not JSON)
+        "message_id": [str(m) for m in messages],
     }
     return world
 

@@ -112,3 +112,18 @@ def test_a_weak_secret_in_the_secret_file_is_refused(tmp_path: Path) -> None:
     env = {"NUBO_ENV": "production", "NUBO_JWT_SECRET_FILE": str(tmp_path / "f")}
     with pytest.raises(SettingsError, match="NUBO_JWT_SECRET"):
         load_settings(environ=env, env_file=tmp_path / "none").check()
+
+
+def test_link_preview_allow_private_reads_true_and_false_and_refuses_other_words(tmp_path: Path) -> None:
+    none = tmp_path / "none"
+    assert load_settings(environ={"NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "true"}, env_file=none).link_preview_allow_private
+    assert not load_settings(environ={"NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "0"}, env_file=none).link_preview_allow_private
+    with pytest.raises(SettingsError, match="NUBO_LINK_PREVIEW_ALLOW_PRIVATE"):
+        load_settings(environ={"NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "maybe"}, env_file=none)
+
+
+def test_production_refuses_link_previews_from_private_addresses(tmp_path: Path) -> None:
+    settings = load_settings(environ={"NUBO_ENV": "production", "NUBO_JWT_SECRET": "x" * 40,
+                                      "NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "true"}, env_file=tmp_path / "none")
+    with pytest.raises(SettingsError, match="never in production"):
+        settings.check()

@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -28,9 +29,11 @@ from nubo_backend.client.models import (
     Profile,
     PushDevice,
     PushSubscription,
+    Reaction,
     Session,
     Tokens,
     User,
+    Version,
     build,
     page,
 )
@@ -354,8 +357,12 @@ class Nubo:
 
     # --- posts, comments, likes, feed ------------------------------------------------
 
-    async def create_post(self, body: str, *, media_ids: list[int] | None = None) -> Post:
-        return build(Post, await self._request("POST", "/posts", json={"body": body, "media_ids": media_ids or []}))
+    async def create_post(self, body: str, *, media_ids: list[int] | None = None,
+                          quote_of: int | None = None) -> Post:
+        payload: dict[str, Any] = {"body": body, "media_ids": media_ids or []}
+        if quote_of is not None:
+            payload["quote_of"] = quote_of
+        return build(Post, await self._request("POST", "/posts", json=payload))
 
     async def posts(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Post]:
         return page(Post, await self._request("GET", "/posts", params=_query(limit=limit, cursor=cursor)))
@@ -379,6 +386,30 @@ class Nubo:
     async def likers(self, post_id: int, *, limit: int | None = None, cursor: str | None = None) -> Page[User]:
         return page(User, await self._request("GET", f"/posts/{post_id}/likes",
                                               params=_query(limit=limit, cursor=cursor)))
+
+    async def repost(self, post_id: int) -> Post:
+        return build(Post, await self._request("PUT", f"/posts/{post_id}/repost"))
+
+    async def unrepost(self, post_id: int) -> Post:
+        return build(Post, await self._request("DELETE", f"/posts/{post_id}/repost"))
+
+    async def reposters(self, post_id: int, *, limit: int | None = None, cursor: str | None = None) -> Page[User]:
+        return page(User, await self._request("GET", f"/posts/{post_id}/reposts",
+                                              params=_query(limit=limit, cursor=cursor)))
+
+    async def bookmark(self, post_id: int) -> Post:
+        return build(Post, await self._request("PUT", f"/posts/{post_id}/bookmark"))
+
+    async def unbookmark(self, post_id: int) -> Post:
+        return build(Post, await self._request("DELETE", f"/posts/{post_id}/bookmark"))
+
+    async def bookmarks(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Post]:
+        return page(Post, await self._request("GET", "/me/bookmarks", params=_query(limit=limit, cursor=cursor)))
+
+    async def post_history(self, post_id: int, *, limit: int | None = None,
+                           cursor: str | None = None) -> Page[Version]:
+        return page(Version, await self._request("GET", f"/posts/{post_id}/history",
+                                                 params=_query(limit=limit, cursor=cursor)))
 
     async def feed(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Post]:
         return page(Post, await self._request("GET", "/feed", params=_query(limit=limit, cursor=cursor)))
@@ -444,6 +475,20 @@ class Nubo:
 
     async def delete_message(self, message_id: int) -> Message:
         return build(Message, await self._request("DELETE", f"/messages/{message_id}"))
+
+    async def message_history(self, message_id: int, *, limit: int | None = None,
+                              cursor: str | None = None) -> Page[Version]:
+        return page(Version, await self._request("GET", f"/messages/{message_id}/history",
+                                                 params=_query(limit=limit, cursor=cursor)))
+
+    async def react(self, message_id: int, emoji: str) -> list[Reaction]:
+        """Add a reaction (one emoji); the message's reactions as the caller sees them."""
+        reply = await self._request("PUT", f"/messages/{message_id}/reactions/{quote(emoji, safe='')}")
+        return [build(Reaction, r) for r in reply["reactions"]]
+
+    async def unreact(self, message_id: int, emoji: str) -> list[Reaction]:
+        reply = await self._request("DELETE", f"/messages/{message_id}/reactions/{quote(emoji, safe='')}")
+        return [build(Reaction, r) for r in reply["reactions"]]
 
     # --- notifications, broadcast lines ----------------------------------------------
 

@@ -189,6 +189,53 @@ class MentionCreated(NotificationEvent):
 
 
 @dataclass
+class RepostCreated(NotificationEvent):
+    TYPE: ClassVar[str] = "repost.created"
+
+
+@dataclass
+class QuoteCreated(NotificationEvent):
+    TYPE: ClassVar[str] = "quote.created"
+
+    @property
+    def quote_id(self) -> int | None:
+        return self.data.get("quote_id")
+
+
+@dataclass
+class PostUpdated(Event):
+    """A post you reposted or quoted was edited (`body`, `edited_at`), or a post got its link
+    preview (`preview`)."""
+
+    TYPE: ClassVar[str] = "post.updated"
+
+    @property
+    def post_id(self) -> int:
+        return self.data["post_id"]
+
+
+@dataclass
+class MessageReaction(Event):
+    TYPE: ClassVar[str] = "message.reaction"
+
+    @property
+    def message_id(self) -> int:
+        return self.data["message_id"]
+
+    @property
+    def user_id(self) -> int:
+        return self.data["user_id"]
+
+    @property
+    def emoji(self) -> str:
+        return self.data["emoji"]
+
+    @property
+    def added(self) -> bool:
+        return bool(self.data.get("added"))
+
+
+@dataclass
 class Typing(Event):
     TYPE: ClassVar[str] = "typing"
 
@@ -218,7 +265,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (MessageCreated, MessageUpdated, MessageDeleted, ConversationCreated, ConversationRead,
                 MembersAdded, MemberRemoved, PostCreated, FollowCreated, LikeCreated, CommentCreated,
-                MentionCreated, Typing, Presence)
+                MentionCreated, Typing, Presence, RepostCreated, QuoteCreated, PostUpdated, MessageReaction)
 }
 
 

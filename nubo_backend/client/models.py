@@ -106,6 +106,12 @@ class Post:
     liked_by_me: bool | None = None
     created_at: str | None = None
     edited_at: str | None = None
+    repost_count: int = 0
+    quote_of: int | None = None
+    quote: dict[str, Any] | None = None  # the quoted post's summary, or a tombstone (`deleted`)
+    preview: dict[str, Any] | None = None  # the first link's card: url, title, description, image
+    reposted_by_me: bool | None = None  # single-post replies only
+    bookmarked_by_me: bool | None = None  # single-post replies only
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -131,6 +137,22 @@ class Member:
 
 
 @dataclass
+class Reaction:
+    emoji: str = ""
+    count: int = 0
+    reacted_by_me: bool = False
+
+
+@dataclass
+class Version:
+    """A version of a post or message that an edit replaced."""
+
+    body: str = ""
+    written_at: str | None = None
+    replaced_at: str | None = None
+
+
+@dataclass
 class Message:
     id: int = 0
     conversation_id: int = 0
@@ -141,6 +163,7 @@ class Message:
     edited_at: str | None = None
     deleted: bool = False
     media: list[Media] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import ReadCommand, SendCommand, TypingCommand
+from nubo_backend.previews.messages import preview_message_later
 from nubo_backend.stores import Stores
 from nubo_backend.validation import validate
 
@@ -24,6 +25,8 @@ async def message_send(stores: Stores, user_id: int, frame: Frame) -> Frame:
         stores, user_id, command.conversation_id, command.body, command.client_id,
         media_ids=command.media_ids,  # media
     )
+    if created:
+        preview_message_later(stores, message["id"], command.body)  # social31: after the commit
     return {
         "type": "ack",
         "client_id": command.client_id,

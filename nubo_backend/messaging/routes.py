@@ -8,13 +8,14 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
-from nubo_backend.messaging import service
+from nubo_backend.messaging import reactions, service
 from nubo_backend.messaging.schemas import (
     ConversationOut,
     ConversationPage,
     MessageEdit,
     MessageOut,
     MessagePage,
+    MessageReactions,
     NewConversation,
     NewMembers,
     NewMessage,
@@ -22,6 +23,8 @@ from nubo_backend.messaging.schemas import (
     ReadReceipt,
 )
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
+from nubo_backend.posts.schemas import PostVersionPage
+from nubo_backend.previews.messages import preview_message_later
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
@@ -134,6 +137,8 @@ async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
         request.app.ctx.stores, caller_id(request), conversation_id, data.body, data.client_id,
         media_ids=data.media_ids,
     )
+    if created:
+        preview_message_later(request.app.ctx.stores, message["id"], data.body)  # after the commit
     return json_response(message, status=201 if created else 200)
 
 
@@ -159,7 +164,9 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""
     data = parse_body(request, MessageEdit)
-    return json_response(await service.edit_message(request.app.ctx.stores, caller_id(request), message_id, data.body))
+    message = await service.edit_message(request.app.ctx.stores, caller_id(request), message_id, data.body)
+    preview_message_later(request.app.ctx.stores, message_id, data.body, edited=True)  # the card follows the link
+    return json_response(message)
 
 
 @bp.delete("/messages/<message_id:id>")
@@ -171,3 +178,48 @@ async def delete_message(request: Request, message_id: int) -> HTTPResponse:
     """Delete your own message for everyone (a tombstone remains)."""
     await service.delete_message(request.app.ctx.stores, caller_id(request), message_id)
     return HTTPResponse(status=204)
+
+
+EMOJI_PARAMETER = "One emoji (one grapheme: a flag, a skin tone or a ZWJ sequence is one), percent-encoded"
+
+
+@bp.put("/messages/<message_id:id>/reactions/<emoji:str>", unquote=True)
+@openapi.tag("messages")
+@openapi.parameter("emoji", openapi.String(description=EMOJI_PARAMETER), "path", required=True)
+@returns(200, MessageReactions, "The message's reactions, with the caller's")
+@refusal(403, "Not a member")
+@refusal(409, "The message was deleted")
+@refusal(422, "Not one emoji")
+@require_auth
+async def add_reaction(request: Request, message_id: int, emoji: str) -> HTTPResponse:
+    """React to a message with one emoji (idempotent); the members get `message.reaction`."""
+    result = await reactions.react(request.app.ctx.stores, caller_id(request), message_id, emoji, True)
+    return json_response(result)
+
+
+@bp.delete("/messages/<message_id:id>/reactions/<emoji:str>", unquote=True)
+@openapi.tag("messages")
+@openapi.parameter("emoji", openapi.String(description=EMOJI_PARAMETER), "path", required=True)
+@returns(200, MessageReactions, "The message's reactions, without the caller's")
+@refusal(403, "Not a member")
+@refusal(409, "The message was deleted")
+@refusal(422, "Not one emoji")
+@require_auth
+async def remove_reaction(request: Request, message_id: int, emoji: str) -> HTTPResponse:
+    """Take a reaction back (idempotent); the members get `message.reaction`."""
+    result = await reactions.react(request.app.ctx.stores, caller_id(request), message_id, emoji, False)
+    return json_response(result)
+
+
+@bp.get("/messages/<message_id:id>/history")
+@openapi.tag("messages")
+@returns(200, PostVersionPage, "The versions the message's edits replaced")
+@refusal(403, "Not a member")
+@page_parameters
+@require_auth
+async def message_history(request: Request, message_id: int) -> HTTPResponse:
+    """The versions a message's edits replaced, newest first (members only)."""
+    query = parse_query(request, PageQuery)
+    result = await reactions.message_history(request.app.ctx.stores, caller_id(request), message_id,
+                                             query.limit, decode_id_cursor(query.cursor))
+    return json_response(result)

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
 from nubo_backend.pagination import MAX_ROW_ID
+from nubo_backend.posts.schemas import LinkCard
 from nubo_backend.replies import Page, Reply
 from nubo_backend.validation import Body, LengthSetting, MultiLine, OneLine, given
 
@@ -146,6 +147,12 @@ class ConversationPage(Page):
     items: list[ConversationSummary]
 
 
+class ReactionCount(Reply):
+    emoji: str
+    count: int
+    reacted_by_me: bool  # on message.updated events: the sender's
+
+
 class MessageOut(Reply):
     id: int
     conversation_id: int
@@ -156,6 +163,8 @@ class MessageOut(Reply):
     edited_at: datetime | None
     deleted: bool
     media: list[MediaOut]
+    reactions: list[ReactionCount]  # social31: per emoji, first reaction first
+    preview: LinkCard | None  # social31: its first link's card, once fetched
 
 
 class MessagePage(Page):
@@ -166,3 +175,10 @@ class ReadReceipt(Reply):
     conversation_id: int
     user_id: int
     message_id: int
+
+
+class MessageReactions(Reply):
+    """A message's reactions as the caller sees them, after their change."""
+
+    message_id: int
+    reactions: list[ReactionCount]

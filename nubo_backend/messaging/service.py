@@ -18,7 +18,9 @@ import asyncpg
 from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.blocks.visibility import hidden_from, refuse_if_blocked, without_blocked
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.jsonutil import loads
 from nubo_backend.media import service as media
+from nubo_backend.messaging.reaction_counts import reactions_for  # social31
 from nubo_backend.outbox import Event, announce
 from nubo_backend.pagination import page, time_id_key
 from nubo_backend.realtime.events import publish_transient
@@ -37,6 +39,8 @@ def _message(row: asyncpg.Record) -> dict[str, Any]:
         "edited_at": row["edited_at"],
         "deleted": deleted,
         "media": [],  # filled by media.attach_to_message / media_for_messages
+        "reactions": [],  # social31: filled by reactions.reactions_for where a message is read
+        "preview": loads(row["preview"]) if row.get("preview") else None,  # social31: its first link's card
     }
 
 
@@ -287,7 +291,9 @@ async def list_messages(
             conn, conversation_id=conversation_id, before_id=before_id, limit=limit + 1,
         )]
         attached = await media.media_for_messages(conn, stores, [r["id"] for r in rows])  # media
-    messages = [_message(r) | {"media": attached.get(r["id"], [])} for r in rows]  # media
+        reacted = await reactions_for(conn, stores, [r["id"] for r in rows], user_id, hidden)  # social31
+    messages = [_message(r) | {"media": attached.get(r["id"], []),  # media
+                               "reactions": reacted.get(r["id"], [])} for r in rows]
     result = page(messages, limit, lambda m: [m["id"]])
     if hidden and membership["kind"] == "group":  # a direct conversation keeps its history
         result["items"] = [m for m in result["items"] if m["sender_id"] not in hidden]
@@ -314,10 +320,13 @@ async def edit_message(stores: Stores, user_id: int, message_id: int, body: str)
     async with stores.pg.acquire() as conn, conn.transaction():
         found, membership = await _own_message(conn, stores, user_id, message_id)
         await _refuse_direct_across_block(conn, stores, membership, found["conversation_id"], user_id)
+        await stores.sql.messaging.keep_message_version(conn, message_id=message_id)  # social31: edit history
         row = await stores.sql.messaging.edit_message(conn, message_id=message_id, body=body)
         members = await _audience(conn, stores, row["conversation_id"], user_id)
         attached = await media.media_for_messages(conn, stores, [message_id])  # media
-        message = _message(row) | {"media": attached.get(message_id, [])}  # media
+        reacted = await reactions_for(conn, stores, [message_id], user_id)  # social31
+        message = _message(row) | {"media": attached.get(message_id, []),  # media
+                                   "reactions": reacted.get(message_id, [])}
         await announce(conn, stores, Event(members, "message.updated", message))
     return message
 
@@ -328,6 +337,7 @@ async def delete_message(stores: Stores, user_id: int, message_id: int) -> dict[
         _, membership = await _own_message(conn, stores, user_id, message_id)
         row = await stores.sql.messaging.delete_message(conn, message_id=message_id)
         await media.delete_for_message(conn, stores, message_id)  # media: rows go, files queued
+        await stores.sql.messaging.forget_deleted_message(conn, message_id=message_id)  # social31
         # A direct conversation keeps its history across a block: both see the tombstone.
         members = (await _member_ids(conn, stores, row["conversation_id"]) if membership["kind"] == "direct"
                    else await _audience(conn, stores, row["conversation_id"], user_id))

@@ -10,7 +10,7 @@ from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
-from nubo_backend.posts import comments, likers, service
+from nubo_backend.posts import bookmarks, comments, history, likers, reposts, service
 from nubo_backend.posts.schemas import (
     CommentIn,
     CommentOut,
@@ -20,7 +20,10 @@ from nubo_backend.posts.schemas import (
     PostOut,
     PostPage,
     PostPatch,
+    PostVersionPage,
+    ReposterPage,
 )
+from nubo_backend.previews.service import preview_post_later
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.validation import parse_body, parse_query
 
@@ -42,10 +45,13 @@ def _page_query(request: Request) -> PageQuery:
 @openapi.body({"application/json": openapi.Component(PostIn)}, required=True)
 @require_auth
 async def create_post(request: Request) -> HTTPResponse:
-    """Publish a post `{body, media_ids?}` (ids from POST /media); its author's followers get `post.created`."""
+    """Publish a post `{body, media_ids?, quote_of?}` (ids from POST /media; `quote_of`: the post it
+    quotes, whose author is notified); its author's followers get `post.created`."""
     data = parse_body(request, PostIn)
     await require_verified_email(request.app.ctx.stores, caller_id(request))  # NUBO_EMAIL_VERIFICATION
-    post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_ids)
+    post = await service.create_post(request.app.ctx.stores, caller_id(request), data.body, data.media_ids,
+                                     data.quote_of)
+    preview_post_later(request.app.ctx.stores, post["id"], data.body)  # after the commit, in the background
     return json_response(post, status=201)
 
 
@@ -67,8 +73,8 @@ async def list_posts(request: Request) -> HTTPResponse:
 @returns(200, PostOut)
 @optional_auth
 async def get_post(request: Request, post_id: int) -> HTTPResponse:
-    """One post (readable without auth)."""
-    post = await service.get_post(request.app.ctx.stores, post_id, viewer_id(request))
+    """One post (readable without auth); a signed-in viewer also gets `reposted_by_me` and `bookmarked_by_me`."""
+    post = await reposts.post_with_viewer_state(request.app.ctx.stores, post_id, viewer_id(request))
     return json_response(post)
 
 
@@ -79,10 +85,11 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 @openapi.body({"application/json": openapi.Component(PostPatch)}, required=True)
 @require_auth
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
-    """Edit a post's body (author only)."""
+    """Edit a post's body (author only); the version it replaces is kept (GET /posts/{id}/history)."""
     data = parse_body(request, PostPatch)
     post = await service.update_post(request.app.ctx.stores, post_id, caller_id(request),
                                      data.body, None)
+    preview_post_later(request.app.ctx.stores, post_id, data.body, edited=True)  # the card follows the link
     return json_response(post)
 
 
@@ -130,13 +137,93 @@ async def list_likers(request: Request, post_id: int) -> HTTPResponse:
     return json_response(result)
 
 
+@bp.put("/posts/<post_id:id>/repost")
+@openapi.tag("posts")
+@returns(200, PostOut, "The post, reposted")
+@require_auth
+async def repost(request: Request, post_id: int) -> HTTPResponse:
+    """Repost a post to the caller's followers' feeds (idempotent); its author is notified."""
+    post = await reposts.repost(request.app.ctx.stores, post_id, caller_id(request))
+    return json_response(post)
+
+
+@bp.delete("/posts/<post_id:id>/repost")
+@openapi.tag("posts")
+@returns(200, PostOut, "The post, not reposted")
+@require_auth
+async def unrepost(request: Request, post_id: int) -> HTTPResponse:
+    """Take a repost back (idempotent); returns the post."""
+    post = await reposts.unrepost(request.app.ctx.stores, post_id, caller_id(request))
+    return json_response(post)
+
+
+@bp.get("/posts/<post_id:id>/reposts")
+@openapi.tag("posts")
+@returns(200, ReposterPage)
+@page_parameters
+@optional_auth
+async def list_reposters(request: Request, post_id: int) -> HTTPResponse:
+    """Who reposted a post, most recent repost first (readable without auth)."""
+    query = parse_query(request, PageQuery)
+    result = await reposts.reposters(request.app.ctx.stores, post_id, query.limit,
+                                     decode_id_cursor(query.cursor), viewer_id(request))
+    return json_response(result)
+
+
+@bp.put("/posts/<post_id:id>/bookmark")
+@openapi.tag("bookmarks")
+@returns(200, PostOut, "The post, bookmarked")
+@require_auth
+async def bookmark(request: Request, post_id: int) -> HTTPResponse:
+    """Bookmark a post (idempotent, private to the caller); returns the post."""
+    post = await bookmarks.bookmark(request.app.ctx.stores, post_id, caller_id(request))
+    return json_response(post)
+
+
+@bp.delete("/posts/<post_id:id>/bookmark")
+@openapi.tag("bookmarks")
+@returns(200, PostOut, "The post, not bookmarked")
+@require_auth
+async def unbookmark(request: Request, post_id: int) -> HTTPResponse:
+    """Remove a bookmark (idempotent); returns the post."""
+    post = await bookmarks.unbookmark(request.app.ctx.stores, post_id, caller_id(request))
+    return json_response(post)
+
+
+@bp.get("/me/bookmarks")
+@openapi.tag("bookmarks")
+@returns(200, PostPage)
+@page_parameters
+@require_auth
+async def list_bookmarks(request: Request) -> HTTPResponse:
+    """The caller's bookmarked posts, most recent bookmark first."""
+    query = parse_query(request, PageQuery)
+    result = await bookmarks.bookmarks(request.app.ctx.stores, caller_id(request), query.limit,
+                                       decode_id_cursor(query.cursor))
+    return json_response(result)
+
+
+@bp.get("/posts/<post_id:id>/history")
+@openapi.tag("posts")
+@returns(200, PostVersionPage)
+@page_parameters
+@optional_auth
+async def post_history(request: Request, post_id: int) -> HTTPResponse:
+    """The versions a post's edits replaced, newest first (readable without auth)."""
+    query = parse_query(request, PageQuery)
+    result = await history.post_history(request.app.ctx.stores, post_id, query.limit,
+                                        decode_id_cursor(query.cursor), viewer_id(request))
+    return json_response(result)
+
+
 @bp.get("/feed")
 @openapi.tag("posts")
 @returns(200, PostPage)
 @page_parameters
 @require_auth
 async def feed(request: Request) -> HTTPResponse:
-    """Posts of the people the caller follows, and the caller's own, newest first."""
+    """Posts of the people the caller follows, and the caller's own, newest first; a post they
+    reposted shows once, at its newest repost."""
     query = _page_query(request)
     before = decode_id_cursor(query.cursor)
     result = await service.feed(request.app.ctx.stores, caller_id(request), query.limit, before)

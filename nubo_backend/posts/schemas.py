@@ -28,6 +28,7 @@ class PostIn(Body):
     media_ids: list[MediaId] = Field(
         default_factory=list, max_length=MAX_MEDIA, json_schema_extra={"uniqueItems": True}
     )
+    quote_of: MediaId | None = None  # social31: the id of the post this one quotes
 
     @model_validator(mode="after")
     def _body_or_media(self) -> PostIn:
@@ -64,6 +65,27 @@ def check_length(field: str, text: str, limit: int) -> None:
 # -- replies -------------------------------------------------------------------------------
 
 
+class QuotedPost(Reply):
+    """What a quote shows of the post it quotes; once that post is deleted, a tombstone
+    (`deleted` true, the rest null)."""
+
+    id: int
+    deleted: bool
+    author: UserSummary | None
+    body: str | None
+    created_at: datetime | None
+    edited_at: datetime | None
+
+
+class LinkCard(Reply):
+    """The preview card of the first link in a post (null until fetched, or if none)."""
+
+    url: str
+    title: str | None
+    description: str | None
+    image: str | None  # a URL of ours, never the site's
+
+
 class PostOut(Reply):
     id: int
     author: UserSummary
@@ -76,7 +98,14 @@ class PostOut(Reply):
     like_count: int
     comment_count: int
     tags: list[str]
+    repost_count: int
+    quote_of: int | None
+    quote: QuotedPost | None
+    preview: LinkCard | None
     liked_by_me: bool  # false for an anonymous viewer
+    # Sent on single-post replies to a signed-in viewer (GET /posts/{id}, repost, bookmark), not in pages.
+    reposted_by_me: bool | None = None
+    bookmarked_by_me: bool | None = None
 
 
 class PostPage(Page):
@@ -89,6 +118,26 @@ class Liker(UserSummary):
 
 class LikerPage(Page):
     items: list[Liker]
+
+
+class Reposter(UserSummary):
+    reposted_at: datetime
+
+
+class ReposterPage(Page):
+    items: list[Reposter]
+
+
+class PostVersion(Reply):
+    """A version an edit replaced: its body, when it was written and when it was replaced."""
+
+    body: str
+    written_at: datetime
+    replaced_at: datetime
+
+
+class PostVersionPage(Page):
+    items: list[PostVersion]
 
 
 class CommentOut(Reply):

@@ -36,8 +36,9 @@ from nubo_backend.cache import (
 from nubo_backend.errors import forbidden, not_found
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.media import service as media
-from nubo_backend.outbox import AudienceEvent, announce, notification
+from nubo_backend.outbox import AudienceEvent, Event, announce, notification
 from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
+from nubo_backend.posts.history import announce_edit, keep_post_version
 from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.stores import Stores
@@ -75,6 +76,11 @@ def liked_key(stores: Stores, user_id: int) -> str:
     return stores.keys("liked", user_id)
 
 
+async def quote_keys(stores: Stores, post_id: int) -> list[str]:
+    """The cached entries of the quotes of a post, which embed its summary."""
+    return [post_key(stores, r["id"]) async for r in stores.sql.posts.quoting_post_ids(stores.pg, post_id=post_id)]
+
+
 def public_user(row: Any, id_column: str = "id") -> dict[str, Any]:
     """A user as shown beside what they did (post, comment, like, follow), from a row that
     joined users."""
@@ -105,6 +111,30 @@ def public_post(row: Any) -> dict[str, Any]:
         "like_count": row["like_count"],
         "comment_count": row["comment_count"],
         "tags": list(row.get("tags") or ()),  # tags: insert_post's row has none; create_post sets them
+        # social31: reposts, quotes, link preview (insert_post's row has none of them yet)
+        "repost_count": row.get("repost_count", 0),
+        "quote_of": row.get("quote_of"),
+        "quote": quoted(row),
+        "preview": loads(row["preview"]) if row.get("preview") else None,
+    }
+
+
+def quoted(row: Any) -> dict[str, Any] | None:
+    """What a quote shows of the post it quotes (its q_* columns): a summary, or a tombstone
+    once that post is deleted."""
+    if row.get("quote_of") is None:
+        return None
+    if row.get("q_id") is None:
+        return {"id": row["quote_of"], "deleted": True, "author": None, "body": None,
+                "created_at": None, "edited_at": None}
+    return {
+        "id": row["q_id"],
+        "deleted": False,
+        "author": {"id": row["q_author_id"], "username": row["q_username"],
+                   "display_name": row["q_display_name"], "avatar_url": row["q_avatar_url"]},
+        "body": row["q_body"],
+        "created_at": row["q_created_at"],
+        "edited_at": row["q_edited_at"],
     }
 
 
@@ -151,8 +181,11 @@ def _viewer_sets(stores: Stores, viewer_id: int | None) -> dict[str, str | None]
     return {"set_key": liked_key(stores, viewer_id), "whole_set_key": hidden_key(stores, viewer_id)}
 
 
-def _author_id(raw: bytes) -> int:
-    return loads(raw)["author"]["id"]
+def _hidden_by(raw: bytes, hidden: frozenset[int]) -> bool:
+    """Whether a post is by, or quotes, someone hidden from the viewer."""
+    post = loads(raw)
+    quote = post.get("quote") or {}
+    return post["author"]["id"] in hidden or (quote.get("author") or {}).get("id") in hidden
 
 
 async def hydrate(
@@ -176,7 +209,7 @@ async def hydrate(
                                      cached=view.entries if view is not None else None)
     liked = await _liked(stores, viewer_id, ids, view) if viewer_id is not None else [False] * len(ids)
     return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True)
-            if raw is not None and not (hidden and _author_id(raw) in hidden)]
+            if raw is not None and not (hidden and _hidden_by(raw, hidden))]
 
 
 async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> Fragment:
@@ -298,20 +331,34 @@ async def _invalidate_timelines(stores: Stores, author_id: int, *extra: str) -> 
 
 
 async def create_post(
-    stores: Stores, author_id: int, body: str, media_ids: list[int]
+    stores: Stores, author_id: int, body: str, media_ids: list[int], quote_of: int | None = None
 ) -> dict[str, Any]:
     check_length("body", body, stores.settings.post_max_length)
+    if quote_of is not None:
+        await visible_author(stores, quote_of, author_id)  # social31: no quote across a block (404)
     async with stores.pg.acquire() as conn, conn.transaction():  # the post, its media and its events commit together
         row = await stores.sql.posts.insert_post(conn, author_id=author_id, body=body, media_urls=[])
         post = public_post(row)
         post["media"] = await media.attach_to_post(conn, stores, author_id, row["id"], media_ids)
         post["tags"] = await store_post_tags(conn, stores, row["id"], body)  # tags
         mentions = await mention_notifications(conn, stores, author_id, body, {"post_id": post["id"]})
+        if quote_of is not None:  # social31: the quoted post's author is told
+            mentions.append(await _quote(conn, stores, post, quote_of))
         await announce(conn, stores, AudienceEvent(author_id, "post.created", {"post": post}),
                        *await heard(conn, stores, author_id, *mentions))
     await _invalidate_timelines(stores, author_id)
     post["liked_by_me"] = False
     return post
+
+
+async def _quote(conn: asyncpg.Connection, stores: Stores, post: dict[str, Any], quote_of: int) -> Event | None:
+    """Make the new post a quote of quote_of; the notification for the quoted post's author."""
+    row = await stores.sql.posts.set_quote_of(conn, post_id=post["id"], quote_of=quote_of)
+    if row is None:  # deleted since visible_author looked
+        raise not_found("Post not found", "post_not_found")
+    post["quote_of"], post["quote"] = quote_of, quoted({**dict(row), "quote_of": quote_of})
+    return notification(row["q_author_id"], "quote.created",
+                        {"post_id": quote_of, "quote_id": post["id"], "actor_id": post["author"]["id"]})
 
 
 async def _own_post(stores: Stores, post_id: int, user_id: int) -> None:
@@ -329,14 +376,17 @@ async def update_post(
         check_length("body", body, stores.settings.post_max_length)
     await _own_post(stores, post_id, user_id)
     async with stores.pg.acquire() as conn, conn.transaction():  # tags: a body and its tags change together
+        await keep_post_version(conn, stores, post_id, user_id)  # social31: edit history
         row = await stores.sql.posts.update_post(
             conn, post_id=post_id, author_id=user_id, body=body, media_urls=media_urls
         )
         if row is not None and body is not None:
             await store_post_tags(conn, stores, post_id, body, replace=True)  # tags
+        if row is not None:  # social31: reposters and quoters hear of the edit
+            await announce_edit(conn, stores, post_id, user_id, public_post(row))
     if row is None:  # deleted between the check and the update
         raise not_found("Post not found", "post_not_found")
-    await post_changed(stores, post_id)
+    await post_changed(stores, post_id, *await quote_keys(stores, post_id))
     return await get_post(stores, post_id, user_id)
 
 
@@ -345,6 +395,7 @@ async def delete_post(stores: Stores, post_id: int, user_id: int) -> None:
     if await stores.sql.posts.delete_post(stores.pg, post_id=post_id, author_id=user_id) is None:
         raise not_found("Post not found", "post_not_found")
     media.collect_later(stores)  # media: the cascade queued the post's files; remove them
+    await invalidate(stores, *await quote_keys(stores, post_id))  # social31: quotes show a tombstone
     await _invalidate_timelines(stores, user_id, post_key(stores, post_id))
 
 

@@ -143,3 +143,18 @@ async def test_the_demo_page_is_off_in_production_unless_enabled(start_server) -
     async with httpx.AsyncClient() as api:
         assert (await api.get(f"{off.url}/demo")).status_code == 404
         assert (await api.get(f"{on.url}/demo")).status_code == 200
+
+
+async def test_a_reaction_clicked_on_one_page_shows_on_the_others(stores, server, browser) -> None:
+    alice, bob = await open_demo(browser, server), await open_demo(browser, server)
+    await sign_up(alice, "alice")
+    await sign_up(bob, "bob")
+    await alice.fill("#dm-username", "bob")
+    await alice.press("#dm-username", "Enter")
+    await send_message(alice, "Salut Bob")
+    await expect(bob.locator("#conversation-list li")).to_have_text(re.compile("alice"))
+    await bob.click("#conversation-list li button")
+    await bob.click("#messages li .reaction")  # the +👍 of alice's message
+    await expect(alice.locator("#messages li .reaction")).to_have_attribute("aria-label", "👍 1")
+    await expect(bob.locator("#messages li .reaction.mine")).to_have_attribute("aria-label", "👍 1")
+    await expect(alice.locator("#messages li")).to_have_text([re.compile("^alice: Salut Bob")])

@@ -76,3 +76,29 @@ def test_the_shared_tls_context_is_built_once_and_still_verifies_certificates() 
     assert _tls_context() is _tls_context()  # built once: it costs ~18 ms of CPU per client otherwise
     context = _tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+async def test_reposts_bookmarks_history_and_reactions_answer_typed_objects(stores: Stores, server) -> None:
+    alice = await Nubo.signup(server.url, "alice", "alice@example.com", "correct horse")
+    bob = await Nubo.signup(server.url, "bob", "bob@example.com", "battery staple")
+    try:
+        post = await bob.create_post("draft")
+        assert (await alice.repost(post.id)).reposted_by_me is True
+        assert [u.username for u in (await bob.reposters(post.id)).items] == ["alice"]
+        quote = await alice.create_post("so true", quote_of=post.id)
+        assert quote.quote_of == post.id and quote.quote["body"] == "draft"
+        assert (await alice.bookmark(post.id)).bookmarked_by_me is True
+        assert [p.id for p in (await alice.bookmarks()).items] == [post.id]
+        await bob.edit_post(post.id, "final")
+        assert [v.body for v in (await alice.post_history(post.id)).items] == ["draft"]
+        conversation = await alice.open_direct(bob.user.id)
+        message = await alice.post_message(conversation.id, "Salut")
+        reactions = await bob.react(message.id, "\U0001f44d")
+        assert [(r.emoji, r.count, r.reacted_by_me) for r in reactions] == [("\U0001f44d", 1, True)]
+        assert (await alice.messages(conversation.id)).items[0].reactions[0].count == 1
+        assert await bob.unreact(message.id, "\U0001f44d") == []
+        await alice.edit_message(message.id, "Salut !")
+        assert [v.body for v in (await bob.message_history(message.id)).items] == ["Salut"]
+    finally:
+        await alice.aclose()
+        await bob.aclose()

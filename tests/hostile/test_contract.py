@@ -72,6 +72,10 @@ def _config(spec: dict[str, Any]) -> str:
             # 16-byte secret, a token must be in its platform's format, and the platform
             # configured on the server: nothing a schema can say (422).
             allowed.append("422")
+        if name.endswith(" /messages/{message_id}/reactions/{emoji}"):
+            # One emoji grapheme (Unicode's segmentation rules) is not something a pattern can say:
+            # any other string is 422 by design.
+            allowed.append("422")
         if allowed:
             lines += [
                 "[[operations]]",

@@ -171,6 +171,9 @@ function onEvent(event) {
     case "message.created": case "message.updated": case "message.deleted":
       storeMessage(data, event.type === "message.created");
       break;
+    case "message.reaction":
+      onReaction(data);
+      break;
     case "conversation.created":
       addConversation(data);
       break;
@@ -314,7 +317,11 @@ function renderMessages() {
   list.replaceChildren();
   const stored = [...(state.messages.get(state.current) || new Map()).values()].sort((a, b) => a.id - b.id);
   const waiting = [...state.pending.entries()].filter(([, item]) => item.conversation_id === state.current);
-  for (const message of stored) list.append(messageItem(message.id, message.sender_id, message.deleted ? "(deleted)" : message.body, "✓"));
+  for (const message of stored) {
+    const li = messageItem(message.id, message.sender_id, message.deleted ? "(deleted)" : message.body, "✓");
+    if (!message.deleted) li.append(reactionButtons(message));
+    list.append(li);
+  }
   for (const [clientId, item] of waiting) {
     const mark = item.failed ? `✗ ${item.failed}` : state.acked.has(clientId) ? "✓ acked" : "… sending";
     list.append(messageItem(null, state.user.id, item.body, mark, clientId));
@@ -336,6 +343,40 @@ function messageItem(id, senderId, body, mark, clientId) {
     li.append(status);
   }
   return li;
+}
+
+// Reactions: each emoji's count (yours highlighted; click to take yours back) and a 👍 to add.
+function reactionButtons(message) {
+  const span = document.createElement("span");
+  span.className = "reactions";
+  const shown = [...(message.reactions || [])];
+  if (!shown.some((r) => r.emoji === "👍")) shown.push({ emoji: "👍", count: 0, reacted_by_me: false });
+  for (const reaction of shown) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = reaction.reacted_by_me ? "reaction mine" : "reaction";
+    // Drawn by CSS (::before) from the label, so the message line's text stays the message.
+    button.dataset.label = reaction.count ? `${reaction.emoji} ${reaction.count}` : `+${reaction.emoji}`;
+    button.setAttribute("aria-label", button.dataset.label);
+    button.addEventListener("click", () => react(message, reaction.emoji, !reaction.reacted_by_me));
+    span.append(button);
+  }
+  return span;
+}
+
+async function react(message, emoji, add) {
+  const reply = await api(add ? "PUT" : "DELETE", `/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`);
+  if (reply) { message.reactions = reply.reactions; renderMessages(); }
+}
+
+function onReaction(data) {
+  const message = (state.messages.get(data.conversation_id) || new Map()).get(data.message_id);
+  if (!message) return;
+  const before = (message.reactions || []).find((r) => r.emoji === data.emoji);
+  const mine = data.user_id === state.user.id ? data.added : Boolean(before && before.reacted_by_me);
+  message.reactions = (message.reactions || []).filter((r) => r.emoji !== data.emoji);
+  if (data.count > 0) message.reactions.push({ emoji: data.emoji, count: data.count, reacted_by_me: mine });
+  if (data.conversation_id === state.current) renderMessages();
 }
 
 function sendMessage(body) {

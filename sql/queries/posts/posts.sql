@@ -3,12 +3,19 @@
 
 -- name: posts_by_ids(ids)
 -- Hydrates a page (or one post) from ids; callers keep their own order.
+-- A quote carries the quoted post's summary (q_*), absent when that post was deleted.
 SELECT p.id, p.body, p.media_urls, p.like_count, p.comment_count,
        p.created_at, p.updated_at, p.edited_at,
        u.id AS author_id, u.username, u.display_name, u.avatar_url,
-       ARRAY(SELECT t.tag FROM post_tags t WHERE t.post_id = p.id ORDER BY t.position) AS tags
+       ARRAY(SELECT t.tag FROM post_tags t WHERE t.post_id = p.id ORDER BY t.position) AS tags,
+       p.repost_count, p.quote_of, p.preview,
+       q.id AS q_id, q.body AS q_body, q.created_at AS q_created_at, q.edited_at AS q_edited_at,
+       qu.id AS q_author_id, qu.username AS q_username, qu.display_name AS q_display_name,
+       qu.avatar_url AS q_avatar_url
 FROM posts p
 JOIN users u ON u.id = p.author_id
+LEFT JOIN posts q ON q.id = p.quote_of
+LEFT JOIN users qu ON qu.id = q.author_id
 WHERE p.id = ANY(:ids);
 
 -- name: recent_post_ids(before, lim)
@@ -21,23 +28,62 @@ WHERE author_id = :author_id AND id < :before
 ORDER BY id DESC LIMIT :lim;
 
 -- name: feed_post_ids(user_id, before, lim)
--- The user's own posts and those of the people they follow (but muted), newest first. One
--- bounded index scan per author (LATERAL ... LIMIT), so the cost is follows x limit, not the
+-- The user's own posts and reposts and those of the people they follow (but muted), newest
+-- first. A post ranks by its own id or its newest repost's id here (one sequence, so one
+-- order in time) and shows once, however many of them reposted it. One bounded index scan
+-- per author and per reposter (LATERAL ... LIMIT), so the cost is follows x limit, not the
 -- authors' whole history. (A block removes follows both ways: no blocked author is here.)
-SELECT p.id
-FROM (
+-- :before is the last post of the previous page: the page continues below the rank that
+-- post has in this feed.
+WITH a AS MATERIALIZED (
     SELECT f.followed_id AS author_id FROM follows f
     WHERE f.follower_id = :user_id
       AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = :user_id AND m.muted_id = f.followed_id)
     UNION ALL
     SELECT CAST(:user_id AS bigint)
-) AS a
-CROSS JOIN LATERAL (
-    SELECT id FROM posts
-    WHERE posts.author_id = a.author_id AND posts.id < :before
-    ORDER BY id DESC LIMIT :lim
-) AS p
-ORDER BY p.id DESC
+), muting AS (
+    SELECT EXISTS (SELECT 1 FROM mutes WHERE muter_id = :user_id) AS any_muted
+), bound AS (
+    SELECT GREATEST(CAST(:before AS bigint),
+                    (SELECT max(r.id) FROM reposts r JOIN a ON a.author_id = r.user_id
+                     WHERE r.post_id = :before)) AS rank
+), entries AS (
+    SELECT p.id AS post_id, p.id AS rank
+    FROM a CROSS JOIN LATERAL (
+        SELECT id FROM posts
+        WHERE posts.author_id = a.author_id AND posts.id < (SELECT rank FROM bound)
+        ORDER BY id DESC LIMIT :lim
+    ) AS p
+    UNION ALL
+    SELECT r.post_id, r.id
+    FROM a CROSS JOIN LATERAL (
+        SELECT id, post_id FROM reposts
+        WHERE reposts.user_id = a.author_id AND reposts.id < (SELECT rank FROM bound)
+          -- not a post by someone the user muted (probed only when they muted anyone)
+          AND (NOT (SELECT any_muted FROM muting)
+               OR NOT EXISTS (SELECT 1 FROM posts p2 JOIN mutes m ON m.muted_id = p2.author_id
+                              WHERE p2.id = reposts.post_id AND m.muter_id = :user_id))
+        ORDER BY id DESC LIMIT :lim
+    ) AS r
+)
+SELECT c.post_id AS id
+FROM (
+    SELECT e.post_id, max(e.rank) AS rank
+    FROM entries e
+    GROUP BY e.post_id
+    ORDER BY rank DESC
+    -- OFFSET 0 keeps the check below out of this subquery: it runs on candidates in rank
+    -- order until the page is full, not on every candidate.
+    OFFSET 0
+) AS c
+-- Not shown on an earlier page already, at a newer repost's rank. A scalar subquery, not
+-- NOT EXISTS, so that it stays one probe of reposts_post_idx per row (never hashed over
+-- every repost newer than the cursor).
+WHERE (SELECT r.id FROM reposts r
+       WHERE r.post_id = c.post_id AND r.id >= (SELECT rank FROM bound)
+         AND r.user_id IN (SELECT author_id FROM a)
+       LIMIT 1) IS NULL
+ORDER BY c.rank DESC
 LIMIT :lim;
 
 -- name: post_author_id(post_id)$
