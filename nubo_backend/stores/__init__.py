@@ -72,12 +72,18 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
     pg = await retry(
         "PostgreSQL",
         settings.postgres_dsn,
-        lambda: postgres.open_pool(settings.postgres_dsn, max_size=pool_size),
+        lambda: postgres.open_pool(
+            settings.postgres_dsn, max_size=pool_size, command_timeout=settings.postgres_command_timeout,
+            idle_in_transaction_timeout=settings.postgres_idle_in_transaction_timeout,
+        ),
         deadline,
     )
     try:
         redis_client = construct(
-            "Redis", settings.redis_url, lambda url: redis.open_client(url, settings.redis_max_connections)
+            "Redis", settings.redis_url, lambda url: redis.open_client(
+                url, settings.redis_max_connections, command_timeout=settings.redis_command_timeout,
+                pool_timeout=settings.redis_pool_timeout, health_check_interval=settings.redis_health_check_interval,
+            )
         )
         mongo_client = construct("MongoDB", settings.mongo_url, mongo.open_client)
     except StartupError:
@@ -104,7 +110,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         keys=redis.keys_for(settings.redis_url, settings.redis_namespace),
         sql=load_queries(),
         live_sessions=LiveSessions(settings.session_memo_ttl),
-        reads=FastReads.from_url(settings.redis_url) or redis_client,
+        reads=FastReads.from_url(settings.redis_url, timeout=settings.redis_command_timeout) or redis_client,
         media=open_media(settings),
     )
 

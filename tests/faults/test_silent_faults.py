@@ -1,0 +1,131 @@
+"""Faults that do not announce themselves: a store's connections going silent without closing,
+and traffic that stalls. A FaultProxy (tests/faults/proxy.py) sits between the instances and
+each of PostgreSQL and Redis (the `proxied_stack` fixture); the test reaches the stores
+directly, as an instance on a healthy path would.
+
+The flow is the suite's (test_delivery_faults.py): 100 DMs at 20/s to bob's two devices and
+alice's, exactly once, with the counts printed (`FAULTS {...}`) for docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from nubo_backend.auth.sessions import revoke_session
+from nubo_backend.client import Nubo, SessionRevoked
+from nubo_backend.settings import load_settings
+from nubo_backend.stores import open_stores
+from tests.factories import make_user
+from tests.faults.stack import Stack
+from tests.faults.test_delivery_faults import _flow
+
+pytestmark = pytest.mark.faults
+
+SILENCE = 10.0
+# Everything live again within this after a silence ends: the bus notices the silence
+# (ping interval 2 s + timeout 3 s, during the fault), then its reconnection waits out its
+# back-off (at most 5 s) and the new connection's confirmation; the catch-up follows.
+REDIS_RECOVERY_BOUND = 12.0
+# A request answers within this while PostgreSQL is silent: its statement's command_timeout
+# (5 s), then asyncpg's cancel request for it, which is bounded by the same timeout and which
+# the connection's release waits for (10 s, measured 10.0), with room for a loaded machine.
+PG_ANSWER_BOUND = 12.5
+
+
+async def _silence(proxy_of: str, stack: Stack, seconds: float = SILENCE) -> None:
+    proxy = getattr(stack, proxy_of)
+    proxy.silence()
+    await asyncio.sleep(seconds)
+    proxy.restore()
+
+
+async def test_redis_connections_silent_for_10s(proxied_stack: Stack) -> None:
+    """Every open Redis connection goes silent (never closed), new ones too for 10 s. Each
+    device gets every message live again within REDIS_RECOVERY_BOUND of the fault's end, with
+    no reconnection of its own; a session revoked during the fault (by a healthy path to
+    Redis, so the deaf instances never hear it) has its socket closed after it."""
+    stack = proxied_stack
+    a = stack.servers[0]
+    stores = await open_stores(load_settings(environ=stack.direct_env))
+    try:
+        carol = await make_user(stores, "carol")
+        carol_client = Nubo.with_token(a.url, carol.token)
+        async with asyncio.timeout(10):
+            await carol_client.realtime.wait_connected()
+        closed_at: list[float] = []
+
+        async def watch_carol() -> None:
+            try:
+                async for _ in carol_client.events():
+                    pass
+            except SessionRevoked:
+                closed_at.append(time.monotonic())
+
+        watching = asyncio.create_task(watch_carol())
+        ended: list[float] = []
+
+        async def fault(s: Stack) -> None:
+            s.redis_proxy.silence()
+            await asyncio.sleep(3)
+            assert await revoke_session(stores.redis, stores.keys, carol.id, carol.session_id)
+            await asyncio.sleep(SILENCE - 3)
+            s.redis_proxy.restore()
+            ended.append(time.monotonic())
+
+        report = await _flow(stack, "Redis connections silent 10 s (proxy)", fault)
+        try:
+            async with asyncio.timeout(REDIS_RECOVERY_BOUND):
+                await asyncio.shield(watching)
+        finally:
+            watching.cancel()
+            await carol_client.aclose()
+    finally:
+        await stores.close()
+    print(f"SILENT redis: carol closed {closed_at[0] - ended[0]:.1f} s after the fault; "
+          f"last delivery {report['last_after_fault_s']} s after; statuses {report['statuses']}")
+    assert dict(carol_client.realtime.stats.closes) == {1008: 1}
+    assert closed_at[0] - ended[0] < REDIS_RECOVERY_BOUND
+    assert report["last_after_fault_s"] < REDIS_RECOVERY_BOUND
+    assert all(d["reconnects"] == 0 for d in report["devices"].values())  # the server recovered, not the clients
+    assert set(report["statuses"]) <= {200, 201, 503}
+    logs = [server.output() for server in stack.servers]
+    assert all("Redis pub/sub silent" in log for log in logs)  # said, on both instances
+    assert all("Traceback" not in log for log in logs)
+
+
+async def test_postgresql_connections_silent_for_10s(proxied_stack: Stack) -> None:
+    """Every open PostgreSQL connection goes silent (the relay's mid-transaction, holding its
+    advisory lock), new ones too for 10 s. Requests answer (503 while it lasts) within
+    PG_ANSWER_BOUND; afterwards the pools recover by themselves and every message is
+    delivered exactly once."""
+    stack = proxied_stack
+    slowest: list[float] = []
+    stop_probing = asyncio.Event()
+
+    async def probe(url: str) -> None:
+        """A request that needs PostgreSQL, every 0.5 s: how long each takes to answer."""
+        async with httpx.AsyncClient(timeout=60) as http:
+            while not stop_probing.is_set():
+                began = time.monotonic()
+                response = await http.get(f"{url}/users/alice")
+                slowest.append(time.monotonic() - began)
+                assert response.status_code in (200, 404, 503), response.text  # (404 until alice exists)
+                await asyncio.sleep(0.5)
+
+    probing = [asyncio.create_task(probe(server.url)) for server in stack.servers]
+    try:
+        report = await _flow(stack, "PostgreSQL connections silent 10 s (proxy)",
+                             lambda s: _silence("pg_proxy", s))
+    finally:
+        stop_probing.set()
+        await asyncio.gather(*probing)
+    print(f"SILENT postgres: slowest answer {max(slowest):.1f} s over {len(slowest)} probes; "
+          f"last delivery {report['last_after_fault_s']} s after; statuses {report['statuses']}")
+    assert max(slowest) < PG_ANSWER_BOUND
+    assert report["statuses"].get(503, 0) > 0
+    assert set(report["statuses"]) <= {200, 201, 503}
+    assert all("Traceback" not in server.output() for server in stack.servers)
