@@ -121,10 +121,11 @@ class ServerProcess:
 class PrivateRedis:
     """A redis-server of our own on a free port, so a test may stop or restart it safely."""
 
-    def __init__(self, aof_dir: Path | None = None) -> None:
+    def __init__(self, aof_dir: Path | None = None, args: list[str] | None = None) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.aof_dir = aof_dir  # keep an append-only file there, so a restart keeps the data
+        self.args = args or []  # more redis-server options (`--maxmemory`, ...)
 
     @property
     def url(self) -> str:
@@ -135,7 +136,7 @@ class PrivateRedis:
         if self.aof_dir is not None:
             persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.aof_dir)]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence, *self.args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

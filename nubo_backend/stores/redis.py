@@ -48,6 +48,29 @@ async def check(client: Redis) -> None:
     await client.ping()
 
 
+async def eviction(client: Redis) -> tuple[str, int]:
+    """Redis's effective `maxmemory-policy` ("noeviction" when it has no memory limit; a
+    cluster's riskiest node's) and the keys it has evicted since it started.
+
+    Our keys all carry a TTL (sessions, rate-limit counters, cache), so `volatile-*` can evict
+    sessions as surely as `allkeys-*`, only later; only `noeviction` keeps them (Redis then
+    refuses writes when full, which the app answers 503). Read from INFO, which hosted Redis
+    allows where CONFIG is often disabled."""
+    info = await client.info()
+    nodes = list(info.values()) if info and all(isinstance(v, dict) for v in info.values()) else [info]
+    policies = [str(n.get("maxmemory_policy", "noeviction")) if int(n.get("maxmemory", 0) or 0) else "noeviction"
+                for n in nodes]
+    worst = max(policies, key=lambda p: (p.startswith("allkeys-"), p != "noeviction"))
+    return worst, sum(int(n.get("evicted_keys", 0) or 0) for n in nodes)
+
+
+def evicts_any_key(policy: str) -> bool:
+    return policy.startswith("allkeys-")
+
+
+EVICTION_FIX = "set maxmemory-policy noeviction (docs/deploy.md, Redis)"
+
+
 class Keys:
     """Every Redis key and channel the app uses, under one optional namespace.
 

@@ -46,8 +46,10 @@ async def proxied_stack(private_pg: PrivatePostgres, test_env: dict[str, str], t
     redis_proxy = FaultProxy(redis.port).start()
     pg_proxy = FaultProxy(private_pg.port).start()
     try:
-        async with _running(private_pg, test_env, f"redis://127.0.0.1:{redis_proxy.port}/0", redis=redis,
-                            pg_port=pg_proxy.port, redis_proxy=redis_proxy, pg_proxy=pg_proxy) as running:
+        # /ready's bounds shorter than a fault, so that the tests see it fail and come back.
+        watch = {"NUBO_READY_BUS_SILENCE": "4", "NUBO_READY_OUTBOX_AGE": "5"}
+        async with _running(private_pg, {**test_env, **watch}, f"redis://127.0.0.1:{redis_proxy.port}/0",
+                            redis=redis, pg_port=pg_proxy.port, redis_proxy=redis_proxy, pg_proxy=pg_proxy) as running:
             yield running
     finally:
         redis_proxy.stop()

@@ -36,6 +36,51 @@ REDIS_RECOVERY_BOUND = 12.0
 PG_ANSWER_BOUND = 12.5
 
 
+class ReadyWatch:
+    """Polls /ready on every instance every 0.3 s: what it answered, and when."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.urls = [server.url for server in stack.servers]
+        self.seen: list[tuple[float, str, int, dict]] = []  # (when, url, status, checks)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ReadyWatch:
+        self.task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _poll(self) -> None:
+        async with httpx.AsyncClient(timeout=15) as http:
+            while True:
+                for url in self.urls:
+                    try:
+                        response = await http.get(f"{url}/ready")
+                        self.seen.append((time.monotonic(), url, response.status_code,
+                                          response.json().get("checks") or {}))
+                    except httpx.HTTPError:
+                        pass
+                await asyncio.sleep(0.3)
+
+    def failed(self, check: str) -> list[str]:
+        """The reasons /ready gave for `check` while it answered 503."""
+        return [checks[check] for _, _, status, checks in self.seen
+                if status == 503 and checks.get(check, "ok") not in ("ok", "not checked")]
+
+    async def wait_ready(self, within: float) -> float:
+        """Until every instance has answered 200 last; how long that took."""
+        began = time.monotonic()
+        while time.monotonic() - began < within:
+            last = {url: status for _, url, status, _ in self.seen}
+            if len(last) == len(self.urls) and set(last.values()) == {200}:
+                return time.monotonic() - began
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"/ready not back to 200 within {within}s: {self.seen[-4:]}")
+
+
 async def _silence(proxy_of: str, stack: Stack, seconds: float = SILENCE) -> None:
     proxy = getattr(stack, proxy_of)
     proxy.silence()
@@ -76,7 +121,9 @@ async def test_redis_connections_silent_for_10s(proxied_stack: Stack) -> None:
             s.redis_proxy.restore()
             ended.append(time.monotonic())
 
-        report = await _flow(stack, "Redis connections silent 10 s (proxy)", fault)
+        async with ReadyWatch(stack) as ready:
+            report = await _flow(stack, "Redis connections silent 10 s (proxy)", fault)
+            back = await ready.wait_ready(REDIS_RECOVERY_BOUND)
         try:
             async with asyncio.timeout(REDIS_RECOVERY_BOUND):
                 await asyncio.shield(watching)
@@ -95,6 +142,8 @@ async def test_redis_connections_silent_for_10s(proxied_stack: Stack) -> None:
     logs = [server.output() for server in stack.servers]
     assert all("Redis pub/sub silent" in log for log in logs)  # said, on both instances
     assert all("Traceback" not in log for log in logs)
+    assert any(reason.startswith("no answer for") for reason in ready.failed("bus"))  # /ready said so
+    print(f"SILENT redis: /ready 200 again {back:.1f} s after the flow; bus reasons {set(ready.failed('bus'))}")
 
 
 async def test_postgresql_connections_silent_for_10s(proxied_stack: Stack) -> None:
@@ -118,8 +167,10 @@ async def test_postgresql_connections_silent_for_10s(proxied_stack: Stack) -> No
 
     probing = [asyncio.create_task(probe(server.url)) for server in stack.servers]
     try:
-        report = await _flow(stack, "PostgreSQL connections silent 10 s (proxy)",
-                             lambda s: _silence("pg_proxy", s))
+        async with ReadyWatch(stack) as ready:
+            report = await _flow(stack, "PostgreSQL connections silent 10 s (proxy)",
+                                 lambda s: _silence("pg_proxy", s))
+            back = await ready.wait_ready(20)
     finally:
         stop_probing.set()
         await asyncio.gather(*probing)
@@ -129,3 +180,6 @@ async def test_postgresql_connections_silent_for_10s(proxied_stack: Stack) -> No
     assert report["statuses"].get(503, 0) > 0
     assert set(report["statuses"]) <= {200, 201, 503}
     assert all("Traceback" not in server.output() for server in stack.servers)
+    assert ready.failed("postgres")  # /ready said so
+    print(f"SILENT postgres: /ready 200 again {back:.1f} s after the flow; "
+          f"outbox reasons {set(ready.failed('outbox'))}")
