@@ -78,7 +78,11 @@ class ServerProcess:
             start_new_session=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()  # a server that never became ready is still ours to stop
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
