@@ -159,7 +159,10 @@ class NuboErrorHandler(ErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = to_nubo_error(exception)
-        store = unavailable_store(exception) if error.status == 503 else None
+        store = None
+        if error.status == 503:
+            # (a service's own 503 names the store error it stands for as its cause)
+            store = unavailable_store(exception) or unavailable_store(exception.__cause__ or exception)
         if store is not None:
             self._log_outage(store, exception)
         elif error.status >= 500:

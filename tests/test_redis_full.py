@@ -64,9 +64,9 @@ async def test_logout_on_a_full_redis_revokes_the_session(full_api: tuple[httpx.
 async def test_a_post_edited_on_a_full_redis_is_never_served_stale(full_api: tuple[httpx.AsyncClient, Redis]) -> None:
     api, admin = full_api
     author = bearer((await signup(api))["access_token"])
-    post = (await api.post("/posts", json={"content": "before"}, headers=author)).json()
-    assert (await api.get(f"/posts/{post['id']}")).json()["content"] == "before"  # now cached
+    post = (await api.post("/posts", json={"body": "before"}, headers=author)).json()
+    assert (await api.get(f"/posts/{post['id']}")).json()["body"] == "before"  # now cached
     await _fill(admin)
-    edited = await api.patch(f"/posts/{post['id']}", json={"content": "after"}, headers=author)
+    edited = await api.patch(f"/posts/{post['id']}", json={"body": "after"}, headers=author)
     assert edited.status_code == 200
-    assert (await api.get(f"/posts/{post['id']}")).json()["content"] == "after"
+    assert (await api.get(f"/posts/{post['id']}")).json()["body"] == "after"
