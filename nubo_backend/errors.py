@@ -10,6 +10,7 @@ import asyncpg
 from asyncpg.exceptions import DataError
 from pymongo.errors import ConnectionFailure as MongoConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request
 from sanic.constants import HTTP_METHODS
@@ -87,7 +88,8 @@ _STORE_UNAVAILABLE: dict[str, tuple[type[BaseException], ...]] = {
         asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
         asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError,
     ),
-    "Redis": (RedisConnectionError, RedisTimeoutError),
+    # OutOfMemoryError: full under noeviction, Redis refuses writes until memory is freed.
+    "Redis": (RedisConnectionError, RedisTimeoutError, RedisOutOfMemoryError),
     "MongoDB": (MongoConnectionFailure,),
 }
 
@@ -157,7 +159,10 @@ class NuboErrorHandler(ErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = to_nubo_error(exception)
-        store = unavailable_store(exception) if error.status == 503 else None
+        store = None
+        if error.status == 503:
+            # (a service's own 503 names the store error it stands for as its cause)
+            store = unavailable_store(exception) or unavailable_store(exception.__cause__ or exception)
         if store is not None:
             self._log_outage(store, exception)
         elif error.status >= 500:

@@ -151,6 +151,18 @@ class Settings:
     link_preview_max_bytes: int = 1048576  # of a page read; the head is what a card needs
     link_preview_max_redirects: int = 3
     link_preview_cache_ttl: int = 86400  # seconds a URL's card (or failure) is reused
+    # Issue #25 (faults that do not announce themselves): every store call bounded, even on a
+    # connection gone silent mid-transaction (docs/reliability.md), and what /ready watches.
+    postgres_command_timeout: float = 5.0  # seconds one statement may take, ROLLBACK included
+    postgres_idle_in_transaction_timeout: float = 10.0  # server ends a transaction left idle this long
+    redis_command_timeout: float = 2.0  # seconds for one Redis reply; a stall is then a 503
+    redis_pool_timeout: float = 2.0  # seconds a request waits for a free pooled connection (a burst)
+    redis_health_check_interval: float = 5.0  # an idle pooled connection is PINGed before reuse
+    bus_ping_interval: float = 2.0  # the Pub/Sub subscriber PINGs this often when nothing arrives
+    bus_ping_timeout: float = 3.0  # no answer this long after a PING: the subscriber reconnects
+    ready_bus_silence: float = 10.0  # /ready fails once the bus has been away this long
+    ready_outbox_age: float = 30.0  # /ready fails once the oldest outbox row is this old
+    redis_eviction: str = "refuse"  # an allkeys-* maxmemory-policy at start-up: refuse | warn
 
     @property
     def demo_enabled(self) -> bool:
@@ -183,6 +195,8 @@ class Settings:
         if self.is_production and self.link_preview_allow_private:
             raise SettingsError("NUBO_LINK_PREVIEW_ALLOW_PRIVATE lets users make the server fetch private "
                                 "addresses: never in production")
+        if self.redis_eviction not in ("refuse", "warn"):
+            raise SettingsError(f"NUBO_REDIS_EVICTION must be refuse or warn, not {self.redis_eviction!r}")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (

@@ -87,7 +87,7 @@ class ServerProcess:
                 raise
         return self
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:  # start-up takes 20 s and more on a busy machine
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -127,10 +127,11 @@ class ServerProcess:
 class PrivateRedis:
     """A redis-server of our own on a free port, so a test may stop or restart it safely."""
 
-    def __init__(self, aof_dir: Path | None = None) -> None:
+    def __init__(self, aof_dir: Path | None = None, args: list[str] | None = None) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.aof_dir = aof_dir  # keep an append-only file there, so a restart keeps the data
+        self.args = args or []  # more redis-server options (`--maxmemory`, ...)
 
     @property
     def url(self) -> str:
@@ -141,7 +142,7 @@ class PrivateRedis:
         if self.aof_dir is not None:
             persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.aof_dir)]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence, *self.args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

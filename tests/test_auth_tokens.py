@@ -4,7 +4,7 @@ import time
 import httpx
 import pytest
 
-from nubo_backend.auth.tokens import InvalidToken, TokenVerifier, mint_access_token
+from nubo_backend.auth.tokens import CLOCK_LEEWAY, InvalidToken, TokenVerifier, mint_access_token
 from nubo_backend.stores import Stores
 from tests.auth_support import bearer, forge_jwt, login, signup
 from tests.factories import make_user
@@ -240,6 +240,25 @@ async def test_sessions_list_drops_sessions_that_expired(api: httpx.AsyncClient,
     assert len(items) == 2
     user_id = laptop["user"]["id"]
     assert not await stores.redis.sismember(stores.keys("user_sessions", user_id), phone_sid)
+
+
+async def test_a_token_minted_on_a_clock_two_minutes_ahead_is_accepted(api: httpx.AsyncClient, stores: Stores) -> None:
+    """Another instance's clock runs 2 minutes fast: its tokens' iat is in our future."""
+    user = await make_user(stores)
+    token, _ = mint_access_token(stores.settings.jwt_secret, user.id, user.session_id, 900, now=time.time() + 120)
+    assert (await api.get("/me", headers=bearer(token))).status_code == 200
+
+
+def test_a_token_issued_beyond_the_clock_leeway_is_refused() -> None:
+    token, _ = mint_access_token("s" * 40, 7, "sid", ttl=3600, now=time.time() + CLOCK_LEEWAY + 60)
+    with pytest.raises(InvalidToken, match="iat"):
+        TokenVerifier("s" * 40).verify(token)
+
+
+def test_the_clock_leeway_does_not_stretch_exp() -> None:
+    token, _ = mint_access_token("s" * 40, 7, "sid", ttl=60, now=time.time() - 61)
+    with pytest.raises(InvalidToken):
+        TokenVerifier("s" * 40).verify(token)
 
 
 def test_verifier_memo_still_refuses_a_token_once_it_expires() -> None:

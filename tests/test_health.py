@@ -1,8 +1,24 @@
+import asyncio
 import json
+import time
 
 import httpx
+import pytest
+from redis.asyncio import Redis
 
+from nubo_backend.stores import Stores
 from tests.support import PrivateRedis
+
+RELAY_LOCK = 7237599036432887809  # the relay's advisory lock (sql/queries/outbox/outbox.sql)
+
+
+async def _ready_until(client: httpx.AsyncClient, status: int, within: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get("/ready")
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.2)
 
 
 async def test_ping_answers_pong_as_in_the_seed(api: httpx.AsyncClient) -> None:
@@ -20,7 +36,10 @@ async def test_health_says_process_is_alive(api: httpx.AsyncClient) -> None:
 async def test_ready_checks_every_store(api: httpx.AsyncClient) -> None:
     response = await api.get("/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok", "mongo": "ok", "schema": "ok"}
+    assert response.json()["checks"] == {
+        "postgres": "ok", "redis": "ok", "mongo": "ok", "schema": "ok", "bus": "ok", "outbox": "ok",
+        "redis_eviction": "ok",
+    }
 
 
 async def test_ready_names_the_store_that_fails(start_server) -> None:
@@ -38,6 +57,55 @@ async def test_ready_names_the_store_that_fails(start_server) -> None:
         assert body["checks"]["postgres"] == "ok"
         assert body["checks"]["redis"] != "ok"
     finally:
+        redis.stop()
+
+
+async def test_ready_fails_while_an_event_waits_in_the_outbox_too_long(start_server, stores: Stores) -> None:
+    """The relay blocked (its lock held, as by a connection gone silent mid-batch): the event
+    waits, /ready says how long, and is 200 again once it has gone out."""
+    server = start_server({"NUBO_READY_OUTBOX_AGE": "1"})
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client, stores.pg.acquire() as conn:
+        assert (await client.get("/ready")).status_code == 200
+        blocking = conn.transaction()
+        await blocking.start()
+        try:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", RELAY_LOCK)
+            await stores.pg.execute(
+                "INSERT INTO outbox (type, data, recipients, event_ids) VALUES ('test.event', '{}', '{1}', '{1}')"
+            )
+            response = await _ready_until(client, 503)
+        finally:
+            await blocking.rollback()
+        body = response.json()
+        assert response.status_code == 503, body
+        assert body["checks"]["outbox"].startswith("oldest event waiting")
+        assert "outbox: oldest event waiting" in body["error"]
+        assert (await _ready_until(client, 200)).status_code == 200
+
+
+async def test_a_redis_that_evicts_any_key_is_refused_at_start_up_and_fails_ready(start_server) -> None:
+    """allkeys-lru with a memory limit would drop sessions and rate limits without a word: the
+    server refuses to start on it, or with NUBO_REDIS_EVICTION=warn starts, says so, and is not
+    ready until the policy is noeviction."""
+    redis = PrivateRedis(args=["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]).start()
+    admin = Redis.from_url(redis.url)
+    try:
+        with pytest.raises(RuntimeError) as refused:
+            start_server({"NUBO_REDIS_URL": redis.url})
+        assert "maxmemory-policy allkeys-lru evicts any key" in str(refused.value)
+        assert "NUBO_REDIS_EVICTION=warn" in str(refused.value)
+
+        server = start_server({"NUBO_REDIS_URL": redis.url, "NUBO_REDIS_EVICTION": "warn"})
+        assert "allkeys-lru evicts any key" in server.output()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            response = await client.get("/ready")
+            assert response.status_code == 503
+            reason = response.json()["checks"]["redis_eviction"]
+            assert reason == "maxmemory-policy allkeys-lru evicts any key when full"
+            await admin.config_set("maxmemory-policy", "noeviction")
+            assert (await client.get("/ready")).status_code == 200
+    finally:
+        await admin.aclose()
         redis.stop()
 
 

@@ -216,7 +216,10 @@ async def revoke_session(redis: Redis, keys: Keys, user_id: int, session_id: str
     """Revoke one session of user_id; False when it was not a live session of theirs."""
     if await session_user(redis, keys, session_id) != user_id:
         return False
-    async with redis.pipeline(transaction=True) as pipe:
+    # Not MULTI/EXEC: a Redis full under noeviction refuses a whole transaction, though DEL
+    # and SREM alone are allowed (they free memory). The DEL is what revokes; the index is
+    # tidied by the SREM, or else by list_sessions.
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.delete(keys("sess", session_id), keys("sess_rotated", session_id))
         pipe.srem(keys("user_sessions", user_id), session_id)
         deleted, _ = await pipe.execute()
@@ -233,7 +236,7 @@ async def revoke_all_sessions(
     doomed = [sid for sid in session_ids if sid != keep]
     if not doomed:
         return []
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=False) as pipe:  # (as in revoke_session)
         for sid in doomed:
             pipe.delete(keys("sess", sid), keys("sess_rotated", sid))
         pipe.srem(index, *doomed)

@@ -10,6 +10,10 @@ import jwt
 
 ALGORITHM = "HS256"  # pinned: the verifier accepts nothing else, `none` included
 REQUIRED_CLAIMS = ["sub", "sid", "iat", "exp", "jti"]
+# Instances' clocks disagree (an NTP step pending, a VM resumed): a token minted on one running
+# ahead has an `iat` in the others' future. Accept that much skew for `iat`/`nbf`, which say
+# nothing about the token's life; `exp` gets none, so a token lives no longer than minted for.
+CLOCK_LEEWAY = 180
 
 
 class InvalidToken(Exception):
@@ -44,8 +48,10 @@ def mint_access_token(
 def decode_access_token(secret: str, token: str) -> AccessClaims:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+            token, secret, algorithms=[ALGORITHM],
+            options={"require": REQUIRED_CLAIMS, "verify_iat": False, "verify_nbf": False},
         )
+        _not_before(claims)
         return AccessClaims(
             user_id=int(claims["sub"]),
             session_id=str(claims["sid"]),
@@ -55,6 +61,19 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
+
+
+def _not_before(claims: dict) -> None:
+    """PyJWT's iat/nbf checks, with CLOCK_LEEWAY (its `leeway` would stretch exp as much)."""
+    latest = time.time() + CLOCK_LEEWAY
+    for claim in ("iat", "nbf"):
+        value = claims.get(claim)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToken(f"{claim} must be a number")
+        if value > latest:
+            raise InvalidToken(f"The token is not yet valid ({claim})")
 
 
 class TokenVerifier:

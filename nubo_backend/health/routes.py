@@ -1,9 +1,10 @@
 """Liveness and readiness: /ping (the seed's), /health (process alive), /ready (stores
-reachable, schema current, not shutting down)."""
+reachable, schema current, events flowing, nothing evicted, not shutting down)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
@@ -13,6 +14,7 @@ from nubo_backend.jsonutil import json_response
 from nubo_backend.migrations import schema_problem
 from nubo_backend.replies import returns
 from nubo_backend.stores import Stores, check_all, short_reason
+from nubo_backend.stores import redis as redis_store
 
 bp = Blueprint("health")
 
@@ -40,11 +42,56 @@ async def _schema_check(stores: Stores) -> str:
         return short_reason(exc)
 
 
+async def _outbox_check(stores: Stores) -> str:
+    """Events committed but not announced for too long: the relay is blocked or set aside
+    (a store stalled, a lock held by a connection gone silent), so nobody hears of them."""
+    try:
+        backlog = await asyncio.wait_for(stores.sql.outbox.backlog(stores.pg), 2.0)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return short_reason(exc)
+    oldest = backlog["oldest"] if backlog else None
+    if oldest is None:
+        return "ok"
+    age = (datetime.now(UTC) - oldest).total_seconds()
+    if age > stores.settings.ready_outbox_age:
+        return f"oldest event waiting {age:.0f}s ({backlog['events']} waiting)"
+    return "ok"
+
+
+async def _eviction_check(stores: Stores) -> str:
+    """A Redis that evicts (docs/deploy.md): sessions and rate limits vanish without a word."""
+    try:
+        policy, evicted = await asyncio.wait_for(redis_store.eviction(stores.redis), 2.0)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return short_reason(exc)
+    if redis_store.evicts_any_key(policy):
+        return f"maxmemory-policy {policy} evicts any key when full"
+    if evicted > stores.evicted_at_start:
+        return f"{evicted - stores.evicted_at_start} key(s) evicted (maxmemory-policy {policy})"
+    return "ok"
+
+
+def _bus_check(request: Request) -> str:
+    """The Pub/Sub subscriber has not heard from Redis for too long: sockets here get nothing."""
+    hub = getattr(request.app.ctx, "hub", None)
+    if hub is None:
+        return "ok"
+    silent = hub.bus.silent_for()
+    if silent > request.app.ctx.settings.ready_bus_silence:
+        return f"no answer for {silent:.0f}s"
+    return "ok"
+
+
+_UNREACHABLE = ("postgres", "redis", "mongo")
+
+
 @bp.get("/ready")
 @returns(200, Ready)
-@returns(503, NotReady, "A store is unreachable, the schema is not the code's, or shutting down")
+@returns(503, NotReady, "A store is unreachable, the schema is not the code's, events are not flowing, "
+                        "Redis evicts, or shutting down")
 async def ready(request: Request) -> HTTPResponse:
-    """200 when PostgreSQL, Redis and MongoDB answer and the schema is the code's; 503 naming
+    """200 when PostgreSQL, Redis and MongoDB answer, the schema is the code's, the bus hears
+    Redis, no event has waited in the outbox too long and Redis evicts nothing; 503 naming
     what is wrong, and at once when the instance is shutting down (load balancers move on)."""
     if getattr(request.app.ctx, "draining", False):
         return json_response(
@@ -53,10 +100,16 @@ async def ready(request: Request) -> HTTPResponse:
         )
     stores = request.app.ctx.stores
     checks = await check_all(stores)
-    checks["schema"] = await _schema_check(stores) if checks["postgres"] == "ok" else "not checked"
-    failed = sorted(name for name, state in checks.items() if state != "ok")
+    pg_ok, redis_ok = checks["postgres"] == "ok", checks["redis"] == "ok"
+    schema, outbox, eviction = await asyncio.gather(
+        _schema_check(stores) if pg_ok else _not_checked(),
+        _outbox_check(stores) if pg_ok else _not_checked(),
+        _eviction_check(stores) if redis_ok else _not_checked(),
+    )
+    checks.update(schema=schema, bus=_bus_check(request), outbox=outbox, redis_eviction=eviction)
+    failed = sorted(name for name, state in checks.items() if state not in ("ok", "not checked"))
     if failed:
-        reasons = [f"{name} unreachable" if name != "schema" else f"schema: {checks[name]}" for name in failed]
+        reasons = [f"{name} unreachable" if name in _UNREACHABLE else f"{name}: {checks[name]}" for name in failed]
         return json_response(
             {
                 "status": "unavailable",
@@ -67,3 +120,7 @@ async def ready(request: Request) -> HTTPResponse:
             status=503,
         )
     return json_response({"status": "ok", "checks": checks})
+
+
+async def _not_checked() -> str:
+    return "not checked"

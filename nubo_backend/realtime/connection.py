@@ -421,6 +421,13 @@ class Connection:
 
     def _token_expired(self) -> None:
         self.expiry_timer = None
+        # The timer runs on the loop's monotonic clock, the check (tokens.py) on the wall clock:
+        # if the wall clock was stepped back meanwhile (an NTP correction), the token is still
+        # valid by the check's clock, so wait for exp by that clock rather than close early.
+        left = self.expires_at - time.time()
+        if left > 0 and not self.closed:
+            self.expiry_timer = asyncio.get_running_loop().call_later(left, self._token_expired)
+            return
         if not self.closed:
             self.hub.spawn(self.close(CLOSE_TOKEN_EXPIRED, "access token expired: refresh it and reconnect"))
 

@@ -49,6 +49,8 @@ class Stores:
     # held here because asyncio keeps only weak references to tasks, and drained before the
     # pools close.
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Keys Redis had evicted when we connected: /ready fails once it evicts more (issue #25).
+    evicted_at_start: int = 0
 
     def run_in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -72,12 +74,18 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
     pg = await retry(
         "PostgreSQL",
         settings.postgres_dsn,
-        lambda: postgres.open_pool(settings.postgres_dsn, max_size=pool_size),
+        lambda: postgres.open_pool(
+            settings.postgres_dsn, max_size=pool_size, command_timeout=settings.postgres_command_timeout,
+            idle_in_transaction_timeout=settings.postgres_idle_in_transaction_timeout,
+        ),
         deadline,
     )
     try:
         redis_client = construct(
-            "Redis", settings.redis_url, lambda url: redis.open_client(url, settings.redis_max_connections)
+            "Redis", settings.redis_url, lambda url: redis.open_client(
+                url, settings.redis_max_connections, command_timeout=settings.redis_command_timeout,
+                pool_timeout=settings.redis_pool_timeout, health_check_interval=settings.redis_health_check_interval,
+            )
         )
         mongo_client = construct("MongoDB", settings.mongo_url, mongo.open_client)
     except StartupError:
@@ -89,6 +97,7 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
 
     try:
         await retry("Redis", settings.redis_url, lambda: ping(redis.check, redis_client), deadline)
+        evicted_at_start = await _check_eviction(settings, redis_client)
         await retry("MongoDB", settings.mongo_url, lambda: ping(mongo.check, mongo_client), deadline)
     except StartupError:
         await pg.close()
@@ -104,9 +113,31 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
         keys=redis.keys_for(settings.redis_url, settings.redis_namespace),
         sql=load_queries(),
         live_sessions=LiveSessions(settings.session_memo_ttl),
-        reads=FastReads.from_url(settings.redis_url) or redis_client,
+        reads=FastReads.from_url(settings.redis_url, timeout=settings.redis_command_timeout) or redis_client,
         media=open_media(settings),
+        evicted_at_start=evicted_at_start,
     )
+
+
+async def _check_eviction(settings: Settings, client: Redis) -> int:
+    """Refuse (or, with NUBO_REDIS_EVICTION=warn, warn loudly about) a Redis that evicts any key
+    when full; warn about one that evicts keys with a TTL. Returns the keys it had evicted
+    before we started (/ready reports any eviction after)."""
+    try:
+        policy, evicted = await redis.eviction(client)
+    except Exception as exc:  # noqa: BLE001 - INFO may be disabled: say so, do not refuse
+        log.warning("Redis eviction policy unknown (%s): it must be noeviction", short_reason(exc))
+        return 0
+    if redis.evicts_any_key(policy):
+        problem = f"maxmemory-policy {policy} evicts any key when full: sessions and rate limits would vanish"
+        if settings.redis_eviction == "refuse":
+            raise StartupError("Redis", settings.redis_url, problem,
+                               f"{redis.EVICTION_FIX}, or NUBO_REDIS_EVICTION=warn to start anyway")
+        log.error("Redis %s; %s", problem, redis.EVICTION_FIX)
+    elif policy != "noeviction":
+        log.warning("Redis maxmemory-policy %s evicts keys with a TTL when full, sessions included; %s",
+                    policy, redis.EVICTION_FIX)
+    return evicted
 
 
 async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:  # noqa: ASYNC109

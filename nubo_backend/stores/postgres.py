@@ -15,10 +15,25 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def open_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 20, command_timeout: float | None = 5.0,
+    idle_in_transaction_timeout: float | None = 10.0,
+) -> asyncpg.Pool:
+    """The pool every request and the relay draw from.
+
+    Both timeouts are for a connection that goes silent without closing (a NAT or load
+    balancer forgetting it, a half-dead host): `command_timeout` bounds every statement on the
+    client side, ROLLBACK and the pool's reset included, which `asyncio.timeout` around a
+    transaction cannot (the ROLLBACK on the way out of it would wait for ever); and the server
+    ends a transaction left idle that long, so a client that vanished mid-transaction does not
+    hold its locks (the relay's advisory lock) for ever."""
+    server_settings = {}
+    if idle_in_transaction_timeout:
+        server_settings["idle_in_transaction_session_timeout"] = str(int(idle_in_transaction_timeout * 1000))
     # Statement cache stays on: aiosql sends the same texts again and again.
     return await asyncpg.create_pool(
-        dsn, min_size=min(min_size, max_size), max_size=max_size, timeout=5, reset=_reset
+        dsn, min_size=min(min_size, max_size), max_size=max_size, timeout=5, reset=_reset,
+        command_timeout=command_timeout or None, server_settings=server_settings,
     )
 
 

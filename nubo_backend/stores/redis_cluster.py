@@ -165,6 +165,14 @@ class ShardedPubSub:
         self.leaving: Counter[bytes] = Counter()  # unsubscriptions asked for, not yet confirmed
         self.where: dict[bytes, PubSub] = {}
         self._topology_fresh = False
+        self.pongs_due: set[str] = set()  # nodes yet to answer the last ping()
+
+    async def ping(self, data: bytes) -> None:
+        """PING every node's subscriber connection; one `pong` comes out of get_message once
+        all of them have answered (a silent node keeps the bus waiting, and it reconnects)."""
+        self.pongs_due = set(self.nodes)
+        for pubsub in list(self.nodes.values()):
+            await pubsub.ping(data)
 
     async def subscribe(self, *channels: str | bytes) -> None:
         if not self._topology_fresh:  # a new subscriber (after an outage, say): ask the cluster again
@@ -241,15 +249,20 @@ class ShardedPubSub:
                     continue
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None:
-                    self._hand_over(message)
+                    self._hand_over(message, node_name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - handed to the bus, which reconnects
             self.queue.put_nowait(exc)
 
-    def _hand_over(self, message: dict[str, Any]) -> None:
+    def _hand_over(self, message: dict[str, Any], node_name: str = "") -> None:
         kind = message["type"]
-        if kind in ("message", "smessage"):
+        if kind == "pong":
+            if node_name in self.pongs_due:
+                self.pongs_due.discard(node_name)
+                if not self.pongs_due:
+                    self.queue.put_nowait({"type": "pong", "channel": None, "data": message["data"]})
+        elif kind in ("message", "smessage"):
             self.queue.put_nowait({"type": "message", "channel": message["channel"], "data": message["data"]})
         elif kind in ("subscribe", "ssubscribe"):
             self.queue.put_nowait({"type": "subscribe", "channel": message["channel"], "data": message["data"]})

@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from nubo_backend.migrations import migrate
 from nubo_backend.stores.mongo import ensure_indexes
 from tests.cluster.cluster_support import PrivateRedisCluster
+from tests.faults.proxy import FaultProxy
 from tests.faults.stack import PrivatePostgres, Stack
 from tests.support import MongoEmulator, PrivateRedis, jongodb_binary
 
@@ -38,6 +39,24 @@ async def stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path:
 
 
 @pytest.fixture
+async def proxied_stack(private_pg: PrivatePostgres, test_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Stack]:
+    """The stack with a FaultProxy (tests/faults/proxy.py) between the instances and each of
+    PostgreSQL and Redis; `stack.direct_env` reaches both stores without it."""
+    redis = PrivateRedis(aof_dir=tmp_path).start()
+    redis_proxy = FaultProxy(redis.port).start()
+    pg_proxy = FaultProxy(private_pg.port).start()
+    try:
+        # /ready's bounds shorter than a fault, so that the tests see it fail and come back.
+        watch = {"NUBO_READY_BUS_SILENCE": "4", "NUBO_READY_OUTBOX_AGE": "5"}
+        async with _running(private_pg, {**test_env, **watch}, f"redis://127.0.0.1:{redis_proxy.port}/0",
+                            redis=redis, pg_port=pg_proxy.port, redis_proxy=redis_proxy, pg_proxy=pg_proxy) as running:
+            yield running
+    finally:
+        redis_proxy.stop()
+        pg_proxy.stop()
+
+
+@pytest.fixture
 async def cluster_stack(private_pg: PrivatePostgres, test_env: dict[str, str]) -> AsyncIterator[Stack]:
     """The same stack on a Redis Cluster of three masters with a replica each, which takes over
     one second after its master stops answering."""
@@ -48,7 +67,8 @@ async def cluster_stack(private_pg: PrivatePostgres, test_env: dict[str, str]) -
 
 @asynccontextmanager
 async def _running(
-    private_pg: PrivatePostgres, test_env: dict[str, str], redis_url: str, **redis: Any
+    private_pg: PrivatePostgres, test_env: dict[str, str], redis_url: str, *, pg_port: int | None = None,
+    **redis: Any,
 ) -> AsyncIterator[Stack]:
     """A database, a MongoDB stand-in and two instances on the given Redis; all stopped after."""
     binary = jongodb_binary()
@@ -75,7 +95,12 @@ async def _running(
         "NUBO_MONGO_DB": "nubo",
         "NUBO_STARTUP_TIMEOUT": "10",
     }
-    running = Stack(private_pg, mongo=mongo, env=env, **redis)
+    direct = {**env}
+    if pg_port is not None:  # the instances reach PostgreSQL through a proxy
+        env["NUBO_POSTGRES_DSN"] = env["NUBO_POSTGRES_DSN"].replace(f":{private_pg.port}/", f":{pg_port}/")
+    if redis.get("redis") is not None:
+        direct["NUBO_REDIS_URL"] = redis["redis"].url
+    running = Stack(private_pg, mongo=mongo, env=env, direct_env=direct, **redis)
     try:
         running.start_server()
         running.start_server()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.cluster.cluster_support import PrivateRedisCluster
+from tests.faults.proxy import FaultProxy
 from tests.support import MongoEmulator, PrivateRedis, ServerProcess, free_port, wait_for_port
 
 
@@ -106,6 +107,9 @@ class Stack:
     env: dict[str, str]
     redis: PrivateRedis | None = None  # one Redis, or
     cluster: PrivateRedisCluster | None = None  # a Redis Cluster
+    direct_env: dict[str, str] = field(default_factory=dict)  # env, reaching the stores without proxies
+    redis_proxy: FaultProxy | None = None  # between the instances and Redis (proxied_stack)
+    pg_proxy: FaultProxy | None = None  # between the instances and PostgreSQL (proxied_stack)
     servers: list[ServerProcess] = field(default_factory=list)
 
     def start_server(self, **env: str) -> ServerProcess:

@@ -44,7 +44,7 @@ async def _alice_and_bob(stack: Stack) -> tuple[TestUser, TestUser, dict]:
 
 async def _flow(
     stack: Stack, name: str, fault: Fault, *, sender_urls: list[str] | None = None,
-    settled: Callable[[list[Device]], bool] | None = None,
+    settled: Callable[[list[Device]], bool] | None = None, send_timeout: float = 5,
 ) -> dict:
     a, b = stack.servers
     alice, bob, conversation = await _alice_and_bob(stack)
@@ -57,7 +57,8 @@ async def _flow(
     try:
         await asyncio.wait_for(asyncio.gather(*(d.ready.wait() for d in devices)), 10)
         urls = sender_urls or [a.url, b.url]
-        sending = asyncio.create_task(send_messages(urls, alice, conversation["id"], COUNT, RATE))
+        sending = asyncio.create_task(send_messages(urls, alice, conversation["id"], COUNT, RATE,
+                                                    answer_within=send_timeout))
         await asyncio.sleep(FAULT_AT)
         await fault(stack)
         fault_ended = time.monotonic()

@@ -38,11 +38,11 @@ SEND_DEADLINE = 60.0  # seconds one message may take to be acknowledged, retries
 LOGIN_TRIES = 100  # 0.2 s apart: a login waits at most ~20 s for the stores to answer
 
 
-async def log_in(urls: list[str], username: str, **kwargs: Any) -> Nubo:
+async def log_in(urls: list[str], username: str, answer_within: float = 5, **kwargs: Any) -> Nubo:
     """A client logged in on whichever instance answers (the first of `urls` preferred)."""
     for _ in range(LOGIN_TRIES):
         try:
-            return await Nubo.login(urls, username, PASSWORD, timeout=5, **kwargs)
+            return await Nubo.login(urls, username, PASSWORD, timeout=answer_within, **kwargs)
         except (NuboError, httpx.HTTPError):
             await asyncio.sleep(0.2)
     raise RuntimeError(f"{username} could not log in")
@@ -104,9 +104,11 @@ class Sent:
 
 
 async def send_messages(
-    urls: list[str], sender: TestUser, conversation_id: int, count: int, rate: float, prefix: str = "c"
+    urls: list[str], sender: TestUser, conversation_id: int, count: int, rate: float, prefix: str = "c",
+    answer_within: float = 5,
 ) -> Sent:
-    """POST `count` messages at `rate` per second, each retried (same client_id) until acked."""
+    """POST `count` messages at `rate` per second, each retried (same client_id) until acked;
+    each POST given up after `answer_within` seconds without an answer."""
     sent = Sent()
     posts = f"/conversations/{conversation_id}/messages"
 
@@ -116,7 +118,7 @@ async def send_messages(
             sent.statuses[status] += 1
             sent.duplicates += status == 200
 
-    client = await log_in(urls, sender.username, on_response=answered)
+    client = await log_in(urls, sender.username, answer_within=answer_within, on_response=answered)
     relogin = asyncio.Lock()
 
     async def session_refused(token: str) -> None:

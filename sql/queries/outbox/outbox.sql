@@ -105,7 +105,9 @@ SELECT o.type, o.data, o.created_at, o.event_ids[array_position(o.recipients, :u
 SELECT last_id FROM event_sequences WHERE user_id = :user_id;
 
 -- name: backlog()^
-SELECT count(*) AS events, min(created_at) AS oldest FROM outbox;
+-- Personal events waiting (what /ready watches): an audience row's age is the time its walk
+-- takes, minutes for a very large following, and says nothing of anyone's messages.
+SELECT count(*) AS events, min(created_at) AS oldest FROM outbox WHERE lane >= 0;
 
 -- name: backlog_by_lane()
 SELECT lane, count(*) AS events, min(created_at) AS oldest FROM outbox GROUP BY lane ORDER BY lane;
