@@ -19,6 +19,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from nubo_backend.jsonutil import json_response
+from nubo_backend.observability import metrics
 
 log = logging.getLogger("nubo.errors")
 
@@ -159,6 +160,7 @@ class NuboErrorHandler(ErrorHandler):
         error = to_nubo_error(exception)
         store = unavailable_store(exception) if error.status == 503 else None
         if store is not None:
+            metrics.store_errors_by_name[store].inc()
             self._log_outage(store, exception)
         elif error.status >= 500:
             log.error(

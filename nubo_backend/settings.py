@@ -103,6 +103,11 @@ class Settings:
     backup_s3_access_key: str = ""
     backup_s3_secret_key: str = ""
     demo_page: str = "auto"  # GET /demo: auto (on unless production), on, off
+    # Observability (issue 30): Prometheus metrics on their own port (0: off; with --instances N,
+    # instance i serves them on metrics_port + i - 1), and how often state gauges are sampled.
+    # Tracing follows the standard OTEL_* variables instead (observability/tracing.py).
+    metrics_port: int = 0
+    metrics_sample_interval: float = 5.0
 
     @property
     def demo_enabled(self) -> bool:

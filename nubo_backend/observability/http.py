@@ -1,0 +1,67 @@
+"""The one adapter between HTTP answers and observability: metrics for every request, and the
+request's span when tracing is on, as plain calls at the request's head and its answer's head
+(serving/http_protocol.py says why not middleware)."""
+
+from __future__ import annotations
+
+import re
+from time import perf_counter
+
+from nubo_backend.observability import metrics
+from nubo_backend.observability.tracing import RequestSpans
+from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
+
+# What a request matched no route of (404, 405, or a head refused before routing): one label,
+# so that scanners probing random paths do not create a series per path.
+UNMATCHED = "unmatched"
+# Methods a client may send are any token: the rest share one label, for the same reason.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_PARAMETER = re.compile(r"<([^:>]+)(?::[^>]*)?>")
+
+
+def route_template(path: str) -> str:
+    """A Sanic route path as OpenAPI writes it: `posts/<post_id:id>/comments` -> `/posts/{post_id}/comments`."""
+    return "/" + _PARAMETER.sub(r"{\1}", path)
+
+
+def observe_http(app: NuboSanic, spans: RequestSpans | None) -> None:
+    """Count and time every answer of app, and (spans given) trace it."""
+    in_flight = metrics.http_in_flight
+    templates: dict[str, str] = {}  # each route's template, and labelled children, made once each
+    counters: dict[tuple[str, str, int], object] = {}
+    timers: dict[tuple[str, str], object] = {}
+
+    @app.after_request_head
+    def request_started(http: NuboHttp) -> None:
+        request = http.request
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            return  # a socket, counted by the WebSocket metrics; its 101 has no response hook
+        in_flight.inc()
+        http.observed = spans.start(request) if spans is not None else True
+
+    @app.before_response_head
+    def request_answered(http: NuboHttp) -> None:
+        request, status = http.request, http.response.status
+        observed = http.observed
+        if observed is not None:
+            http.observed = None
+            in_flight.dec()
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        matched = request.route
+        if matched is None:
+            route = UNMATCHED
+        elif (route := templates.get(matched.path)) is None:
+            route = templates[matched.path] = route_template(matched.path)
+        key = (route, method, status)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = metrics.http_requests.labels(route, method, str(status))
+        counter.inc()  # type: ignore[attr-defined]
+        started = http.started
+        if started is not None:
+            timer = timers.get(key[:2])
+            if timer is None:
+                timer = timers[key[:2]] = metrics.http_duration.labels(route, method)
+            timer.observe(perf_counter() - started)  # type: ignore[attr-defined]
+        if spans is not None and observed is not None and observed is not True:
+            spans.end(observed, route, status)
