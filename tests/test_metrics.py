@@ -33,20 +33,22 @@ async def test_requests_are_counted_under_their_route_template_method_and_status
     server, port = metered
     before = scrape(port)
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
-        for _ in range(3):
-            assert (await api.get("/ping")).status_code == 200
+        for _ in range(3):  # (not /ping, which the start-up's readiness polls may still be answering)
+            assert (await api.get("/health")).status_code == 200
         assert (await api.get("/posts/41")).status_code == 404  # (a raw path per post would be a series per post)
         assert (await api.get("/posts/42")).status_code == 404
         assert (await api.get("/no/such/page")).status_code == 404
-    after = scrape(port)
 
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def moved(name: str, samples=None, **labels: str) -> float:
+        return value(samples or after, name, **labels) - value(before, name, **labels)
 
-    assert moved("nubo_http_requests_total", route="/ping", method="GET", status="200") == 3
+    # (counted at once, added to the metrics within the flush interval)
+    after = wait_for_metric(port, lambda s: moved("nubo_http_requests_total", s, route="unmatched", method="GET",
+                                                  status="404") == 1)
+    assert moved("nubo_http_requests_total", route="/health", method="GET", status="200") == 3
     assert moved("nubo_http_requests_total", route="/posts/{post_id}", method="GET", status="404") == 2
     assert moved("nubo_http_requests_total", route="unmatched", method="GET", status="404") == 1
-    assert moved("nubo_http_request_duration_seconds_count", route="/ping", method="GET") == 3
+    assert moved("nubo_http_request_duration_seconds_count", route="/health", method="GET") == 3
     assert not any(("/posts/41" in str(key)) for key in after)
     assert value(after, "nubo_http_requests_in_flight") == 0
     assert value(after, "process_resident_memory_bytes") > 0  # the standard process collectors
@@ -74,7 +76,7 @@ async def test_logins_are_counted_by_outcome(metered) -> None:
         username = user["user"]["username"]
         assert (await api.post("/login", json={"username": username, "password": PASSWORD})).status_code == 200
         assert (await api.post("/login", json={"username": username, "password": "wrong" * 3})).status_code == 401
-    samples = scrape(port)
+    samples = wait_for_metric(port, lambda s: value(s, "nubo_auth_logins_total", outcome="invalid_credentials") == 1)
     assert value(samples, "nubo_auth_logins_total", outcome="success") == 1
     assert value(samples, "nubo_auth_logins_total", outcome="invalid_credentials") == 1
 
@@ -132,12 +134,13 @@ async def _stores_on(own, stores: Stores) -> Stores:
 
 def test_workers_share_one_metrics_endpoint(test_env, session_stores) -> None:
     metrics_port = free_port()
-    server = ServerProcess({**test_env, **metrics_env(metrics_port)}, args=["--workers", "2"]).start()
+    server = ServerProcess({**test_env, **metrics_env(metrics_port)}, args=["--workers", "2"]).start(wait=False)
     try:
+        server.wait_ready(timeout=60)  # (two workers importing everything on a busy machine)
         for _ in range(6):  # spread over both workers by the kernel: the figure is their sum
             assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
-        samples = scrape(metrics_port)
-        assert value(samples, "nubo_http_requests_total", route="/health", method="GET", status="200") == 6
+        wait_for_metric(metrics_port, lambda s: value(s, "nubo_http_requests_total", route="/health",
+                                                      method="GET", status="200") == 6)
         assert f"metrics on http://127.0.0.1:{metrics_port}/metrics" in server.output()
     finally:
         server.stop()
@@ -160,8 +163,8 @@ def test_instances_each_serve_their_metrics_on_their_own_port(test_env, session_
             wait_for_ping(port + i)
             httpx.get(f"http://127.0.0.1:{port + i}/health", timeout=10)
         for i in range(2):
-            samples = scrape(metrics_port + i)
-            assert value(samples, "nubo_http_requests_total", route="/health", method="GET", status="200") == 1
+            wait_for_metric(metrics_port + i, lambda s: value(s, "nubo_http_requests_total", route="/health",
+                                                              method="GET", status="200") == 1)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

@@ -26,17 +26,15 @@ def route_template(path: str) -> str:
 
 def observe_http(app: NuboSanic, spans: RequestSpans | None) -> None:
     """Count and time every answer of app, and (spans given) trace it."""
-    in_flight = metrics.http_in_flight
-    templates: dict[str, str] = {}  # each route's template, and labelled children, made once each
-    counters: dict[tuple[str, str, int], object] = {}
-    timers: dict[tuple[str, str], object] = {}
+    tally = metrics.tally
+    templates: dict[str, str] = {}  # each route's template, made once
 
     @app.after_request_head
     def request_started(http: NuboHttp) -> None:
         request = http.request
         if request.headers.get("upgrade", "").lower() == "websocket":
             return  # a socket, counted by the WebSocket metrics; its 101 has no response hook
-        in_flight.inc()
+        tally.http_in_flight += 1
         http.observed = spans.start(request) if spans is not None else True
 
     @app.before_response_head
@@ -45,23 +43,14 @@ def observe_http(app: NuboSanic, spans: RequestSpans | None) -> None:
         observed = http.observed
         if observed is not None:
             http.observed = None
-            in_flight.dec()
+            tally.http_in_flight -= 1
         method = request.method if request.method in KNOWN_METHODS else "other"
         matched = request.route
         if matched is None:
             route = UNMATCHED
         elif (route := templates.get(matched.path)) is None:
             route = templates[matched.path] = route_template(matched.path)
-        key = (route, method, status)
-        counter = counters.get(key)
-        if counter is None:
-            counter = counters[key] = metrics.http_requests.labels(route, method, str(status))
-        counter.inc()  # type: ignore[attr-defined]
         started = http.started
-        if started is not None:
-            timer = timers.get(key[:2])
-            if timer is None:
-                timer = timers[key[:2]] = metrics.http_duration.labels(route, method)
-            timer.observe(perf_counter() - started)  # type: ignore[attr-defined]
+        tally.http_answered(route, method, status, perf_counter() - started if started is not None else None)
         if spans is not None and observed is not None and observed is not True:
             spans.end(observed, route, status)

@@ -1,5 +1,6 @@
 """State gauges, sampled every `metrics_sample_interval` seconds by each serving process: the
-stores' health, their pools, and the outbox backlog the relay has yet to move.
+stores' health, their pools, and the outbox backlog the relay has yet to move; and, every
+second (or that interval if shorter), the hot counts of `metrics.tally` flushed to their metrics.
 
 Sampled rather than read at scrape time because, under `--workers N`, the scrape is answered
 by the workers' parent, which holds no store. A figure that cannot be read (PostgreSQL down:
@@ -24,6 +25,7 @@ log = logging.getLogger("nubo.metrics")
 # The relay has one lane until it has several (its per-lane backlog query comes with them).
 ALL_LANES = "all"
 STORES = ("postgres", "redis", "mongo")
+FLUSH_INTERVAL = 1.0  # seconds between two flushes of metrics.tally (a scrape sees counts this late)
 
 
 class Sampler:
@@ -40,14 +42,20 @@ class Sampler:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        metrics.flush()  # (the last requests' counts, for a scrape during shutdown)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sample = loop.time()
         while True:
-            try:
-                await self.sample()
-            except Exception:  # a sampler that dies silently would freeze every figure it keeps
-                log.exception("metrics sample failed")
-            await asyncio.sleep(self.interval)
+            metrics.flush()
+            if loop.time() >= next_sample:
+                next_sample = loop.time() + self.interval
+                try:
+                    await self.sample()
+                except Exception:  # a sampler that dies silently would freeze every figure it keeps
+                    log.exception("metrics sample failed")
+            await asyncio.sleep(min(FLUSH_INTERVAL, self.interval))
 
     async def sample(self) -> None:
         timeout = max(0.5, min(2.0, self.interval / 2))

@@ -34,7 +34,7 @@ from websockets.protocol import State
 from nubo_backend.errors import NuboError, to_nubo_error
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.observability import metrics
-from nubo_backend.observability.metrics import ws_frames_in, ws_frames_out
+from nubo_backend.observability.metrics import tally
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
@@ -144,7 +144,7 @@ class Connection:
         """Send one prebuilt frame without waiting; drop the client if its queue is full."""
         if self.closed:
             return
-        ws_frames_out.inc()
+        tally.ws_frames_out += 1
         if self.queue is None:
             transport = self.transport
             if transport.get_write_buffer_size() <= self.high_water:
@@ -479,7 +479,7 @@ class Connection:
             if message is None:
                 return
             self.last_heard = loop.time()
-            ws_frames_in.inc()
+            tally.ws_frames_in += 1
             self.hub.memory.note(len(message))
             command = _command(message)
             ref = _ref(command)
