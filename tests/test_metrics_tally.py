@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram
 
 from nubo_backend.observability import metrics
-from nubo_backend.observability.metrics import HTTP_BUCKETS, Tally, _add_observations
+from nubo_backend.observability.metrics import HTTP_BUCKETS, RouteTally, _add_observations
 
 
 def _samples(histogram: Histogram) -> dict[tuple[str, str], float]:
@@ -21,18 +21,18 @@ def test_batched_observations_equal_observe_one_by_one() -> None:
     batched = Histogram("batched", "b", buckets=HTTP_BUCKETS, registry=CollectorRegistry())
     for s in seconds:
         direct.observe(s)
-    tally = Tally()
+    counted = RouteTally("/ping", "GET")
     for s in seconds:
-        tally.http_answered("/ping", "GET", 200, s)
-    _add_observations(batched, tally.http_durations[("/ping", "GET")])
+        counted.answered(200, s)
+    _add_observations(batched, counted.buckets, counted.seconds)
     assert _samples(batched) == _samples(direct)
     assert len(_samples(direct)) == len(HTTP_BUCKETS) + 3  # every bucket, +Inf, count and sum compared
 
 
 def test_flush_moves_the_tally_into_the_metrics_once() -> None:
     before = metrics.http_requests.labels("/tally-test", "GET", "201")._value.get()
-    metrics.tally.http_answered("/tally-test", "GET", 201, 0.002)
-    metrics.tally.http_answered("/tally-test", "GET", 201, None)
+    metrics.tally.route("/tally-test", "GET").answered(201, 0.002)
+    metrics.tally.route("/tally-test", "GET").answered(201, None)
     metrics.flush()
     metrics.flush()
     assert metrics.http_requests.labels("/tally-test", "GET", "201")._value.get() == before + 2

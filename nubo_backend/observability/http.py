@@ -27,12 +27,19 @@ def route_template(path: str) -> str:
 def observe_http(app: NuboSanic, spans: RequestSpans | None) -> None:
     """Count and time every answer of app, and (spans given) trace it."""
     tally = metrics.tally
-    templates: dict[str, str] = {}  # each route's template, made once
+    # Route path (None: unmatched) -> method -> its tally, each looked up in the Tally once.
+    tallies: dict[str | None, dict[str, metrics.RouteTally]] = {}
+
+    def tally_of(path: str | None, method: str) -> metrics.RouteTally:
+        found = tally.route(UNMATCHED if path is None else route_template(path), method)
+        tallies.setdefault(path, {})[method] = found
+        return found
 
     @app.after_request_head
     def request_started(http: NuboHttp) -> None:
         request = http.request
-        if request.headers.get("upgrade", "").lower() == "websocket":
+        headers = request.headers
+        if "upgrade" in headers and headers.get("upgrade", "").lower() == "websocket":
             return  # a socket, counted by the WebSocket metrics; its 101 has no response hook
         tally.http_in_flight += 1
         http.observed = spans.start(request) if spans is not None else True
@@ -44,13 +51,13 @@ def observe_http(app: NuboSanic, spans: RequestSpans | None) -> None:
         if observed is not None:
             http.observed = None
             tally.http_in_flight -= 1
-        method = request.method if request.method in KNOWN_METHODS else "other"
         matched = request.route
-        if matched is None:
-            route = UNMATCHED
-        elif (route := templates.get(matched.path)) is None:
-            route = templates[matched.path] = route_template(matched.path)
+        path = matched.path if matched is not None else None
+        method = request.method
+        counted = tallies.get(path, {}).get(method)
+        if counted is None:
+            counted = tally_of(path, method if method in KNOWN_METHODS else "other")
         started = http.started
-        tally.http_answered(route, method, status, perf_counter() - started if started is not None else None)
+        counted.answered(status, perf_counter() - started if started is not None else None)
         if spans is not None and observed is not None and observed is not True:
-            spans.end(observed, route, status)
+            spans.end(observed, counted.route, status)

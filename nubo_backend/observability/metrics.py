@@ -98,31 +98,42 @@ logins = Counter("nubo_auth_logins", "Login attempts by outcome (success, or the
 rate_limited = Counter("nubo_rate_limit_refusals", "Requests refused by a rate limit (429), by limit.", ["limit"])
 
 
+class RouteTally:
+    """One route template and method's answers since the last flush."""
+
+    __slots__ = ("route", "method", "statuses", "buckets", "seconds")
+
+    def __init__(self, route: str, method: str) -> None:
+        self.route, self.method = route, method
+        self.statuses: dict[int, int] = {}
+        self.buckets = [0] * (len(HTTP_BUCKETS) + 1)  # (+Inf last)
+        self.seconds = 0.0
+
+    def answered(self, status: int, seconds: float | None) -> None:
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        if seconds is not None:
+            self.buckets[bisect_left(HTTP_BUCKETS, seconds)] += 1  # (the first bound >= seconds: `le`)
+            self.seconds += seconds
+
+
 class Tally:
     """The hottest counts as plain numbers, on the event loop's thread; `flush` adds them up."""
 
-    __slots__ = ("http_requests", "http_durations", "http_in_flight", "ws_frames_in", "ws_frames_out",
-                 "cache_hits", "cache_misses")
+    __slots__ = ("routes", "http_in_flight", "ws_frames_in", "ws_frames_out", "cache_hits", "cache_misses")
 
     def __init__(self) -> None:
-        # (route, method, status) -> answers; (route, method) -> per-bucket counts, then the sum.
-        self.http_requests: dict[tuple[str, str, int], int] = {}
-        self.http_durations: dict[tuple[str, str], list[float]] = {}
+        self.routes: dict[tuple[str, str], RouteTally] = {}
         self.http_in_flight = 0
         self.ws_frames_in = self.ws_frames_out = 0
         self.cache_hits = self.cache_misses = 0
 
-    def http_answered(self, route: str, method: str, status: int, seconds: float | None) -> None:
-        key = (route, method, status)
-        requests = self.http_requests
-        requests[key] = requests.get(key, 0) + 1
-        if seconds is not None:
-            durations = self.http_durations
-            counts = durations.get(key[:2])
-            if counts is None:  # one per bucket, +Inf included, then the sum
-                counts = durations[key[:2]] = [0] * (len(HTTP_BUCKETS) + 2)
-            counts[bisect_left(HTTP_BUCKETS, seconds)] += 1  # (the first bound >= seconds: `le`)
-            counts[-1] += seconds
+    def route(self, route: str, method: str) -> RouteTally:
+        """The tally of a route template and method (callers keep it: looked up once)."""
+        found = self.routes.get((route, method))
+        if found is None:
+            found = self.routes[(route, method)] = RouteTally(route, method)
+        return found
 
     def cache_read(self, hits: int, misses: int) -> None:
         self.cache_hits += hits
@@ -134,12 +145,16 @@ tally = Tally()
 
 def flush() -> None:
     """Add what `tally` counted since the last flush to the metrics (once a second, sampler.py)."""
-    requests, tally.http_requests = tally.http_requests, {}
-    durations, tally.http_durations = tally.http_durations, {}
-    for (route, method, status), count in requests.items():
-        http_requests.labels(route, method, str(status)).inc(count)
-    for (route, method), counts in durations.items():
-        _add_observations(http_duration.labels(route, method), counts)
+    for counted in tally.routes.values():
+        if not counted.statuses:
+            continue
+        for status, count in counted.statuses.items():
+            http_requests.labels(counted.route, counted.method, str(status)).inc(count)
+        counted.statuses.clear()
+        if any(counted.buckets):
+            _add_observations(http_duration.labels(counted.route, counted.method), counted.buckets, counted.seconds)
+            counted.buckets[:] = [0] * len(counted.buckets)
+            counted.seconds = 0.0
     http_in_flight.set(tally.http_in_flight)
     for name, child in (("ws_frames_in", _frames_in), ("ws_frames_out", _frames_out),
                         ("cache_hits", _cache_hits), ("cache_misses", _cache_misses)):
@@ -153,11 +168,11 @@ _frames_in, _frames_out = ws_frames.labels(direction="in"), ws_frames.labels(dir
 _cache_hits, _cache_misses = cache_lookups.labels(result="hit"), cache_lookups.labels(result="miss")
 
 
-def _add_observations(child: Any, counts: list[float]) -> None:
+def _add_observations(child: Any, buckets: list[int], seconds: float) -> None:
     """Many observations at once, into prometheus-client's histogram child: `_buckets` (one
     value per bucket, not cumulative, +Inf last) and `_sum`, as its `observe` writes them
     (pinned by tests/test_metrics_tally.py against `observe`)."""
-    for bucket, count in zip(child._buckets, counts[:-1], strict=True):
+    for bucket, count in zip(child._buckets, buckets, strict=True):
         if count:
             bucket.inc(count)
-    child._sum.inc(counts[-1])
+    child._sum.inc(seconds)
