@@ -34,3 +34,4 @@ def wait_for_metric(port: int, check: Callable[[Samples], bool], within: float =
             return samples
         assert time.monotonic() < deadline, "metrics never reached the expected values"
         time.sleep(0.1)
+

@@ -12,6 +12,7 @@ import pytest
 
 from nubo_backend.stores import Stores
 from tests.auth_support import PASSWORD, signup
+from tests.conftest import STARTUP_WITHIN
 from tests.e2e.ws_support import open_ws
 from tests.factories import announce_event, make_user
 from tests.metrics_support import scrape, value, wait_for_metric
@@ -23,10 +24,10 @@ def metrics_env(port: int | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def metered(start_server) -> tuple[ServerProcess, int]:
+def metered(start_patiently) -> tuple[ServerProcess, int]:
     """A real server with its metrics on a port of its own."""
     env = metrics_env()
-    return start_server(env), int(env["NUBO_METRICS_PORT"])
+    return start_patiently(env), int(env["NUBO_METRICS_PORT"])
 
 
 async def test_requests_are_counted_under_their_route_template_method_and_status(metered) -> None:
@@ -90,7 +91,7 @@ async def test_stores_are_up_and_their_pools_sampled(metered) -> None:
 
 
 async def test_outbox_backlog_grows_while_the_journal_is_frozen_and_drains_after(
-    own_database, stores: Stores, start_server,
+    own_database, stores: Stores, start_patiently,
 ) -> None:
     """The relay journals to MongoDB: with a private MongoDB frozen (SIGSTOP), events wait in
     the outbox and the backlog gauges say so; thawed, the relay drains them to zero."""
@@ -102,7 +103,7 @@ async def test_outbox_backlog_grows_while_the_journal_is_frozen_and_drains_after
         env = {**metrics_env(), "NUBO_POSTGRES_DSN": own_database.postgres_dsn, "NUBO_MONGO_URL": mongo.url,
                "NUBO_MONGO_DB": own_database.mongo_db}
         port = int(env["NUBO_METRICS_PORT"])
-        start_server(env)
+        start_patiently(env)
         wait_for_metric(port, lambda s: value(s, "nubo_store_up", store="mongo") == 1)
         own_stores = await _stores_on(own_database, stores)
         try:
@@ -136,7 +137,7 @@ def test_workers_share_one_metrics_endpoint(test_env, session_stores) -> None:
     metrics_port = free_port()
     server = ServerProcess({**test_env, **metrics_env(metrics_port)}, args=["--workers", "2"]).start(wait=False)
     try:
-        server.wait_ready(timeout=60)  # (two workers importing everything on a busy machine)
+        server.wait_ready(timeout=STARTUP_WITHIN)
         for _ in range(6):  # spread over both workers by the kernel: the figure is their sum
             assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
         wait_for_metric(metrics_port, lambda s: value(s, "nubo_http_requests_total", route="/health",

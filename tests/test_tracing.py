@@ -85,9 +85,9 @@ def test_tracing_is_off_unless_an_otlp_endpoint_is_set() -> None:
 
 
 async def test_a_sent_message_is_one_trace_with_its_stores_calls_as_children(
-    stores: Stores, start_server, collector: Collector,
+    stores: Stores, start_patiently, collector: Collector,
 ) -> None:
-    server = start_server({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    server = start_patiently({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
     alice, bob = await make_user(stores), await make_user(stores)
     async with httpx.AsyncClient(base_url=server.url, timeout=10, headers=alice.headers) as api:
         conversation = (await api.post("/conversations", json={"user_id": bob.id})).json()
@@ -108,8 +108,8 @@ async def test_a_sent_message_is_one_trace_with_its_stores_calls_as_children(
     assert f"trace_id={request['trace_id']}" in server.output()  # the access line names its trace
 
 
-def test_a_caller_traceparent_becomes_the_request_span_parent(start_server, collector: Collector) -> None:
-    server = start_server({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+def test_a_caller_traceparent_becomes_the_request_span_parent(start_patiently, collector: Collector) -> None:
+    server = start_patiently({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
     trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     assert httpx.get(f"{server.url}/health", headers={"traceparent": f"00-{trace_id}-{parent}-01"}).status_code == 200
     span = collector.wait_for("GET /health")

@@ -147,13 +147,13 @@ def private_mongo() -> Iterator[MongoEmulator]:
 
 
 async def test_prometheus_scrapes_two_instances_and_the_backlog_alert_fires_while_the_journal_is_down(
-    tmp_path: Path, own_database, stores: Stores, start_server, private_mongo: MongoEmulator,
+    tmp_path: Path, own_database, stores: Stores, start_patiently, private_mongo: MongoEmulator,
 ) -> None:
     metrics_ports = [free_port(), free_port()]
     env = {"NUBO_POSTGRES_DSN": own_database.postgres_dsn, "NUBO_MONGO_URL": private_mongo.url,
            "NUBO_MONGO_DB": own_database.mongo_db, "NUBO_METRICS_SAMPLE_INTERVAL": "0.2"}
     for port in metrics_ports:
-        start_server({**env, "NUBO_METRICS_PORT": str(port)})
+        start_patiently({**env, "NUBO_METRICS_PORT": str(port)})
     rules = _quick(yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text()))
     prometheus = Prometheus(tmp_path, [f"127.0.0.1:{p}" for p in metrics_ports], rules).start()
     own_stores = await open_stores(own_database.replace(redis_namespace=stores.settings.redis_namespace),
