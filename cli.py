@@ -4,13 +4,14 @@ show the configuration."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import sys
 import time
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,12 +62,17 @@ def serve(
         help="Independent instances on consecutive ports, as if on separate machines: "
         "one that crashes is restarted alone while the others keep serving.",
     ),
+    metrics_port: int = typer.Option(
+        None, help="Port of the Prometheus /metrics endpoint (default from NUBO_METRICS_PORT; unset or 0: off; "
+        "with --instances N, instance i uses this + i - 1).",
+    ),
 ) -> None:
     """Run the API and WebSocket server."""
-    settings = _settings(host=host, port=port, workers=workers)
+    settings = _settings(host=host, port=port, workers=workers, metrics_port=metrics_port)
     if instances > 1:
         _serve_instances(settings, instances)
         return
+    from nubo_backend.observability.exporter import multiprocess_dir
     from nubo_backend.serving.binding import BindError, bind_listener, bound_port
     from nubo_backend.serving.preflight import EXIT_CANNOT_START
 
@@ -77,7 +83,10 @@ def serve(
         sock = bind_listener(settings.host, settings.port)
     except BindError as exc:
         _fail(str(exc), EXIT_CANNOT_START)
-    _run_sanic(settings, sock, bound_port(sock))
+    # Workers write their metrics to files their parent serves (observability/exporter.py).
+    shared_metrics = settings.metrics_port and settings.workers > 1
+    with multiprocess_dir() if shared_metrics else contextlib.nullcontext():
+        _run_sanic(settings, sock, bound_port(sock))
 
 
 def _run_sanic(settings: Settings, sock: socket.socket, port: int) -> None:
@@ -102,15 +111,38 @@ def _run_sanic(settings: Settings, sock: socket.socket, port: int) -> None:
         motd=False,
         access_log=False,
     )
+    exporter = _start_metrics(settings)
     # A log line, not an echo: in production every line on stderr is JSON.
     url = f"http://{settings.host}:{port}"
     logging.getLogger("nubo.app").info(f"nubo listening on {url} (pid {os.getpid()})", extra={"url": url})
-    if single:
-        Sanic.serve_single(primary=sanic_app)
-    else:
-        from nubo_backend.serving import workers
+    try:
+        if single:
+            Sanic.serve_single(primary=sanic_app)
+        else:
+            from nubo_backend.serving import workers
 
-        workers.serve(sanic_app, loader)
+            workers.serve(sanic_app, loader)
+    finally:
+        if exporter is not None:
+            from nubo_backend.observability.exporter import stop_exporter
+
+            stop_exporter(exporter)
+
+
+def _start_metrics(settings: Settings) -> Any:
+    """The /metrics endpoint on its own port, when NUBO_METRICS_PORT (or --metrics-port) asks for one."""
+    if not settings.metrics_port:
+        return None
+    from nubo_backend.observability.exporter import MetricsBindError, start_exporter
+    from nubo_backend.serving.preflight import EXIT_CANNOT_START
+
+    try:
+        server, port = start_exporter(settings.host, settings.metrics_port)
+    except MetricsBindError as exc:
+        _fail(str(exc), EXIT_CANNOT_START)
+    url = f"http://{settings.host}:{port}/metrics"
+    logging.getLogger("nubo.app").info(f"nubo metrics on {url}", extra={"metrics_url": url})
+    return server
 
 
 # An instance still up this long after its own graceful shutdown (shutdown_grace) is stuck,
@@ -127,11 +159,16 @@ def _serve_instances(settings: Settings, count: int) -> None:
     if ports[-1] > 65535:
         _fail(f"ports {ports[0]}-{ports[-1]} go past 65535: choose a lower --port")
 
+    # Each instance its own metrics port, as its own HTTP port (0 for every one: off).
+    metrics = {p: settings.metrics_port + i if settings.metrics_port else 0 for i, p in enumerate(ports)}
+
     def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "cli", "serve", "--host", settings.host, "--port", str(port)]
+        return [sys.executable, "-m", "cli", "serve", "--host", settings.host, "--port", str(port),
+                "--metrics-port", str(metrics[port])]
 
     status = supervise(
-        command, settings.host, ports, settings.shutdown_grace + STOP_MARGIN_SECONDS, lambda line: typer.echo(line)
+        command, settings.host, ports, settings.shutdown_grace + STOP_MARGIN_SECONDS, lambda line: typer.echo(line),
+        metrics_ports=metrics,
     )
     raise typer.Exit(status)
 

@@ -29,6 +29,11 @@ happens 50 times as often per request: for signed-in requests, set NUBO_SESSION_
 A side `DIR+FILE` is an experiment: FILE defines `patch(app)`, called on the app before the
 server starts (it may return a protocol class to serve with instead).
 
+A side `DIR@tracing` serves with OpenTelemetry tracing on (observability/tracing.py): its
+OTEL_EXPORTER_OTLP_ENDPOINT points at an OTLP/HTTP sink that this process runs (it answers
+every export with 200 and keeps nothing), so the worker pays for its spans, their batching and
+their export, as it would against a real collector, and the sink's own work is not counted.
+
 `--signed-in` sends signed-in requests: before the workers start, this process seeds the
 configured stores as bench_http.py does (`--users` users with live sessions and access tokens,
 a ring of follows, 2,000 posts), and connection n sends user n's token (`n % --users`), so
@@ -52,7 +57,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -293,6 +300,28 @@ def requests_per_connection(args: argparse.Namespace) -> list[bytes]:
     return requests
 
 
+TRACING = "@tracing"
+
+
+def otlp_sink() -> ThreadingHTTPServer:
+    """An OTLP/HTTP endpoint that accepts every export and keeps nothing, in a thread of this process."""
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def compare(args: argparse.Namespace) -> None:
     # Here, not at the top: a worker must import its own checkout's nubo_backend, not this one.
     from nubo_backend.serving.children import spawn  # the workers die with this process, even on -9
@@ -302,19 +331,25 @@ def compare(args: argparse.Namespace) -> None:
     with spec:
         json.dump([r.decode() for r in requests_per_connection(args)], spec)
     workers = {}
+    sink = otlp_sink() if any(side.endswith(TRACING) for side in args.side) else None
     for side in args.side:
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--requests-file", spec.name,
+        served, traced = (side[:-len(TRACING)], True) if side.endswith(TRACING) else (side, False)
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", served, "--requests-file", spec.name,
                    "--connections", str(args.connections)]
-        checkout, _, patch = side.partition("+")
+        checkout, _, patch = served.partition("+")
         cwd = BENCH.parent if checkout == "minimal" else checkout
         if patch:
-            command[command.index(side)] = f"{checkout}+{Path(patch).resolve()}"
+            command[command.index(served)] = f"{checkout}+{Path(patch).resolve()}"
         if args.callgrind:  # instrumented only when told (sys.executable must be the interpreter, not a wrapper script)
             command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                        f"--callgrind-out-file={args.callgrind}/callgrind.%p.out",
                        *command]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        if traced:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
         workers[side] = spawn(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+                              stderr=stderr, text=True, env=env)
     try:
         for side, proc in workers.items():
             if proc.stdout.readline().strip() != "ready":
@@ -344,6 +379,8 @@ def compare(args: argparse.Namespace) -> None:
         for proc in workers.values():
             proc.wait()
         os.unlink(spec.name)
+        if sink is not None:
+            sink.shutdown()
     base = args.side[0]
     unit = "thousands of instructions (callgrind)" if args.callgrind else "CPU µs"
     signed = f", signed in ({args.users} users)" if args.signed_in else ""

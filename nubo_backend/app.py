@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import re
+from collections.abc import Callable
 from time import perf_counter
 
 from sanic import Blueprint, Sanic
@@ -20,6 +21,9 @@ from nubo_backend.errors import NuboErrorHandler
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.logs import AccessLog, RequestIds, setup_logging
 from nubo_backend.mail.sender import MailSender
+from nubo_backend.observability.http import observe_http
+from nubo_backend.observability.sampler import Sampler
+from nubo_backend.observability.tracing import RequestSpans, current_trace_id, setup_tracing
 from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
@@ -85,7 +89,10 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     _add_listeners(app, settings)
     _keep_early_stop_requests(app)
     install_graceful_shutdown(app, settings.shutdown_grace)
-    _add_request_log(app)
+    spans = setup_tracing()
+    _add_request_log(app, current_trace_id if spans is not None else None)
+    observe_http(app, spans)  # (after the access line's hook: the request's span is current for it)
+    _add_observability_listeners(app, settings, spans)
     _describe_row_ids(app)
     describe_error_responses(app)
     return app
@@ -211,9 +218,29 @@ def _keep_early_stop_requests(app: Sanic) -> None:
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def _add_request_log(app: NuboSanic) -> None:
+def _add_observability_listeners(app: Sanic, settings: Settings, spans: RequestSpans | None) -> None:
+    @app.after_server_start
+    async def start_sampling(app: Sanic) -> None:
+        if settings.metrics_port:  # (state gauges are read by nobody otherwise)
+            app.ctx.metrics_sampler = Sampler(app.ctx.stores, settings.metrics_sample_interval)
+            app.ctx.metrics_sampler.start()
+
+    @app.before_server_stop
+    async def stop_sampling(app: Sanic) -> None:
+        sampler = getattr(app.ctx, "metrics_sampler", None)
+        if sampler is not None:
+            await sampler.stop()
+
+    if spans is not None:
+        @app.after_server_stop
+        async def flush_spans(app: Sanic) -> None:
+            await asyncio.to_thread(spans.flush)
+
+
+def _add_request_log(app: NuboSanic, trace_id: Callable[[], str] | None = None) -> None:
     """The request id header and the access line of every answer, as one plain call before its
-    head is written (serving/http_protocol.py says why not a response middleware)."""
+    head is written (serving/http_protocol.py says why not a response middleware). `trace_id`:
+    the current trace's id, for the line (tracing on)."""
     ids = RequestIds()
     access = AccessLog()  # (create_app has set up logging)
     safe_id = _SAFE_REQUEST_ID.fullmatch
@@ -229,4 +256,5 @@ def _add_request_log(app: NuboSanic) -> None:
             started = http.started
             write_line(request.method, request.path,
                        client_ip(request), response.status,
-                       (perf_counter() - started) * 1000 if started is not None else None, request_id)
+                       (perf_counter() - started) * 1000 if started is not None else None, request_id,
+                       trace_id() if trace_id is not None else "")

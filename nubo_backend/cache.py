@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from redis.exceptions import NoScriptError, RedisError
 
 from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.observability import metrics
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.cache")
@@ -153,7 +154,9 @@ async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any
         _down(exc)
         return _encoded(await load())
     if raw is not None:
+        metrics.tally.cache_hits += 1
         return raw
+    metrics.tally.cache_misses += 1
     gens = await _generations(stores, [key])
     encoded = _encoded(await load())
     if encoded is not None and gens is not None:
@@ -176,6 +179,7 @@ async def get_many_or_load(
     if not ids:
         return []
     if cached is not None and None not in cached:
+        metrics.tally.cache_hits += len(cached)
         return list(cached)  # the hot path: nothing to load, no key to build
     keys = [key_of(i) for i in ids]
     if cached is None:
@@ -187,6 +191,7 @@ async def get_many_or_load(
             return [_encoded(found.get(i)) for i in ids]
     values = list(cached)
     missing = [n for n, raw in enumerate(values) if raw is None]
+    metrics.tally.cache_read(len(values) - len(missing), len(missing))
     if not missing:
         return values
     gens = await _generations(stores, [keys[n] for n in missing])

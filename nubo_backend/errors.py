@@ -20,6 +20,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from nubo_backend.jsonutil import json_response
+from nubo_backend.observability import metrics
 
 log = logging.getLogger("nubo.errors")
 
@@ -164,6 +165,7 @@ class NuboErrorHandler(ErrorHandler):
             # (a service's own 503 names the store error it stands for as its cause)
             store = unavailable_store(exception) or unavailable_store(exception.__cause__ or exception)
         if store is not None:
+            metrics.store_errors_by_name[store].inc()
             self._log_outage(store, exception)
         elif error.status >= 500:
             log.error(

@@ -73,6 +73,9 @@ _JSON_LINE = ('{"ts":"%s.%03dZ","level":"info","logger":"nubo.access","msg":"req
               '"path":%s,"client_ip":"%s","status":%d,"duration_ms":%.2f,"request_id":"%s"}')
 _TEXT_LINE = ("%s INFO    nubo.access: request  method=%s path=%s client_ip=%s status=%d duration_ms=%.2f "
               "request_id=%s")
+# With tracing on (observability/tracing.py), the request's trace id last.
+_JSON_TRACE = ',"trace_id":"%s"}'
+_TEXT_TRACE = " trace_id=%s"
 
 
 class AccessLog:
@@ -101,15 +104,18 @@ class AccessLog:
         self._stamp = ""
 
     def request(self, method: str, path: str, client_ip: str, status: int, duration_ms: float | None,
-                request_id: str) -> None:
-        """One line: `duration_ms` in milliseconds (rounded to 0.01 in the line)."""
+                request_id: str, trace_id: str = "") -> None:
+        """One line: `duration_ms` in milliseconds (rounded to 0.01 in the line); `trace_id`
+        (hex, tracing on) added when given."""
         if not self.enabled:
             return
         if self.stream is None or duration_ms is None:
             duration = None if duration_ms is None else round(duration_ms, 2)
-            self.logger.info("request", extra={"method": method, "path": path, "client_ip": client_ip,
-                                               "status": status, "duration_ms": duration,
-                                               "request_id": request_id})
+            extra = {"method": method, "path": path, "client_ip": client_ip, "status": status,
+                     "duration_ms": duration, "request_id": request_id}
+            if trace_id:
+                extra["trace_id"] = trace_id
+            self.logger.info("request", extra=extra)
             return
         now = time.time()
         if int(now) != self._second:
@@ -124,8 +130,12 @@ class AccessLog:
             quoted = f'"{path}"' if path.isprintable() and '"' not in path and "\\" not in path else dumps_str(path)
             line = _JSON_LINE % (self._stamp, int(now * 1000) % 1000, method, quoted, client_ip, status,
                                  duration_ms, request_id)
+            if trace_id:
+                line = line[:-1] + _JSON_TRACE % trace_id
         else:
             line = _TEXT_LINE % (self._stamp, method, path, client_ip, status, duration_ms, request_id)
+            if trace_id:
+                line += _TEXT_TRACE % trace_id
         if not self.pending:
             asyncio.get_running_loop().call_soon(self.flush)
         self.pending.append(line)

@@ -163,6 +163,11 @@ class Settings:
     ready_bus_silence: float = 10.0  # /ready fails once the bus has been away this long
     ready_outbox_age: float = 30.0  # /ready fails once the oldest outbox row is this old
     redis_eviction: str = "refuse"  # an allkeys-* maxmemory-policy at start-up: refuse | warn
+    # Observability (issue 30): Prometheus metrics on their own port (0: off; with --instances N,
+    # instance i serves them on metrics_port + i - 1), and how often state gauges are sampled.
+    # Tracing follows the standard OTEL_* variables instead (observability/tracing.py).
+    metrics_port: int = 0
+    metrics_sample_interval: float = 5.0
 
     @property
     def demo_enabled(self) -> bool:

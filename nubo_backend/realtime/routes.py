@@ -12,12 +12,13 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.guard import authenticate, caller_id, require_auth
 from nubo_backend.jsonutil import json_response
+from nubo_backend.observability import metrics
 from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import command_handlers
 from nubo_backend.realtime.connection import CLOSE_TOO_MANY_CONNECTIONS, CLOSE_TRY_AGAIN, Connection
 from nubo_backend.realtime.hub import Hub
-from nubo_backend.realtime.sanic_ws import close_on_invalid_utf8
+from nubo_backend.realtime.sanic_ws import close_code, close_on_invalid_utf8
 from nubo_backend.realtime.schemas import BroadcastPage
 from nubo_backend.replies import returns
 from nubo_backend.validation import Query, parse_query
@@ -45,21 +46,27 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
     user_id = caller_id(request)
     hub: Hub | None = getattr(request.app.ctx, "hub", None)
     if hub is None:  # a connection in the instant before start-up finished
+        metrics.ws_refusals.labels("starting").inc()
         await ws.close(CLOSE_TRY_AGAIN, "server starting, reconnect")
         return
     log.info("Utilisateur connecté (userID): %s", user_id, extra={"user_id": user_id})
     close_on_invalid_utf8(ws)
     principal = request.ctx.principal
     conn = Connection(ws, hub, user_id, principal.session_id, principal.expires_at)
+    metrics.ws_opens.inc()
+    metrics.ws_open.inc()
     try:
         held = await hub.attach(conn)
         if held is not None and held > hub.settings.ws_max_connections_per_user:
+            metrics.ws_refusals.labels("too_many_connections").inc()
             await conn.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections for this user")
             return
         await conn.start_stream(request.ctx.ws_query.last_event_id)
         conn.watch_expiry()
         await conn.run(request.app.ctx.command_handlers)
     finally:
+        metrics.ws_open.dec()
+        metrics.ws_closes.labels(str(close_code(ws))).inc()
         await hub.detach(conn)
         log.info("websocket closed (userID): %s", user_id, extra={"user_id": user_id})
 

@@ -22,6 +22,9 @@
 4. The assembler's `completed_queue`, an `asyncio.Queue` Sanic makes for every socket and never
    uses (3.2 KB: a queue holds three deques and an Event with a fourth), is let go
    (`drop_unused_queue`).
+
+5. The code a socket was closed with (`close_code`), for the metrics: ours when we closed it,
+   the client's when it did, 1006 when no close frame went either way.
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ class _Utf8CheckedAssembler(WebsocketFrameAssembler):
         except UnicodeDecodeError:
             self.decoder = None
             self.protocol.fail_connection(CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame")
+
+
+CLOSE_ABNORMAL = 1006
+
+
+def close_code(ws: WebsocketImplProtocol) -> int:
+    """The close code of a socket that ended (websockets' `close_sent` / `close_rcvd`)."""
+    proto = ws.ws_proto
+    frame = proto.close_sent or proto.close_rcvd
+    return frame.code if frame is not None else CLOSE_ABNORMAL
 
 
 def close_on_invalid_utf8(ws: WebsocketImplProtocol) -> None:

@@ -12,8 +12,10 @@ What it changes, each where Sanic gives no setting for it:
   while Sanic ignores it, is a 400, not a desync), visible ASCII in the target, no control
   character but tab in a field value (NUL, bare CR or LF), and exactly one Host in HTTP/1.1.
 - Per-response work that every answer needs (the request id header, the access line, closing
-  kept-alive connections while draining) runs as plain calls just before the response head is
-  written (`NuboSanic.before_response_head`), not as response middleware: a middleware is a
+  kept-alive connections while draining, metrics) runs as plain calls just before the response
+  head is written (`NuboSanic.before_response_head`), and per-request work at its start (the
+  in-flight gauge, the trace's span) once its head is parsed (`after_request_head`), not as
+  middleware: a middleware is a
   coroutine awaited through Sanic's middleware runner, and three of them cost more than Sanic's
   whole answer to `/ping` takes beyond the minimal app (docs/benchmarks.md). The hooks see
   every answer that has a head, error answers included (a 400 for a malformed head, a 499 for
@@ -78,10 +80,12 @@ def check_head(head: bytes) -> None:
 class NuboHttp(Http):
     # `started`: perf_counter() when the request's first bytes were in (http1() calls
     # http1_request_header once some have arrived), for the access line's duration.
-    __slots__ = ("started",)
+    # `observed`: what the request head hooks keep for the response head hooks (None: nothing).
+    __slots__ = ("started", "observed")
 
     async def http1_request_header(self) -> None:
         self.started = perf_counter()
+        self.observed = None
         # Wait for the whole head as Sanic does (its own loop then finds it at once), and check
         # it first; a head over Sanic's size limit is left to Sanic's 413.
         buf = self.recv_buffer
@@ -92,6 +96,8 @@ class NuboHttp(Http):
         if end != -1:
             check_head(bytes(buf[:end]))
         await super().http1_request_header()
+        for hook in self.protocol.app.request_head_hooks:
+            hook(self)
 
     async def http1_response_header(self, data: bytes, end_stream: bool) -> None:
         # Sanic's first send of every response with a head (normal, streamed or an error's).
@@ -100,7 +106,7 @@ class NuboHttp(Http):
         await super().http1_response_header(data, end_stream)
 
     async def http1(self) -> None:
-        self.started = None  # (a connection that sends nothing has no request to time)
+        self.started = self.observed = None  # (a connection that sends nothing has no request to time)
         await super().http1()
         if self.request_body:  # the connection ends with a body left unread
             await self._drain_unread_body()
@@ -146,10 +152,11 @@ class NuboProtocol(WebSocketProtocol):
 class NuboSanic(Sanic):
     """Sanic serving with NuboProtocol unless told otherwise: `nubo serve` and tests both get it."""
 
-    __slots__ = ("response_head_hooks",)
+    __slots__ = ("request_head_hooks", "response_head_hooks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.request_head_hooks: list[Callable[[NuboHttp], None]] = []
         self.response_head_hooks: list[Callable[[NuboHttp], None]] = []
         # (Sanic's responses are of its own classes, whatever the app: this is process-wide.)
         BaseHTTPResponse._sanitize_header_value = staticmethod(sanitize_header_value)  # type: ignore[method-assign]
@@ -159,6 +166,14 @@ class NuboSanic(Sanic):
         plain function, not a coroutine, that may add headers to `http.response`, read
         `http.request` and `http.started`, or set `http.keep_alive = False`. It must not raise."""
         self.response_head_hooks.append(hook)
+        return hook
+
+    def after_request_head(self, hook: Callable[[NuboHttp], None]) -> Callable[[NuboHttp], None]:
+        """Call `hook(http)` once each request's head is parsed (`http.request` exists), before
+        routing and the handler, in the handler's task: a plain function that may set
+        `http.observed` for a `before_response_head` hook to find. It must not raise. A request
+        refused while its head is read (400, 413) gets the response hooks but not this."""
+        self.request_head_hooks.append(hook)
         return hook
 
     def prepare(self, *args: Any, protocol: Any = None, **kwargs: Any) -> None:

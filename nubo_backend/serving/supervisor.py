@@ -44,8 +44,10 @@ def supervise(
     ports: list[int],
     stop_grace: float,
     echo: Callable[[str], None],
+    metrics_ports: dict[int, int] | None = None,
 ) -> int:
-    """Run until stopped; the exit status is 0 unless an instance had to be killed or none could start."""
+    """Run until stopped; the exit status is 0 unless an instance had to be killed or none could start.
+    `metrics_ports`: each instance's /metrics port by its HTTP port (0: none), said with it at start."""
     instances = [Instance(i + 1, port) for i, port in enumerate(ports)]
     stopping: list[int] = []
 
@@ -53,7 +55,9 @@ def supervise(
         inst.proc = spawn(command(inst.port))
         inst.started_at = time.monotonic()
         inst.restart_at = None
-        echo(f"instance {inst.number}/{len(instances)}: http://{host}:{inst.port} (pid {inst.proc.pid})")
+        metrics = (metrics_ports or {}).get(inst.port)
+        shown = f" metrics http://{host}:{metrics}/metrics" if metrics else ""
+        echo(f"instance {inst.number}/{len(instances)}: http://{host}:{inst.port} (pid {inst.proc.pid}){shown}")
 
     def stop(signum: int, _frame: object) -> None:
         if not stopping:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import ROOT
 
@@ -54,7 +55,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_the_production_stack_has_a_proxy_two_replicas_the_stores_and_backups(stack) -> None:
-    assert set(stack["services"]) == {"caddy", *REPLICAS, *STORES, "backup"}
+    assert set(stack["services"]) == {"caddy", *REPLICAS, *STORES, "backup", "prometheus"}
+
+
+def test_prometheus_scrapes_each_replica_on_an_internal_network(stack) -> None:
+    assert stack["networks"]["monitoring"]["internal"] is True
+    assert set(stack["services"]["prometheus"]["networks"]) == {"monitoring"}
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    targets = {target for static in job["static_configs"] for target in static["targets"]}
+    assert targets == {f"{name}:{stack['services'][name]['environment']['NUBO_METRICS_PORT']}" for name in REPLICAS}
+    for name in REPLICAS:
+        assert "monitoring" in stack["services"][name]["networks"]
 
 
 def test_every_service_has_a_healthcheck_and_a_restart_policy(stack) -> None:
