@@ -18,11 +18,12 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.observability import metrics
+from nubo_backend.outbox.lanes import all_lanes
 from nubo_backend.stores import Stores, check_all
 
 log = logging.getLogger("nubo.metrics")
 
-# The relay has one lane until it has several (its per-lane backlog query comes with them).
+# The personal lanes together (what /ready watches); each lane also has its own series.
 ALL_LANES = "all"
 STORES = ("postgres", "redis", "mongo")
 FLUSH_INTERVAL = 1.0  # seconds between two flushes of metrics.tally (a scrape sees counts this late)
@@ -92,3 +93,11 @@ class Sampler:
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
         metrics.outbox_backlog.labels(ALL_LANES).set(row["events"])
         metrics.outbox_oldest_age.labels(ALL_LANES).set(max(age, 0.0))
+        async with self.stores.pg.acquire() as conn:
+            waiting = {r["lane"]: r async for r in self.stores.sql.outbox.backlog_by_lane(conn)}
+        now = datetime.now(UTC)
+        for lane in {*all_lanes(self.stores.settings.relay_lanes), *waiting}:
+            found = waiting.get(lane)
+            metrics.outbox_backlog.labels(str(lane)).set(found["events"] if found else 0)
+            metrics.outbox_oldest_age.labels(str(lane)).set(
+                max((now - found["oldest"]).total_seconds(), 0.0) if found else 0.0)

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -38,6 +39,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from redis.exceptions import RedisError
 
 from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.observability import metrics
 from nubo_backend.outbox.audience import serve_piece
 from nubo_backend.outbox.lanes import all_lanes
 from nubo_backend.push import queue_pushes
@@ -149,6 +151,7 @@ class Relay:
         state = self.lanes.get(lane)
         if budget is None:
             budget = state.budget if state is not None else stores.settings.relay_batch_deliveries
+        began = time.perf_counter()
         async with asyncio.timeout(self.batch_timeout), stores.pg.acquire() as conn, conn.transaction():
             if wait:
                 await q.wait_for_lane(conn, lane=lane)
@@ -160,17 +163,20 @@ class Relay:
             if state is not None:
                 state.head = rows[0]["id"]
             if lane < 0:
-                _, finished = await serve_piece(conn, stores, rows[0], budget)
+                served, finished = await serve_piece(conn, stores, rows[0], budget)
                 if finished:
                     await q.delete_batch(conn, ids=[rows[0]["id"]])
-                return 1
-            rows = within_budget(rows, budget)
-            await self._store_notifications(rows)
-            await self._journal(rows)
-            await self._publish(rows)
-            await queue_pushes(conn, stores, rows)  # push jobs, committed with the batch (push/queue.py)
-            await q.delete_batch(conn, ids=[row["id"] for row in rows])
-        return len(rows)
+                done, deliveries = 1, served
+            else:
+                rows = within_budget(rows, budget)
+                await self._store_notifications(rows)
+                await self._journal(rows)
+                await self._publish(rows)
+                await queue_pushes(conn, stores, rows)  # push jobs, committed with the batch (push/queue.py)
+                await q.delete_batch(conn, ids=[row["id"] for row in rows])
+                done, deliveries = len(rows), sum(len(row["recipients"]) for row in rows)
+        _observe(lane, began, deliveries, rows)
+        return done
 
     async def _store_notifications(self, rows: list[asyncpg.Record]) -> None:
         docs = []
@@ -271,6 +277,7 @@ class Relay:
         except Exception as err:  # noqa: BLE001 - tried again after the next failure
             log.warning("relay lane %d: could not set row %s aside: %s", state.lane, state.head, err)
             return
+        metrics.relay_set_aside.labels(str(state.lane)).inc()
         log.error("relay lane %d: outbox row %s set aside after %d attempts (%s); "
                   "`nubo outbox retry` sends it again", state.lane, state.head, state.failures, reason)
         state.failures = 0
@@ -338,6 +345,18 @@ class Relay:
             finally:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
+
+
+def _observe(lane: int, began: float, deliveries: int, rows: list[asyncpg.Record]) -> None:
+    """A committed batch in the relay's metrics (docs/observability.md)."""
+    label = str(lane)
+    metrics.relay_batch_seconds.labels(label).observe(time.perf_counter() - began)
+    metrics.relay_deliveries.labels(label).inc(deliveries)
+    if lane >= 0:  # (an audience row's age is its walk, not a delay)
+        now = datetime.now(UTC)
+        waited = metrics.relay_commit_to_publish.labels(label)
+        for row in rows:
+            waited.observe(max((now - row["created_at"]).total_seconds(), 0.0))
 
 
 async def _insert_once(collection: Any, docs: list[dict[str, Any]]) -> None:
