@@ -64,6 +64,9 @@ class Settings:
     rate_limit_signup: int = 5
     rate_limit_refresh: int = 30
     rate_limit_window: int = 60
+    # Issue #26 (docs/security.md, "Limits"): abuse costs the abuser.
+    # wrong passwords per account per window, from addresses that never signed in to it
+    rate_limit_login_account: int = 100
     post_max_length: int = 5000
     comment_max_length: int = 2000
     message_max_length: int = 4000

@@ -17,6 +17,7 @@ from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, SignupBody
 from nubo_backend.auth.sessions import (
+    NewSession,
     Rotation,
     SessionInfo,
     create_session,
@@ -63,6 +64,10 @@ def account_suspended() -> NuboError:
     return NuboError(403, "account_suspended", "This account is suspended")
 
 
+def wrong_password() -> NuboError:
+    return NuboError(403, "wrong_password", "Current password is incorrect")
+
+
 def invalid_refresh_token() -> NuboError:
     return NuboError(401, "invalid_refresh_token", "Invalid or expired refresh token")
 
@@ -88,20 +93,42 @@ def _token_pair(stores: Stores, user_id: int, session_id: str, refresh_token: st
     }
 
 
-async def _open_session(stores: Stores, user: Record, client: Client) -> dict[str, Any]:
+async def _new_session(stores: Stores, user_id: int, client: Client) -> NewSession:
     with sessions_available():
-        session = await create_session(
+        return await create_session(
             stores.redis,
             stores.keys,
-            user["id"],
+            user_id,
             stores.settings.refresh_token_ttl,
             user_agent=client.user_agent,
             ip=client.ip,
         )
+
+
+def _signed_in(stores: Stores, user: Record, session: NewSession) -> dict[str, Any]:
     return {
         **_token_pair(stores, user["id"], session.session_id, session.refresh_token),
         "user": public_user(user),
     }
+
+
+async def _check_password(
+    stores: Stores, passwords: Passwords, attempt: ratelimit.PasswordAttempt, password_hash: str | None,
+    password: str,
+) -> bool:
+    """Check a password within the account's budget of failures (429 once it is spent):
+    logins, password changes and account deletions draw on the same budget, so a stolen
+    access token is no more of a password oracle than the login form. A right password
+    gives its attempt back. No hash (no such account): the time of a check, and False."""
+    buckets = await ratelimit.charge_password_check(stores.redis, stores.keys, stores.settings, attempt)
+    # Hashing turns: per account for checks made with a token, per address for logins.
+    who = attempt.account if attempt.session else f"address:{ratelimit.address_key(attempt.address)}"
+    if password_hash is None:
+        return await passwords.verify_dummy(password, who=who)
+    if not await passwords.verify(password_hash, password, who=who):
+        return False
+    await ratelimit.password_check_passed(stores.redis, stores.keys, stores.settings, attempt, buckets)
+    return True
 
 
 async def _duplicate_fields(stores: Stores, username: str, email: str) -> list[dict[str, str]]:
@@ -123,7 +150,7 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
     # indexes still decide when two signups race.
     if details := await _duplicate_fields(stores, body.username, body.email):
         raise _duplicate(details)
-    password_hash = await passwords.hash(body.password)
+    password_hash = await passwords.hash(body.password, who=f"address:{ratelimit.address_key(client.ip)}")
     try:
         async with stores.pg.acquire() as conn:
             user = await stores.sql.auth.create_user(
@@ -132,7 +159,7 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
     except UniqueViolationError:
         raise _duplicate(await _duplicate_fields(stores, body.username, body.email)) from None
     log.info("account created", extra={"user_id": user["id"]})
-    return await _open_session(stores, user, client)
+    return _signed_in(stores, user, await _new_session(stores, user["id"], client))
 
 
 async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: Client) -> dict[str, Any]:
@@ -141,32 +168,35 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
             user = await stores.sql.auth.credentials_by_email(conn, email=body.email)
         else:
             user = await stores.sql.auth.credentials_by_username(conn, username=body.username)
-    # One bucket per account, whichever name it was typed as ("bob", "bob@example.com"); one
-    # per identifier that names no account. Counted before the password is looked at.
+    # One budget per account, whichever name it was typed as ("bob", "bob@example.com"); one
+    # per identifier that names no account.
     account = f"user:{user['id']}" if user is not None else f"unknown:{body.identifier}"
-    settings = stores.settings
-    await ratelimit.hit(stores.redis, stores.keys, "login", {"account": account},
-                        settings.rate_limit_login, settings.rate_limit_window)
-    if user is None:
-        await passwords.verify_dummy(body.password)  # same cost as a wrong password
+    attempt = ratelimit.PasswordAttempt(account, client.ip)
+    # No such account: the same budget and cost as a wrong password.
+    password_hash = user["password_hash"] if user is not None else None
+    if not await _check_password(stores, passwords, attempt, password_hash, body.password):
         raise invalid_credentials()
-    if not await passwords.verify(user["password_hash"], body.password):
-        raise invalid_credentials()
+    assert user is not None and password_hash is not None  # (a check without a hash fails)
     if user["suspended_at"] is not None:  # moderation: said only to who knows the password
         raise account_suspended()
-    if passwords.needs_rehash(user["password_hash"]):
-        await _rehash(stores, passwords, user, body.password)
-    return await _open_session(stores, user, client)
+    if passwords.needs_rehash(password_hash):
+        password_hash = await _rehash(stores, passwords, user, body.password, client)
+    session = await _new_session(stores, user["id"], client)
+    return _signed_in(stores, user, session)
 
 
-async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str) -> None:
-    """Bring a hash made with older argon2 parameters to the configured ones."""
-    new_hash = await passwords.hash(password)
+async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str, client: Client) -> str:
+    """Bring a hash made with older argon2 parameters to the configured ones; returns the
+    hash now expected in the row (the old one when a password change got there first)."""
+    new_hash = await passwords.hash(password, who=f"address:{ratelimit.address_key(client.ip)}")
     async with stores.pg.acquire() as conn:
-        await stores.sql.auth.replace_password_hash(
+        replaced = await stores.sql.auth.replace_password_hash(
             conn, user_id=user["id"], old_hash=user["password_hash"], new_hash=new_hash
         )
+    if replaced is None:
+        return user["password_hash"]
     log.info("password rehashed with current parameters", extra={"user_id": user["id"]})
+    return new_hash
 
 
 async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
@@ -252,7 +282,7 @@ async def update_profile(stores: Stores, user_id: int, patch: ProfilePatch) -> d
 
 
 async def change_password(
-    stores: Stores, passwords: Passwords, user_id: int, session_id: str, body: PasswordChange
+    stores: Stores, passwords: Passwords, user_id: int, session_id: str, body: PasswordChange, client: Client
 ) -> int:
     """Set a new password (the current one is required) and revoke every other session.
 
@@ -262,9 +292,10 @@ async def change_password(
         old_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
     if old_hash is None:
         raise not_found("Account not found", code="user_not_found")
-    if not await passwords.verify(old_hash, body.current_password):
-        raise NuboError(403, "wrong_password", "Current password is incorrect")
-    new_hash = await passwords.hash(body.new_password)
+    attempt = ratelimit.PasswordAttempt(f"user:{user_id}", client.ip, session_id)
+    if not await _check_password(stores, passwords, attempt, old_hash, body.current_password):
+        raise wrong_password()
+    new_hash = await passwords.hash(body.new_password, who=attempt.account)
     async with stores.pg.acquire() as conn:
         changed = await stores.sql.auth.replace_password_hash(
             conn, user_id=user_id, old_hash=old_hash, new_hash=new_hash
@@ -278,15 +309,18 @@ async def change_password(
     return len(revoked)
 
 
-async def delete_account(stores: Stores, passwords: Passwords, user_id: int, password: str) -> None:
+async def delete_account(
+    stores: Stores, passwords: Passwords, user_id: int, session_id: str, password: str, client: Client
+) -> None:
     """Erase the caller's account (the password is asked again): every session first, so
     nothing else is done in its name meanwhile, then the data, then its 30-day history."""
     async with stores.pg.acquire() as conn:
         password_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
     if password_hash is None:
         raise not_found("Account not found", code="user_not_found")
-    if not await passwords.verify(password_hash, password):
-        raise NuboError(403, "wrong_password", "Current password is incorrect")
+    attempt = ratelimit.PasswordAttempt(f"user:{user_id}", client.ip, session_id)
+    if not await _check_password(stores, passwords, attempt, password_hash, password):
+        raise wrong_password()
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
     stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus
