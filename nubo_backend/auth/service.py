@@ -182,7 +182,22 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
     if passwords.needs_rehash(password_hash):
         password_hash = await _rehash(stores, passwords, user, body.password, client)
     session = await _new_session(stores, user["id"], client)
+    # A password change that committed while this login was checking the old password has
+    # already revoked every session it could see, but not this one, made after. Read after
+    # the session exists, the hash tells: unchanged, and any later change will find and
+    # revoke this session; changed, and this login loses the race.
+    async with stores.pg.acquire() as conn:
+        current_hash = await stores.sql.auth.password_hash(conn, user_id=user["id"])
+    if current_hash != password_hash:
+        await _drop_session(stores, user["id"], session.session_id)
+        raise invalid_credentials()
     return _signed_in(stores, user, session)
+
+
+async def _drop_session(stores: Stores, user_id: int, session_id: str) -> None:
+    with sessions_available():
+        await revoke_session(stores.redis, stores.keys, user_id, session_id)
+    stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
 
 
 async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str, client: Client) -> str:
