@@ -67,6 +67,10 @@ class Settings:
     # Issue #26 (docs/security.md, "Limits"): abuse costs the abuser.
     # wrong passwords per account per window, from addresses that never signed in to it
     rate_limit_login_account: int = 100
+    broadcast_max_chars: int = 500  # a line of chat
+    broadcast_per_user: int = 10  # lines per minute per sender
+    broadcast_global: int = 120  # lines per minute for everyone together
+    broadcast_senders: str = "auto"  # auto (moderators in production, everyone otherwise) | everyone | moderators
     post_max_length: int = 5000
     comment_max_length: int = 2000
     message_max_length: int = 4000
@@ -112,6 +116,10 @@ class Settings:
         return self.demo_page == "on" or (self.demo_page == "auto" and not self.is_production)
 
     @property
+    def broadcast_moderators_only(self) -> bool:
+        return self.broadcast_senders == "moderators" or (self.broadcast_senders == "auto" and self.is_production)
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 
@@ -122,6 +130,9 @@ class Settings:
         """Refuse settings that are unsafe or unusable; raise SettingsError saying what to set."""
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"NUBO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.broadcast_senders not in ("auto", "everyone", "moderators"):
+            raise SettingsError(f"NUBO_BROADCAST_SENDERS must be auto, everyone or moderators, "
+                                f"not {self.broadcast_senders!r}")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (
