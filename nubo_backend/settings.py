@@ -71,6 +71,7 @@ class Settings:
     broadcast_per_user: int = 10  # lines per minute per sender
     broadcast_global: int = 120  # lines per minute for everyone together
     broadcast_senders: str = "auto"  # auto (moderators in production, everyone otherwise) | everyone | moderators
+    write_budgets: str = ""  # overrides of auth/budgets.py's table: `post=5/60,search=0/60` (0: unlimited)
     post_max_length: int = 5000
     comment_max_length: int = 2000
     message_max_length: int = 4000
@@ -116,6 +117,20 @@ class Settings:
         return self.demo_page == "on" or (self.demo_page == "auto" and not self.is_production)
 
     @property
+    def write_budget_overrides(self) -> dict[str, tuple[int, int]]:
+        """NUBO_WRITE_BUDGETS as {name: (limit, window seconds)}."""
+        overrides = {}
+        for item in (part.strip() for part in self.write_budgets.split(",")):
+            if not item:
+                continue
+            name, _, figures = item.partition("=")
+            limit, _, window = figures.partition("/")
+            if not (name.strip() and limit.strip().isdigit() and window.strip().isdigit() and int(window) > 0):
+                raise SettingsError(f"NUBO_WRITE_BUDGETS: {item!r} is not name=limit/seconds, e.g. post=30/3600")
+            overrides[name.strip()] = (int(limit), int(window))
+        return overrides
+
+    @property
     def broadcast_moderators_only(self) -> bool:
         return self.broadcast_senders == "moderators" or (self.broadcast_senders == "auto" and self.is_production)
 
@@ -130,6 +145,7 @@ class Settings:
         """Refuse settings that are unsafe or unusable; raise SettingsError saying what to set."""
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"NUBO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        self.write_budget_overrides  # noqa: B018 - raises SettingsError when malformed
         if self.broadcast_senders not in ("auto", "everyone", "moderators"):
             raise SettingsError(f"NUBO_BROADCAST_SENDERS must be auto, everyone or moderators, "
                                 f"not {self.broadcast_senders!r}")
