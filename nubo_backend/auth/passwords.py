@@ -4,10 +4,10 @@ argon2 is deliberately slow and memory hungry; run on the loop it would stall ev
 request. It runs on a small executor of its own: a bounded number of hashes at once keeps
 memory bounded (memory_cost KiB each) and leaves the default executor to everything else.
 
-The executor is shared fairly: each caller names who the work is for (an address for a
-login, an account for a check made with a token), and one party has at most one hash in
-the executor at a time, the rest of theirs waiting on the event loop. A flood from one
-party then queues behind itself while everyone else's hashes take turns with it.
+The executor is shared fairly: each caller names who the work is for (the account), and
+one party has at most one hash in the executor at a time, the rest of theirs waiting on
+the event loop. A flood on one account then queues behind itself while everyone else's
+hashes take turns with it.
 """
 
 from __future__ import annotations

@@ -121,11 +121,11 @@ async def _check_password(
     access token is no more of a password oracle than the login form. A right password
     gives its attempt back. No hash (no such account): the time of a check, and False."""
     buckets = await ratelimit.charge_password_check(stores.redis, stores.keys, stores.settings, attempt)
-    # Hashing turns: per account for checks made with a token, per address for logins.
-    who = attempt.account if attempt.session else f"address:{ratelimit.address_key(attempt.address)}"
+    # Hashing takes turns per account (not per address: people behind one NAT or an
+    # untrusted proxy would then hash one at a time).
     if password_hash is None:
-        return await passwords.verify_dummy(password, who=who)
-    if not await passwords.verify(password_hash, password, who=who):
+        return await passwords.verify_dummy(password, who=attempt.account)
+    if not await passwords.verify(password_hash, password, who=attempt.account):
         return False
     await ratelimit.password_check_passed(stores.redis, stores.keys, stores.settings, attempt, buckets)
     return True
@@ -150,7 +150,7 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
     # indexes still decide when two signups race.
     if details := await _duplicate_fields(stores, body.username, body.email):
         raise _duplicate(details)
-    password_hash = await passwords.hash(body.password, who=f"address:{ratelimit.address_key(client.ip)}")
+    password_hash = await passwords.hash(body.password, who=f"signup:{body.email}")
     try:
         async with stores.pg.acquire() as conn:
             user = await stores.sql.auth.create_user(
@@ -172,15 +172,16 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
     # per identifier that names no account.
     account = f"user:{user['id']}" if user is not None else f"unknown:{body.identifier}"
     attempt = ratelimit.PasswordAttempt(account, client.ip)
-    # No such account: the same budget and cost as a wrong password.
-    password_hash = user["password_hash"] if user is not None else None
+    if user is None:
+        await _check_password(stores, passwords, attempt, None, body.password)  # a wrong password's budget and cost
+        raise invalid_credentials()
+    password_hash = user["password_hash"]
     if not await _check_password(stores, passwords, attempt, password_hash, body.password):
         raise invalid_credentials()
-    assert user is not None and password_hash is not None  # (a check without a hash fails)
     if user["suspended_at"] is not None:  # moderation: said only to who knows the password
         raise account_suspended()
     if passwords.needs_rehash(password_hash):
-        password_hash = await _rehash(stores, passwords, user, body.password, client)
+        password_hash = await _rehash(stores, passwords, user, body.password)
     session = await _new_session(stores, user["id"], client)
     # A password change that committed while this login was checking the old password has
     # already revoked every session it could see, but not this one, made after. Read after
@@ -200,10 +201,10 @@ async def _drop_session(stores: Stores, user_id: int, session_id: str) -> None:
     stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
 
 
-async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str, client: Client) -> str:
+async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str) -> str:
     """Bring a hash made with older argon2 parameters to the configured ones; returns the
     hash now expected in the row (the old one when a password change got there first)."""
-    new_hash = await passwords.hash(password, who=f"address:{ratelimit.address_key(client.ip)}")
+    new_hash = await passwords.hash(password, who=f"user:{user['id']}")
     async with stores.pg.acquire() as conn:
         replaced = await stores.sql.auth.replace_password_hash(
             conn, user_id=user["id"], old_hash=user["password_hash"], new_hash=new_hash
