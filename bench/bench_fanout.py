@@ -218,8 +218,10 @@ async def run(args: argparse.Namespace) -> None:
     try:
         [(_, token)] = await make_users(stores, 1, f"fan{os.getpid()}_")
         headers = {"Authorization": f"Bearer {token}"}
+        # Measures the broadcast path itself: its abuse limits (#26) off.
         env = {"NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_LOG_LEVEL": "WARNING",
-               "NUBO_WS_MAX_CONNECTIONS_PER_USER": str(args.receivers + 10)}
+               "NUBO_WS_MAX_CONNECTIONS_PER_USER": str(args.receivers + 10),
+               "NUBO_BROADCAST_PER_USER": "0", "NUBO_BROADCAST_GLOBAL": "0"}
         ports = [free_port() for _ in range(args.instances)]
         for port in ports:
             servers.append(start([sys.executable, "-m", "cli", "serve", "--port", str(port)], port, env))

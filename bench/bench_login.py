@@ -7,6 +7,12 @@ Three measurements in one run, so they compare on the same machine at the same m
 3. the same single /ping client while (2) runs: if argon2 ran on the event loop, this
    would wait behind the hashes; off the loop it should stay near the baseline.
 
+`--flood N` adds N clients of one other account sending `POST /me/password` with a wrong
+password back to back during (2) and (3) (the server started here has the login budgets
+lifted, so every one of them hashes): how much one account's flood of password checks
+slows everyone else's logins (issue #26); with `--login-limits` the shipped budgets stay
+on, and all but the first 10 of the flood's checks are refused (429) without hashing.
+
 By default the script starts its own server (test-like environment, a database of its
 own, production argon2 cost unless told otherwise) and removes everything afterwards.
 With --url it drives a server you started (it signs up its own bench accounts there).
@@ -95,12 +101,25 @@ async def _ok(request: Awaitable[httpx.Response]) -> bool:
     return (await request).status_code == 200
 
 
-async def logins_with_ping(url: str, duration: float, usernames: list[str]) -> tuple[Result, Result]:
-    logins = Result(f"POST /login ({len(usernames)} clients)")
-    pings = Result("/ping during logins (1 client)")
+async def logins_with_ping(
+    url: str, duration: float, usernames: list[str], flooder: str | None, flood: int
+) -> tuple[Result, Result, Result]:
+    during = f", {flood} flooding" if flood else ""
+    logins = Result(f"POST /login ({len(usernames)} clients{during})")
+    pings = Result(f"/ping during logins (1 client{during})")
+    floods = Result(f"POST /me/password, wrong ({flood} clients, one account)")
     clients = [await Nubo.login(url, name, PASSWORD, timeout=60) for name in usernames]
     try:
         async with httpx.AsyncClient(base_url=url, timeout=60) as pinger:
+            headers = {}
+            if flood and flooder:
+                signed_in = await pinger.post("/login", json={"username": flooder, "password": PASSWORD})
+                headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+            wrong = {"current_password": "not-the-password", "new_password": "whatever-new-123"}
+
+            async def check_wrong() -> bool:  # a 429 (the budget spent) counts as an error
+                return (await pinger.post("/me/password", json=wrong, headers=headers)).status_code == 403
+
             started = time.perf_counter()
             deadline = started + duration
 
@@ -113,13 +132,14 @@ async def logins_with_ping(url: str, duration: float, usernames: list[str]) -> t
             await asyncio.gather(
                 *(drive(logins, deadline, login(client)) for client in clients),
                 drive(pings, deadline, lambda: _ok(pinger.get("/ping"))),
+                *(drive(floods, deadline, check_wrong) for _ in range(flood)),
             )
             elapsed = time.perf_counter() - started
     finally:
         for client in clients:
             await client.aclose()
-    logins.elapsed = pings.elapsed = elapsed
-    return logins, pings
+    logins.elapsed = pings.elapsed = floods.elapsed = elapsed
+    return logins, pings, floods
 
 
 async def make_accounts(url: str, count: int) -> list[str]:
@@ -185,25 +205,28 @@ async def own_server(args: argparse.Namespace) -> AsyncIterator[str]:
             "NUBO_LOG_LEVEL": "WARNING",
             "NUBO_ARGON2_TIME_COST": str(args.argon2_time_cost),
             "NUBO_ARGON2_MEMORY_COST": str(args.argon2_memory_cost),
-            "NUBO_RATE_LIMIT_LOGIN": "100000000",
             "NUBO_RATE_LIMIT_SIGNUP": "100000000",
         }
-        server = ServerProcess(env).start()
+        # The test environment's own login limit is 1000 (config/test.toml): set the shipped one.
+        env["NUBO_RATE_LIMIT_LOGIN"] = "10" if args.login_limits else "100000000"
+        server = ServerProcess(env).start(wait=False)
         stack.callback(server.stop)
+        server.wait_ready(timeout=120)  # a loaded shared machine starts a server slowly
         yield server.url
 
 
 async def run(args: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
         url = args.url or await stack.enter_async_context(own_server(args))
-        usernames = await make_accounts(url, args.concurrency)
+        usernames = await make_accounts(url, args.concurrency + (1 if args.flood else 0))
+        flooder = usernames.pop() if args.flood else None
         baseline = await ping_alone(url, args.duration)
-        logins, pings = await logins_with_ping(url, args.duration, usernames)
+        logins, pings, floods = await logins_with_ping(url, args.duration, usernames, flooder, args.flood)
     cost = "server's own" if args.url else f"t={args.argon2_time_cost}, m={args.argon2_memory_cost} KiB"
     print(f"\nLogin benchmark: {args.duration:g}s per phase, {args.concurrency} login clients, argon2 {cost}\n")
     print("| scenario | requests | errors | req/s | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for result in (baseline, logins, pings):
+    for result in (baseline, logins, pings, *([floods] if args.flood else [])):
         print(result.row())
 
 
@@ -211,6 +234,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent login clients")
+    parser.add_argument("--flood", type=int, default=0,
+                        help="clients of one other account flooding POST /me/password meanwhile")
+    parser.add_argument("--login-limits", action="store_true",
+                        help="keep the shipped login and password budgets (10 per minute: use with short runs)")
     parser.add_argument("--url", help="drive this running server instead of starting one")
     parser.add_argument("--argon2-time-cost", type=int, default=3, help="for the server started here")
     parser.add_argument("--argon2-memory-cost", type=int, default=65536, help="KiB, for the server started here")

@@ -69,7 +69,9 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
     stores = await open_stores(settings)
     tag = f"rss{os.getpid()}_"
     port = free_port()
+    # Measures the broadcast path itself: its abuse limits (#26) off.
     env = {"NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_LOG_LEVEL": "WARNING", "NUBO_WS_RATE_LIMIT": "1000",
+           "NUBO_BROADCAST_MAX_CHARS": "1048576", "NUBO_BROADCAST_PER_USER": "0", "NUBO_BROADCAST_GLOBAL": "0",
            "NUBO_WS_USER_RATE_LIMIT": "1000", **dict(kv.split("=", 1) for kv in args.env)}
     server = start([sys.executable, "-m", "cli", "serve", "--port", str(port)], port, env)
     rows: list[tuple[str, str]] = []

@@ -323,7 +323,9 @@ def rss_kib(pid: int) -> int:
 
 
 def nubo(port: int) -> subprocess.Popen:
-    env = {"NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_LOG_LEVEL": "WARNING", "NUBO_WORKERS": "1"}
+    # Measures the broadcast path itself: its abuse limits (#26) off.
+    env = {"NUBO_WS_IDLE_TIMEOUT": "3600", "NUBO_LOG_LEVEL": "WARNING", "NUBO_WORKERS": "1",
+           "NUBO_BROADCAST_MAX_CHARS": "1048576", "NUBO_BROADCAST_PER_USER": "0", "NUBO_BROADCAST_GLOBAL": "0"}
     return start([sys.executable, "-m", "cli", "serve", "--port", str(port)], port, env)
 
 

@@ -30,8 +30,10 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
-def _statuses(operation: Any) -> dict[int, str]:
+def _statuses(operation: Any, handler: Any) -> dict[int, str]:
     statuses = {400: "Malformed request", 404: "Not found", 503: "A store is unavailable, retry later"}
+    if getattr(handler, "budget", None):  # auth.budgets.budgeted
+        statuses[429] = f"Over the caller's `{handler.budget}` budget (Retry-After)"
     if operation.security:  # the guard, required or optional: a bad token is refused
         statuses[401] = "Missing or invalid token"
     if getattr(operation, "requestBody", None) is not None:
@@ -49,7 +51,7 @@ def describe_error_responses(app: Sanic) -> None:
             if route.uri.startswith("/docs") or route.extra.websocket:
                 continue
             operation = OperationStore()[route.handler]
-            for status, description in _statuses(operation).items():
+            for status, description in _statuses(operation, route.handler).items():
                 if status not in operation.responses:  # a route's own description of it wins
                     operation.response(status, error, description)
             operation.response("default", error, "Any other error")

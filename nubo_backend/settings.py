@@ -65,6 +65,14 @@ class Settings:
     rate_limit_signup: int = 5
     rate_limit_refresh: int = 30
     rate_limit_window: int = 60
+    # Issue #26 (docs/security.md, "Limits"): abuse costs the abuser.
+    # wrong passwords per account per window, from addresses that never signed in to it
+    rate_limit_login_account: int = 100
+    broadcast_max_chars: int = 500  # a line of chat
+    broadcast_per_user: int = 10  # lines per minute per sender
+    broadcast_global: int = 120  # lines per minute for everyone together
+    broadcast_senders: str = "auto"  # auto (moderators in production, everyone otherwise) | everyone | moderators
+    write_budgets: str = ""  # overrides of auth/budgets.py's table: `post=5/60,search=0/60` (0: unlimited)
     post_max_length: int = 5000
     comment_max_length: int = 2000
     message_max_length: int = 4000
@@ -177,6 +185,22 @@ class Settings:
     def push_configured(self) -> bool:
         """Whether this instance pushes through any service (push/sender.py runs then)."""
         return bool(self.push_vapid_private_key or self.push_apns_key_file or self.push_fcm_service_account_file)
+    def write_budget_overrides(self) -> dict[str, tuple[int, int]]:
+        """NUBO_WRITE_BUDGETS as {name: (limit, window seconds)}."""
+        overrides = {}
+        for item in (part.strip() for part in self.write_budgets.split(",")):
+            if not item:
+                continue
+            name, _, figures = item.partition("=")
+            limit, _, window = figures.partition("/")
+            if not (name.strip() and limit.strip().isdigit() and window.strip().isdigit() and int(window) > 0):
+                raise SettingsError(f"NUBO_WRITE_BUDGETS: {item!r} is not name=limit/seconds, e.g. post=30/3600")
+            overrides[name.strip()] = (int(limit), int(window))
+        return overrides
+
+    @property
+    def broadcast_moderators_only(self) -> bool:
+        return self.broadcast_senders == "moderators" or (self.broadcast_senders == "auto" and self.is_production)
 
     @property
     def is_production(self) -> bool:
@@ -202,6 +226,10 @@ class Settings:
                                 "addresses: never in production")
         if self.redis_eviction not in ("refuse", "warn"):
             raise SettingsError(f"NUBO_REDIS_EVICTION must be refuse or warn, not {self.redis_eviction!r}")
+        self.write_budget_overrides  # noqa: B018 - raises SettingsError when malformed
+        if self.broadcast_senders not in ("auto", "everyone", "moderators"):
+            raise SettingsError(f"NUBO_BROADCAST_SENDERS must be auto, everyone or moderators, "
+                                f"not {self.broadcast_senders!r}")
         if self.demo_page not in ("auto", "on", "off"):
             raise SettingsError(f"NUBO_DEMO_PAGE must be auto, on or off, not {self.demo_page!r}")
         if self.is_production and (

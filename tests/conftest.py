@@ -18,6 +18,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from nubo_backend.auth.budgets import BUDGETS
 from nubo_backend.migrations import migrate
 from nubo_backend.settings import Settings, load_settings
 from nubo_backend.stores import Stores, open_stores
@@ -92,6 +93,9 @@ def test_env(mongo_url: str) -> dict[str, str]:
         "NUBO_STARTUP_TIMEOUT": "5",
         "NUBO_MEDIA_DISK_PATH": MEDIA_DIR,
         "NUBO_LOG_LEVEL": os.environ.get("NUBO_TEST_LOG_LEVEL", "INFO"),
+        # Tests write in bulk as no person does: the per-account budgets are off, except where a
+        # test sets its own (tests/hostile/test_write_budgets.py).
+        "NUBO_WRITE_BUDGETS": ",".join(f"{name}=0/60" for name in BUDGETS),
     }
 
 

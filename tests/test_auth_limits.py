@@ -38,8 +38,8 @@ async def test_login_rate_limit_per_ip_answers_429_with_retry_after(start_server
         assert (await elsewhere.post("/login", json=_wrong_login("user9"))).status_code == 401
 
 
-async def test_login_rate_limit_per_account_holds_across_ips(start_server, stores: Stores) -> None:
-    server = start_server({"NUBO_RATE_LIMIT_LOGIN": "3"})
+async def test_login_ceiling_per_account_holds_across_ips(start_server, stores: Stores) -> None:
+    server = start_server({"NUBO_RATE_LIMIT_LOGIN_ACCOUNT": "3"})
     await make_user(stores, "target")
     for ip in ("127.0.0.4", "127.0.0.5", "127.0.0.6"):
         async with _client_from(server, ip) as client:

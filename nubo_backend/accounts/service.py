@@ -11,7 +11,7 @@ from nubo_backend.accounts import links, two_factor
 from nubo_backend.accounts.links import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL
 from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
-from nubo_backend.auth.service import Client, _open_session, logout_everywhere, sessions_available
+from nubo_backend.auth.service import Client, logout_everywhere, open_session, sessions_available
 from nubo_backend.errors import NuboError, conflict, not_found
 from nubo_backend.mail.queue import enqueue
 from nubo_backend.mail.templates import render
@@ -261,4 +261,4 @@ async def finish_login(stores: Stores, mfa_token: str, code: str, client: Client
     with sessions_available():
         if not await stores.redis.delete(key):  # finished meanwhile by another request
             raise invalid_mfa_token()
-    return await _open_session(stores, user, client)
+    return await open_session(stores, user, client)

@@ -43,7 +43,7 @@ async def _create_user(conn: asyncpg.Connection, settings: Settings, username: s
     password = secrets.token_urlsafe(12)
     passwords = Passwords(settings, workers=1)
     try:
-        password_hash = await passwords.hash(password)
+        password_hash = await passwords.hash(password, who="cli")
     finally:
         passwords.close()
     try:

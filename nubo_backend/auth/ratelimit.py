@@ -1,34 +1,64 @@
-"""Fixed-window rate limits in Redis, per IP and per account, failing open.
+"""Fixed-window rate limits in Redis, per address, account or session, failing open.
 
 One counter per (action, scope, identity) that expires with its window. A limiter that
 took the API down with Redis would be worse than a short unlimited spell, so a Redis
 error is logged and the request goes on.
+
+Password checks (login, `POST /me/password`, `DELETE /me`) share one budget of failures
+(`password_buckets`): per (account, address), per session, and a much higher ceiling per
+account that an address which already signed in to that account does not count against,
+so that nobody's failures lock the owner out of their own devices (docs/security.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from nubo_backend.errors import NuboError
 from nubo_backend.observability import metrics
+from nubo_backend.settings import Settings
 from nubo_backend.stores.redis import Keys
 
 log = logging.getLogger("nubo.ratelimit")
 
-# INCR and set the window's expiry in one step; the TTL left is the client's Retry-After.
+# INCR every key and set each window's expiry; answers the longest TTL among the keys whose
+# count went over its limit (0: none did): the client's Retry-After.
 _HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+local retry = 0
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    redis.call('EXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  if count > tonumber(ARGV[i + 1]) then retry = math.max(retry, ttl, 1) end
 end
-return {count, ttl}
+return retry
 """
+
+# Give back one attempt on each key that still counts (a success is not a failure).
+_REFUND = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One counter: what it is keyed by (`scope`, `identity`) and how many a window allows."""
+
+    scope: str
+    identity: str
+    limit: int
 
 
 def rate_limited(retry_after: int) -> NuboError:
@@ -41,33 +71,124 @@ def rate_limited(retry_after: int) -> NuboError:
     )
 
 
+def address_key(ip: str) -> str:
+    """What an address is counted as: itself for IPv4, its /64 for IPv6 (one subscriber's
+    line usually gets a whole /64, so counting single IPv6 addresses would count nothing)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _identity(value: str) -> str:
     # Hashed so that e-mail addresses do not sit in Redis key names.
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-async def hit(
-    redis: Redis, keys: Keys, action: str, identities: dict[str, str], limit: int, window: int
-) -> None:
-    """Count one attempt against every identity ({"ip": ..., "account": ...}); 429 if any is over.
+def _key(keys: Keys, action: str, bucket: Bucket) -> str:
+    return keys("rl", action, bucket.scope, _identity(bucket.identity))
 
-    Every identity is counted even when one is already over, so that the per-account
-    counter keeps counting while an attacker rotates IPs (and the reverse).
+
+async def charge(redis: Redis, keys: Keys, action: str, buckets: list[Bucket], window: int) -> None:
+    """Count one attempt in every bucket, atomically; 429 with the longest wait if any is over.
+
+    Every bucket is counted even when one is already over, so that the per-account
+    counter keeps counting while an attacker rotates addresses (and the reverse).
     """
-    if limit <= 0:
+    live = [b for b in buckets if b.identity and b.limit > 0]
+    if not live:
         return
     script = redis.register_script(_HIT)
-    retry_after = 0
     try:
-        for scope, value in identities.items():
-            if not value:
-                continue
-            count, ttl = await script(keys=[keys("rl", action, scope, _identity(value))], args=[window])
-            if int(count) > limit:
-                retry_after = max(retry_after, int(ttl), 1)
+        retry_after = int(await script(keys=[_key(keys, action, b) for b in live],
+                                       args=[window, *(b.limit for b in live)]))
     except (RedisError, OSError) as exc:
         log.warning("rate limit skipped for %s, Redis unreachable: %s", action, exc)
         return
     if retry_after:
         metrics.rate_limited.labels(action).inc()
         raise rate_limited(retry_after)
+
+
+async def refund(redis: Redis, keys: Keys, action: str, buckets: list[Bucket]) -> None:
+    """Give back the attempt `charge` counted, for budgets that count failures only."""
+    live = [b for b in buckets if b.identity and b.limit > 0]
+    if not live:
+        return
+    try:
+        await redis.register_script(_REFUND)(keys=[_key(keys, action, b) for b in live])
+    except (RedisError, OSError) as exc:
+        log.warning("rate limit refund skipped for %s, Redis unreachable: %s", action, exc)
+
+
+async def hit(
+    redis: Redis, keys: Keys, action: str, identities: dict[str, str], limit: int, window: int
+) -> None:
+    """Count one attempt against every identity ({"ip": ..., "account": ...}); 429 if any is over."""
+    buckets = [Bucket(scope, address_key(value) if scope == "ip" else value, limit)
+               for scope, value in identities.items()]
+    await charge(redis, keys, action, buckets, window)
+
+
+# --- password checks ------------------------------------------------------------------
+
+PASSWORD_ACTION = "password"
+
+
+@dataclass(frozen=True)
+class PasswordAttempt:
+    """Who is checking a password, for its budget: the account (`user:<id>`, or
+    `unknown:<name>` for a name that is no account), the client address, the session
+    (for checks made with a token)."""
+
+    account: str
+    address: str
+    session: str = ""
+
+
+def _known_key(keys: Keys, attempt: PasswordAttempt) -> str:
+    return keys("rl", "known", _identity(attempt.account), _identity(address_key(attempt.address)))
+
+
+def password_buckets(settings: Settings, attempt: PasswordAttempt, known_address: bool) -> list[Bucket]:
+    address = address_key(attempt.address)
+    buckets = [
+        Bucket("account_address", f"{attempt.account}|{address}", settings.rate_limit_login),
+        Bucket("session", attempt.session, settings.rate_limit_login),
+    ]
+    if not known_address:
+        buckets.append(Bucket("account", attempt.account, settings.rate_limit_login_account))
+    return buckets
+
+
+async def _known(redis: Redis, keys: Keys, attempt: PasswordAttempt) -> bool:
+    try:
+        return bool(await redis.exists(_known_key(keys, attempt)))
+    except (RedisError, OSError):
+        return False
+
+
+async def charge_password_check(
+    redis: Redis, keys: Keys, settings: Settings, attempt: PasswordAttempt
+) -> list[Bucket]:
+    """Count a password check before it is made (so that parallel guesses are counted too);
+    429 when this account, from this address or session, is out of failures. Returns the
+    buckets charged, for `password_check_passed`."""
+    buckets = password_buckets(settings, attempt, await _known(redis, keys, attempt))
+    await charge(redis, keys, PASSWORD_ACTION, buckets, settings.rate_limit_window)
+    return buckets
+
+
+async def password_check_passed(
+    redis: Redis, keys: Keys, settings: Settings, attempt: PasswordAttempt, buckets: list[Bucket]
+) -> None:
+    """The password was right: the attempt is given back, and the address is remembered as
+    one of the account's own (exempt from the per-account ceiling) for a session's lifetime."""
+    await refund(redis, keys, PASSWORD_ACTION, buckets)
+    try:
+        await redis.set(_known_key(keys, attempt), 1, ex=settings.refresh_token_ttl)
+    except (RedisError, OSError) as exc:
+        log.warning("known address not recorded, Redis unreachable: %s", exc)

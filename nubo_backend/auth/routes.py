@@ -60,7 +60,7 @@ def _client(request: Request) -> service.Client:
 
 async def _limit(request: Request, action: str, limit: int, account: str = "") -> None:
     stores = _stores(request)
-    identities = {"ip": _client(request).ip, "account": account}
+    identities = {"ip": _client(request).ip, "account": account}  # (an IPv6 address counts per /64)
     await ratelimit.hit(stores.redis, stores.keys, action, identities, limit, stores.settings.rate_limit_window)
 
 
@@ -182,13 +182,18 @@ async def update_me(request: Request) -> HTTPResponse:
 @openapi.tag("auth")
 @no_content("The account and its content are deleted")
 @refusal(403, "Wrong password")
+@refusal(429, "Too many wrong passwords: the login budget (Retry-After)")
 @openapi.body({"application/json": openapi.Component(AccountDeletion)}, required=True)
 @require_auth
 async def delete_account(request: Request) -> HTTPResponse:
     """Delete your account for good (`{password}` required): posts, comments, likes, follows and
     sessions go; messages stay in their conversations without a sender."""
     body = parse_body(request, AccountDeletion)
-    await service.delete_account(_stores(request), _passwords(request), caller_id(request), body.password)
+    principal = request.ctx.principal
+    await service.delete_account(
+        _stores(request), _passwords(request), principal.user_id, principal.session_id, body.password,
+        _client(request),
+    )
     return HTTPResponse(status=204)
 
 
@@ -197,6 +202,7 @@ async def delete_account(request: Request) -> HTTPResponse:
 @returns(200, PasswordChanged)
 @refusal(403, "Wrong current password")
 @refusal(409, "Changed meanwhile, retry")
+@refusal(429, "Too many wrong passwords: the login budget (Retry-After)")
 @openapi.body({"application/json": openapi.Component(PasswordChange)}, required=True)
 @require_auth
 async def change_password(request: Request) -> HTTPResponse:
@@ -204,6 +210,6 @@ async def change_password(request: Request) -> HTTPResponse:
     body = parse_body(request, PasswordChange)
     principal = request.ctx.principal
     revoked = await service.change_password(
-        _stores(request), _passwords(request), principal.user_id, principal.session_id, body
+        _stores(request), _passwords(request), principal.user_id, principal.session_id, body, _client(request)
     )
     return json_response({"revoked_sessions": revoked})

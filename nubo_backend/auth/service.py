@@ -19,6 +19,7 @@ from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange, ProfilePatch, SignupBody
 from nubo_backend.auth.sessions import (
+    NewSession,
     Rotation,
     SessionInfo,
     create_session,
@@ -69,6 +70,10 @@ def account_suspended() -> NuboError:
     return NuboError(403, "account_suspended", "This account is suspended")
 
 
+def wrong_password() -> NuboError:
+    return NuboError(403, "wrong_password", "Current password is incorrect")
+
+
 def invalid_refresh_token() -> NuboError:
     return NuboError(401, "invalid_refresh_token", "Invalid or expired refresh token")
 
@@ -94,20 +99,47 @@ def _token_pair(stores: Stores, user_id: int, session_id: str, refresh_token: st
     }
 
 
-async def _open_session(stores: Stores, user: Record, client: Client) -> dict[str, Any]:
+async def _new_session(stores: Stores, user_id: int, client: Client) -> NewSession:
     with sessions_available():
-        session = await create_session(
+        return await create_session(
             stores.redis,
             stores.keys,
-            user["id"],
+            user_id,
             stores.settings.refresh_token_ttl,
             user_agent=client.user_agent,
             ip=client.ip,
         )
+
+
+async def open_session(stores: Stores, user: Record, client: Client) -> dict[str, Any]:
+    """A new session for user, signed in (the second step of a two-factor login)."""
+    return _signed_in(stores, user, await _new_session(stores, user["id"], client))
+
+
+def _signed_in(stores: Stores, user: Record, session: NewSession) -> dict[str, Any]:
     return {
         **_token_pair(stores, user["id"], session.session_id, session.refresh_token),
         "user": public_user(user),
     }
+
+
+async def _check_password(
+    stores: Stores, passwords: Passwords, attempt: ratelimit.PasswordAttempt, password_hash: str | None,
+    password: str,
+) -> bool:
+    """Check a password within the account's budget of failures (429 once it is spent):
+    logins, password changes and account deletions draw on the same budget, so a stolen
+    access token is no more of a password oracle than the login form. A right password
+    gives its attempt back. No hash (no such account): the time of a check, and False."""
+    buckets = await ratelimit.charge_password_check(stores.redis, stores.keys, stores.settings, attempt)
+    # Hashing takes turns per account (not per address: people behind one NAT or an
+    # untrusted proxy would then hash one at a time).
+    if password_hash is None:
+        return await passwords.verify_dummy(password, who=attempt.account)
+    if not await passwords.verify(password_hash, password, who=attempt.account):
+        return False
+    await ratelimit.password_check_passed(stores.redis, stores.keys, stores.settings, attempt, buckets)
+    return True
 
 
 async def _duplicate_fields(stores: Stores, username: str, email: str) -> list[dict[str, str]]:
@@ -129,7 +161,7 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
     # indexes still decide when two signups race.
     if details := await _duplicate_fields(stores, body.username, body.email):
         raise _duplicate(details)
-    password_hash = await passwords.hash(body.password)
+    password_hash = await passwords.hash(body.password, who=f"signup:{body.email}")
     try:
         async with stores.pg.acquire() as conn, conn.transaction():
             user = await stores.sql.auth.create_user(
@@ -140,7 +172,7 @@ async def signup(stores: Stores, passwords: Passwords, body: SignupBody, client:
     except UniqueViolationError:
         raise _duplicate(await _duplicate_fields(stores, body.username, body.email)) from None
     log.info("account created", extra={"user_id": user["id"]})
-    return await _open_session(stores, user, client)
+    return _signed_in(stores, user, await _new_session(stores, user["id"], client))
 
 
 async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: Client) -> dict[str, Any]:
@@ -149,34 +181,53 @@ async def login(stores: Stores, passwords: Passwords, body: LoginBody, client: C
             user = await stores.sql.auth.credentials_by_email(conn, email=body.email)
         else:
             user = await stores.sql.auth.credentials_by_username(conn, username=body.username)
-    # One bucket per account, whichever name it was typed as ("bob", "bob@example.com"); one
-    # per identifier that names no account. Counted before the password is looked at.
+    # One budget per account, whichever name it was typed as ("bob", "bob@example.com"); one
+    # per identifier that names no account.
     account = f"user:{user['id']}" if user is not None else f"unknown:{body.identifier}"
-    settings = stores.settings
-    await ratelimit.hit(stores.redis, stores.keys, "login", {"account": account},
-                        settings.rate_limit_login, settings.rate_limit_window)
+    attempt = ratelimit.PasswordAttempt(account, client.ip)
     if user is None:
-        await passwords.verify_dummy(body.password)  # same cost as a wrong password
+        await _check_password(stores, passwords, attempt, None, body.password)  # a wrong password's budget and cost
         raise invalid_credentials()
-    if not await passwords.verify(user["password_hash"], body.password):
+    password_hash = user["password_hash"]
+    if not await _check_password(stores, passwords, attempt, password_hash, body.password):
         raise invalid_credentials()
     if user["suspended_at"] is not None:  # moderation: said only to who knows the password
         raise account_suspended()
-    if passwords.needs_rehash(user["password_hash"]):
-        await _rehash(stores, passwords, user, body.password)
+    if passwords.needs_rehash(password_hash):
+        password_hash = await _rehash(stores, passwords, user, body.password)
     if (second_factor := await two_factor.challenge(stores, user)) is not None:
         return second_factor  # no session until POST /login/2fa (nubo_backend/accounts)
-    return await _open_session(stores, user, client)
-
-
-async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str) -> None:
-    """Bring a hash made with older argon2 parameters to the configured ones."""
-    new_hash = await passwords.hash(password)
+    session = await _new_session(stores, user["id"], client)
+    # A password change that committed while this login was checking the old password has
+    # already revoked every session it could see, but not this one, made after. Read after
+    # the session exists, the hash tells: unchanged, and any later change will find and
+    # revoke this session; changed, and this login loses the race.
     async with stores.pg.acquire() as conn:
-        await stores.sql.auth.replace_password_hash(
+        current_hash = await stores.sql.auth.password_hash(conn, user_id=user["id"])
+    if current_hash != password_hash:
+        await _drop_session(stores, user["id"], session.session_id)
+        raise invalid_credentials()
+    return _signed_in(stores, user, session)
+
+
+async def _drop_session(stores: Stores, user_id: int, session_id: str) -> None:
+    with sessions_available():
+        await revoke_session(stores.redis, stores.keys, user_id, session_id)
+    stores.live_sessions.forget([session_id])  # here at once; elsewhere via the bus
+
+
+async def _rehash(stores: Stores, passwords: Passwords, user: Record, password: str) -> str:
+    """Bring a hash made with older argon2 parameters to the configured ones; returns the
+    hash now expected in the row (the old one when a password change got there first)."""
+    new_hash = await passwords.hash(password, who=f"user:{user['id']}")
+    async with stores.pg.acquire() as conn:
+        replaced = await stores.sql.auth.replace_password_hash(
             conn, user_id=user["id"], old_hash=user["password_hash"], new_hash=new_hash
         )
+    if replaced is None:
+        return user["password_hash"]
     log.info("password rehashed with current parameters", extra={"user_id": user["id"]})
+    return new_hash
 
 
 async def refresh(stores: Stores, refresh_token: str) -> dict[str, Any]:
@@ -266,7 +317,7 @@ async def update_profile(stores: Stores, user_id: int, patch: ProfilePatch) -> d
 
 
 async def change_password(
-    stores: Stores, passwords: Passwords, user_id: int, session_id: str, body: PasswordChange
+    stores: Stores, passwords: Passwords, user_id: int, session_id: str, body: PasswordChange, client: Client
 ) -> int:
     """Set a new password (the current one is required) and revoke every other session.
 
@@ -276,9 +327,10 @@ async def change_password(
         old_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
     if old_hash is None:
         raise not_found("Account not found", code="user_not_found")
-    if not await passwords.verify(old_hash, body.current_password):
-        raise NuboError(403, "wrong_password", "Current password is incorrect")
-    new_hash = await passwords.hash(body.new_password)
+    attempt = ratelimit.PasswordAttempt(f"user:{user_id}", client.ip, session_id)
+    if not await _check_password(stores, passwords, attempt, old_hash, body.current_password):
+        raise wrong_password()
+    new_hash = await passwords.hash(body.new_password, who=attempt.account)
     async with stores.pg.acquire() as conn:
         changed = await stores.sql.auth.replace_password_hash(
             conn, user_id=user_id, old_hash=old_hash, new_hash=new_hash
@@ -292,15 +344,18 @@ async def change_password(
     return len(revoked)
 
 
-async def delete_account(stores: Stores, passwords: Passwords, user_id: int, password: str) -> None:
+async def delete_account(
+    stores: Stores, passwords: Passwords, user_id: int, session_id: str, password: str, client: Client
+) -> None:
     """Erase the caller's account (the password is asked again): every session first, so
     nothing else is done in its name meanwhile, then the data, then its 30-day history."""
     async with stores.pg.acquire() as conn:
         password_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
     if password_hash is None:
         raise not_found("Account not found", code="user_not_found")
-    if not await passwords.verify(password_hash, password):
-        raise NuboError(403, "wrong_password", "Current password is incorrect")
+    attempt = ratelimit.PasswordAttempt(f"user:{user_id}", client.ip, session_id)
+    if not await _check_password(stores, passwords, attempt, password_hash, password):
+        raise wrong_password()
     with sessions_available():
         revoked = await revoke_all_sessions(stores.redis, stores.keys, user_id)
     stores.live_sessions.forget(revoked)  # here at once; elsewhere via the bus

@@ -64,6 +64,17 @@ async def refuse_if_blocked(conn: asyncpg.Connection, stores: Stores, user_id: i
         raise blocked_error()
 
 
+async def refuse_if_any_blocked(
+    conn: asyncpg.Connection, stores: Stores, user_id: int, user_ids: Iterable[int]
+) -> None:
+    """403 `blocked` when user_id would put into a group anyone a block stands between them
+    and, either way: a group of one's own is no way around a block (nor a way to reach
+    someone who blocked you, with a title of your choosing)."""
+    wanted = list(user_ids)
+    if len(await without_blocked(conn, stores, user_id, wanted)) != len(dict.fromkeys(wanted)):
+        raise blocked_error()
+
+
 async def without_blocked(conn: asyncpg.Connection, stores: Stores, user_id: int, user_ids: Iterable[int]) -> list[int]:
     """user_ids minus those a block stands between user_id and: the audience of user_id's
     messages, typing and read receipts in a group."""

@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
+from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import reactions, service
@@ -38,6 +39,7 @@ bp = Blueprint("messaging")
 @refusal(403, "Not allowed")
 @openapi.body({"application/json": openapi.Component(NewConversation)}, required=True)
 @require_auth
+@budgeted("conversation")
 async def create_conversation(request: Request) -> HTTPResponse:
     """Open a direct conversation ({user_id}: returns the existing one) or create a group ({title, member_ids})."""
     data = parse_body(request, NewConversation)
@@ -79,6 +81,7 @@ async def get_conversation(request: Request, conversation_id: int) -> HTTPRespon
 @refusal(403, "Not the owner, or not a group")
 @openapi.body({"application/json": openapi.Component(NewMembers)}, required=True)
 @require_auth
+@budgeted("conversation")
 async def add_members(request: Request, conversation_id: int) -> HTTPResponse:
     """Add people to a group (owners only)."""
     data = parse_body(request, NewMembers)
@@ -130,6 +133,7 @@ async def list_messages(request: Request, conversation_id: int) -> HTTPResponse:
 @refusal(403, "Not a member")
 @openapi.body({"application/json": openapi.Component(NewMessage)}, required=True)
 @require_auth
+@budgeted("message")
 async def send_message(request: Request, conversation_id: int) -> HTTPResponse:
     """Send {body, client_id, media_ids?}; a retry with the same client_id returns the first message (200)."""
     data = parse_body(request, NewMessage)
@@ -161,6 +165,7 @@ async def mark_read(request: Request, conversation_id: int) -> HTTPResponse:
 @refusal(403, "Not your message")
 @openapi.body({"application/json": openapi.Component(MessageEdit)}, required=True)
 @require_auth
+@budgeted("message")
 async def edit_message(request: Request, message_id: int) -> HTTPResponse:
     """Edit your own message."""
     data = parse_body(request, MessageEdit)

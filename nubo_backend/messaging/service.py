@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.accounts.verified import require_verified_email
-from nubo_backend.blocks.visibility import hidden_from, refuse_if_blocked, without_blocked
+from nubo_backend.blocks.visibility import hidden_from, refuse_if_any_blocked, refuse_if_blocked, without_blocked
 from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
 from nubo_backend.jsonutil import loads
 from nubo_backend.media import service as media
@@ -159,6 +159,7 @@ async def create_group(stores: Stores, owner_id: int, title: str, member_ids: li
     q = stores.sql.messaging
     async with stores.pg.acquire() as conn, conn.transaction():
         await _require_users(conn, stores, others, "member_ids")
+        await refuse_if_any_blocked(conn, stores, owner_id, others)
         conversation_id = await q.insert_group(conn, title=title, created_by=owner_id)
         await _add_members(conn, stores, conversation_id, [owner_id], "owner")
         await _add_members(conn, stores, conversation_id, others, "member")
@@ -220,6 +221,7 @@ async def add_members(
             raise forbidden("Only an owner can add members", "not_an_owner")
         new_ids = list(dict.fromkeys(new_ids))
         await _require_users(conn, stores, new_ids, "user_ids")
+        await refuse_if_any_blocked(conn, stores, user_id, new_ids)
         await stores.sql.messaging.lock_conversation(conn, conversation_id=conversation_id)
         added = await _add_members(conn, stores, conversation_id, new_ids, "member")
         cap = stores.settings.group_max_members

@@ -7,6 +7,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.accounts.verified import require_verified_email
+from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
@@ -44,6 +45,7 @@ def _page_query(request: Request) -> PageQuery:
 @returns(201, PostOut, "The post")
 @openapi.body({"application/json": openapi.Component(PostIn)}, required=True)
 @require_auth
+@budgeted("post")
 async def create_post(request: Request) -> HTTPResponse:
     """Publish a post `{body, media_ids?, quote_of?}` (ids from POST /media; `quote_of`: the post it
     quotes, whose author is notified); its author's followers get `post.created`."""
@@ -84,6 +86,7 @@ async def get_post(request: Request, post_id: int) -> HTTPResponse:
 @refusal(403, "Not your post")
 @openapi.body({"application/json": openapi.Component(PostPatch)}, required=True)
 @require_auth
+@budgeted("post")
 async def update_post(request: Request, post_id: int) -> HTTPResponse:
     """Edit a post's body (author only); the version it replaces is kept (GET /posts/{id}/history)."""
     data = parse_body(request, PostPatch)
@@ -108,6 +111,7 @@ async def delete_post(request: Request, post_id: int) -> HTTPResponse:
 @openapi.tag("posts")
 @returns(200, PostOut, "The post, liked")
 @require_auth
+@budgeted("like")
 async def like_post(request: Request, post_id: int) -> HTTPResponse:
     """Like a post (idempotent); returns the post."""
     post = await service.like_post(request.app.ctx.stores, post_id, caller_id(request))
@@ -118,6 +122,7 @@ async def like_post(request: Request, post_id: int) -> HTTPResponse:
 @openapi.tag("posts")
 @returns(200, PostOut, "The post, not liked")
 @require_auth
+@budgeted("like")
 async def unlike_post(request: Request, post_id: int) -> HTTPResponse:
     """Take a like back (idempotent); returns the post."""
     post = await service.unlike_post(request.app.ctx.stores, post_id, caller_id(request))
@@ -235,6 +240,7 @@ async def feed(request: Request) -> HTTPResponse:
 @returns(201, CommentOut, "The comment")
 @openapi.body({"application/json": openapi.Component(CommentIn)}, required=True)
 @require_auth
+@budgeted("comment")
 async def add_comment(request: Request, post_id: int) -> HTTPResponse:
     """Comment on a post `{body}`; the post's author is notified."""
     data = parse_body(request, CommentIn)
@@ -262,6 +268,7 @@ async def list_comments(request: Request, post_id: int) -> HTTPResponse:
 @refusal(403, "Not your comment")
 @openapi.body({"application/json": openapi.Component(CommentIn)}, required=True)
 @require_auth
+@budgeted("comment")
 async def update_comment(request: Request, comment_id: int) -> HTTPResponse:
     """Edit a comment (its author only)."""
     data = parse_body(request, CommentIn)

@@ -592,6 +592,8 @@ class Connection:
     async def _broadcast(self, text: str) -> None:
         try:
             await broadcast.publish(self.hub.stores, self.user_id, text)
+        except NuboError as refusal:  # too long, not allowed, over a rate (broadcast.may_broadcast)
+            self.push(error_frame(refusal.code, refusal.message))
         except Exception as exc:  # noqa: BLE001 - Redis or MongoDB down: tell the sender
             log.warning("broadcast from user %s failed: %s", self.user_id, exc)
             self.push(error_frame("unavailable", "Broadcast unavailable, try again"))

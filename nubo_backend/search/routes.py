@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
+from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import optional_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, page_parameters
@@ -39,6 +40,7 @@ def query_parameter(handler: object) -> object:
 @query_parameter
 @page_parameters
 @optional_auth
+@budgeted("search")
 async def search_users(request: Request) -> HTTPResponse:
     """People whose username starts with `q` or whose display name contains it, best match first."""
     query = parse_query(request, SearchQuery)
@@ -53,6 +55,7 @@ async def search_users(request: Request) -> HTTPResponse:
 @query_parameter
 @page_parameters
 @optional_auth
+@budgeted("search")
 async def search_posts(request: Request) -> HTTPResponse:
     """Posts containing every word of `q` (English or French, accents folded), best match first.
     `q` is words only: `& | ! :*`, quotes and SQL are text, punctuation alone finds nothing."""

@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
+from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
 from nubo_backend.jsonutil import json_response
 from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
@@ -34,6 +35,7 @@ async def profile(request: Request, ref: str) -> HTTPResponse:
 @openapi.tag("users")
 @returns(200, Profile, "Their profile, followed")
 @require_auth
+@budgeted("follow")
 async def follow(request: Request, user_id: int) -> HTTPResponse:
     """Follow a user (idempotent); returns their profile."""
     result = await service.follow(request.app.ctx.stores, caller_id(request), user_id)
@@ -44,6 +46,7 @@ async def follow(request: Request, user_id: int) -> HTTPResponse:
 @openapi.tag("users")
 @returns(200, Profile, "Their profile, not followed")
 @require_auth
+@budgeted("follow")
 async def unfollow(request: Request, user_id: int) -> HTTPResponse:
     """Stop following a user (idempotent); returns their profile."""
     result = await service.unfollow(request.app.ctx.stores, caller_id(request), user_id)

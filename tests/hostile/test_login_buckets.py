@@ -1,4 +1,4 @@
-"""Case 9: the login limit counts per account, whatever name the attacker types for it."""
+"""Case 9: the login ceiling counts per account, whatever name the attacker types for it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ def _from(server: ServerProcess, ip: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, transport=httpx.AsyncHTTPTransport(local_address=ip), timeout=10)
 
 
-async def test_username_and_email_of_one_account_share_one_login_bucket(start_server, stores: Stores) -> None:
-    server = start_server({"NUBO_RATE_LIMIT_LOGIN": "4"})
+async def test_username_and_email_of_one_account_share_one_login_ceiling(start_server, stores: Stores) -> None:
+    server = start_server({"NUBO_RATE_LIMIT_LOGIN_ACCOUNT": "4"})
     log = ServerLog(server)
     await make_user(stores, "bob")
     names = [{"username": "bob"}, {"email": "bob@example.test"}, {"username": "BOB"}, {"email": "Bob@Example.test"}]
