@@ -5,6 +5,7 @@ directory holding only what the image holds. It catches a file the image forgot.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -102,7 +103,14 @@ def test_image_command_migrates_and_serves_ready_with_json_logs(image, image_dat
         assert (secret_dir / "jwt_secret").read_text().strip()  # generated on first start
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        # The server bounds its own stop (grace + margin, serving/stopping.py); on a loaded
+        # 2-core machine its migrate-then-serve start alone takes tens of seconds.
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     output = log_path.read_text()
     served = output.split("MongoDB index ready")[-1].split("\n", 1)[1]  # after migrate's own lines
     entries = [json.loads(line) for line in served.splitlines() if line.strip()]
