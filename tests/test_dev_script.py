@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import RUN_ID, _dsn_for
 from tests.databases import drop_database, private_name
-from tests.support import ROOT, free_port, jongodb_binary
+from tests.support import ROOT, free_port, jongodb_binary, start_process
 
 SETUP_WAIT_SECONDS = 300  # a fresh virtualenv installs the project first
 
@@ -49,7 +49,7 @@ async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_pa
     )
     log_path = tmp_path / "dev.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, polled, never waited on here
+        proc = start_process(  # noqa: ASYNC220 - a long-lived child, polled, never waited on here
             ["./scripts/dev", "--port", str(port)], cwd=checkout, env=env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

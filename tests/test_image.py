@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import RUN_ID
 from tests.databases import drop_database, empty_database, private_name
 from tests.image_support import read_dockerfile
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, start_process
 
 STAGES = read_dockerfile(ROOT / "Dockerfile")
 BUILD, RUNTIME = STAGES[0], STAGES[-1]
@@ -85,7 +85,7 @@ def test_image_command_migrates_and_serves_ready_with_json_logs(image, image_dat
     assert env["NUBO_ENV"] == "production"
     log_path = image / "container.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(RUNTIME.cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = start_process(RUNTIME.cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + 60

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, start_process
 
 F_SETPIPE_SZ = 1031
 GRACE_SECONDS = 10  # the default NUBO_SHUTDOWN_GRACE
@@ -36,7 +36,7 @@ def test_a_stop_as_start_up_ends_stops_the_server_within_the_grace(test_env, ses
     # machine.
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(free_port())],
         cwd=ROOT, env={**os.environ, **test_env, "NUBO_LOG_LEVEL": "INFO"},
         stdout=subprocess.DEVNULL, stderr=write_end, start_new_session=True,
