@@ -22,7 +22,9 @@ import httpx
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from nubo_backend.serving.binding import BindError, bind_listener
 from nubo_backend.serving.children import spawn
+from nubo_backend.serving.preflight import EXIT_CANNOT_START
 from nubo_backend.settings import SettingsError, load_settings, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +35,18 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def give_up(line: str) -> None:
+def give_up(line: str, code: int = 1) -> None:
     print(f"error: {line}", file=sys.stderr, flush=True)
-    raise SystemExit(1)
+    raise SystemExit(code)
+
+
+def check_ports_free(host: str, ports: list[int]) -> None:
+    """Before anything starts: a port someone else holds would answer our readiness checks."""
+    for port in ports:
+        try:
+            bind_listener(host, port).close()
+        except BindError as exc:
+            give_up(f"{exc}; nothing was started", EXIT_CANNOT_START)
 
 
 async def ensure_database(dsn: str) -> None:
@@ -78,13 +89,14 @@ async def check_redis(url: str) -> None:
     say(f"Redis: {mask_url(url)}")
 
 
-async def mongo_answers(url: str) -> bool:
+async def mongo_version(url: str) -> str | None:
+    """What answers at url: its buildInfo version (an emulator names itself there), or None."""
     client = AsyncMongoClient(url, serverSelectionTimeoutMS=1500)
     try:
-        await client.admin.command("ping")
-        return True
+        info = await client.admin.command("buildInfo")
+        return str(info.get("version", "unknown version"))
     except Exception:  # noqa: BLE001 - no MongoDB there: the stand-in is started instead
-        return False
+        return None
     finally:
         await client.close()
 
@@ -149,13 +161,22 @@ def main() -> int:
     except SettingsError as exc:
         give_up(str(exc))
     port = options.port or settings.port
+    ports = [port + i for i in range(options.instances)]
+    check_ports_free(settings.host, ports)
     env = dict(os.environ)
 
     asyncio.run(ensure_database(settings.postgres_dsn))
     asyncio.run(check_redis(settings.redis_url))
     standin = None
-    if asyncio.run(mongo_answers(settings.mongo_url)):
-        say(f"MongoDB: {mask_url(settings.mongo_url)}")
+    version = asyncio.run(mongo_version(settings.mongo_url))
+    if version is not None and "jongodb" in version:
+        say(
+            f"MongoDB: {mask_url(settings.mongo_url)} answers, but it is an emulator ({version}), not a real "
+            "MongoDB: someone else's, most likely (the tests'); using it. Its data lives in its memory, it "
+            "enforces no TTL expiry: set NUBO_MONGO_URL to a real MongoDB to keep events."
+        )
+    elif version is not None:
+        say(f"MongoDB: {mask_url(settings.mongo_url)} (MongoDB {version})")
     else:
         standin, url = start_mongo_standin()
         env["NUBO_MONGO_URL"] = url
@@ -170,7 +191,6 @@ def main() -> int:
         if migrated.returncode != 0:
             give_up(migrated.stderr.strip().removeprefix("error: "))
         say(next(line for line in migrated.stdout.splitlines() if line.startswith("PostgreSQL:")))
-        ports = [port + i for i in range(options.instances)]
         serve = spawn(
             [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", str(options.instances)],
             cwd=ROOT,
@@ -182,6 +202,8 @@ def main() -> int:
         if minted.returncode != 0:
             give_up(minted.stderr.strip().removeprefix("error: "))
         token = minted.stdout.strip()
+        if serve.poll() is not None:  # what answered was not ours
+            give_up(f"the server exited with {serve.returncode} (its error is above)")
         say("")
         for p in ports:
             say(

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -89,3 +90,20 @@ async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_pa
         except ProcessLookupError:
             pass
         await drop_database(database)
+
+
+def test_dev_script_refuses_a_taken_port_before_starting_anything(test_env) -> None:
+    # A stranger's server on the port would answer the script's readiness checks.
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        env = {**os.environ, **test_env, "NUBO_HOST": "127.0.0.1"}
+        result = subprocess.run(
+            ["./scripts/dev", "--port", str(port)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 78, result.stderr
+    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert "ready" not in result.stdout and "token" not in result.stdout
+    assert "MongoDB" not in result.stdout  # no stand-in started either
