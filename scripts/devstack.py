@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from dotenv import dotenv_values
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
@@ -146,6 +149,27 @@ def wait_ready(ports: list[int], serve: subprocess.Popen[bytes]) -> None:
             time.sleep(0.2)
 
 
+def set_in_environment_or_dotenv(var: str) -> bool:
+    if os.environ.get(var):
+        return True
+    dotenv = Path(os.environ.get("NUBO_ENV_FILE", ".env"))
+    return dotenv.is_file() and bool(dotenv_values(dotenv).get(var))
+
+
+def own_names(env: dict[str, str]) -> list[str]:
+    """On a machine others use too, the defaults (no Redis namespace, Mongo database `nubo`) would
+    be shared with their servers and tests: unless set, this run's are named after the user."""
+    user = re.sub(r"[^a-z0-9_]", "_", getpass.getuser().lower()) or "dev"
+    chosen = []
+    if not set_in_environment_or_dotenv("NUBO_REDIS_NAMESPACE"):
+        env["NUBO_REDIS_NAMESPACE"] = f"dev-{user}:"
+        chosen.append(f"Redis namespace {env['NUBO_REDIS_NAMESPACE']!r}")
+    if not set_in_environment_or_dotenv("NUBO_MONGO_DB"):
+        env["NUBO_MONGO_DB"] = f"nubo_dev_{user}"
+        chosen.append(f"Mongo database {env['NUBO_MONGO_DB']!r}")
+    return chosen
+
+
 def nubo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, text=True, capture_output=True)
 
@@ -164,9 +188,13 @@ def main() -> int:
     ports = [port + i for i in range(options.instances)]
     check_ports_free(settings.host, ports)
     env = dict(os.environ)
+    chosen = own_names(env)
 
     asyncio.run(ensure_database(settings.postgres_dsn))
     asyncio.run(check_redis(settings.redis_url))
+    if chosen:
+        say(f"using {' and '.join(chosen)} (set NUBO_REDIS_NAMESPACE / NUBO_MONGO_DB to choose; "
+            "`nubo token` needs the same)")
     standin = None
     version = asyncio.run(mongo_version(settings.mongo_url))
     if version is not None and "jongodb" in version:
