@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from tests.support import ROOT, free_port, start_process
+from tests.support import ROOT, ServerProcess, free_port, start_process
 
 F_SETPIPE_SZ = 1031
 GRACE_SECONDS = 10  # the default NUBO_SHUTDOWN_GRACE
@@ -69,3 +69,15 @@ def test_a_stop_as_start_up_ends_stops_the_server_within_the_grace(test_env, ses
     log = b"".join(output).decode(errors="replace")
     assert "Worker ready" in log and "Worker complete" in log, log[-3000:]
     assert proc.returncode == 0 and took < GRACE_SECONDS, log[-3000:]
+
+
+def test_ctrl_c_in_a_terminal_stops_the_server_without_a_traceback(test_env, session_stores) -> None:
+    # A terminal's Ctrl-C reaches the whole process group: the server and its image workers.
+    server = ServerProcess({**test_env, "NUBO_LOG_LEVEL": "INFO"}).start()
+    deadline = time.monotonic() + 30
+    while "Worker ready" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.stop(signal.SIGINT, timeout=GRACE_SECONDS) == 0, server.output()
+    output = server.output()
+    assert "Worker complete" in output, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
