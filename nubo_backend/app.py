@@ -29,6 +29,7 @@ from nubo_backend.outbox.relay import Relay
 from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.serving.drain import install_graceful_shutdown
 from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
+from nubo_backend.serving.stopping import install_stop_handling
 from nubo_backend.settings import Settings
 from nubo_backend.stores import open_stores
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     _add_listeners(app, settings)
     _keep_early_stop_requests(app)
     install_graceful_shutdown(app, settings.shutdown_grace)
+    install_stop_handling(app, settings.shutdown_grace)
     spans = setup_tracing()
     _add_request_log(app, current_trace_id if spans is not None else None)
     observe_http(app, spans)  # (after the access line's hook: the request's span is current for it)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,10 +21,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from dotenv import dotenv_values
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from nubo_backend.serving.binding import BindError, bind_listener
 from nubo_backend.serving.children import spawn
+from nubo_backend.serving.preflight import EXIT_CANNOT_START
 from nubo_backend.settings import SettingsError, load_settings, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +38,18 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def give_up(line: str) -> None:
+def give_up(line: str, code: int = 1) -> None:
     print(f"error: {line}", file=sys.stderr, flush=True)
-    raise SystemExit(1)
+    raise SystemExit(code)
+
+
+def check_ports_free(host: str, ports: list[int]) -> None:
+    """Before anything starts: a port someone else holds would answer our readiness checks."""
+    for port in ports:
+        try:
+            bind_listener(host, port).close()
+        except BindError as exc:
+            give_up(f"{exc}; nothing was started", EXIT_CANNOT_START)
 
 
 async def ensure_database(dsn: str) -> None:
@@ -78,13 +92,14 @@ async def check_redis(url: str) -> None:
     say(f"Redis: {mask_url(url)}")
 
 
-async def mongo_answers(url: str) -> bool:
+async def mongo_version(url: str) -> str | None:
+    """What answers at url: its buildInfo version (an emulator names itself there), or None."""
     client = AsyncMongoClient(url, serverSelectionTimeoutMS=1500)
     try:
-        await client.admin.command("ping")
-        return True
+        info = await client.admin.command("buildInfo")
+        return str(info.get("version", "unknown version"))
     except Exception:  # noqa: BLE001 - no MongoDB there: the stand-in is started instead
-        return False
+        return None
     finally:
         await client.close()
 
@@ -134,6 +149,27 @@ def wait_ready(ports: list[int], serve: subprocess.Popen[bytes]) -> None:
             time.sleep(0.2)
 
 
+def set_in_environment_or_dotenv(var: str) -> bool:
+    if os.environ.get(var):
+        return True
+    dotenv = Path(os.environ.get("NUBO_ENV_FILE", ".env"))
+    return dotenv.is_file() and bool(dotenv_values(dotenv).get(var))
+
+
+def own_names(env: dict[str, str]) -> list[str]:
+    """On a machine others use too, the defaults (no Redis namespace, Mongo database `nubo`) would
+    be shared with their servers and tests: unless set, this run's are named after the user."""
+    user = re.sub(r"[^a-z0-9_]", "_", getpass.getuser().lower()) or "dev"
+    chosen = []
+    if not set_in_environment_or_dotenv("NUBO_REDIS_NAMESPACE"):
+        env["NUBO_REDIS_NAMESPACE"] = f"dev-{user}:"
+        chosen.append(f"Redis namespace {env['NUBO_REDIS_NAMESPACE']!r}")
+    if not set_in_environment_or_dotenv("NUBO_MONGO_DB"):
+        env["NUBO_MONGO_DB"] = f"nubo_dev_{user}"
+        chosen.append(f"Mongo database {env['NUBO_MONGO_DB']!r}")
+    return chosen
+
+
 def nubo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, text=True, capture_output=True)
 
@@ -149,13 +185,26 @@ def main() -> int:
     except SettingsError as exc:
         give_up(str(exc))
     port = options.port or settings.port
+    ports = [port + i for i in range(options.instances)]
+    check_ports_free(settings.host, ports)
     env = dict(os.environ)
+    chosen = own_names(env)
 
     asyncio.run(ensure_database(settings.postgres_dsn))
     asyncio.run(check_redis(settings.redis_url))
+    if chosen:
+        say(f"using {' and '.join(chosen)} (set NUBO_REDIS_NAMESPACE / NUBO_MONGO_DB to choose; "
+            "`nubo token` needs the same)")
     standin = None
-    if asyncio.run(mongo_answers(settings.mongo_url)):
-        say(f"MongoDB: {mask_url(settings.mongo_url)}")
+    version = asyncio.run(mongo_version(settings.mongo_url))
+    if version is not None and "jongodb" in version:
+        say(
+            f"MongoDB: {mask_url(settings.mongo_url)} answers, but it is an emulator ({version}), not a real "
+            "MongoDB: someone else's, most likely (the tests'); using it. Its data lives in its memory, it "
+            "enforces no TTL expiry: set NUBO_MONGO_URL to a real MongoDB to keep events."
+        )
+    elif version is not None:
+        say(f"MongoDB: {mask_url(settings.mongo_url)} (MongoDB {version})")
     else:
         standin, url = start_mongo_standin()
         env["NUBO_MONGO_URL"] = url
@@ -170,7 +219,6 @@ def main() -> int:
         if migrated.returncode != 0:
             give_up(migrated.stderr.strip().removeprefix("error: "))
         say(next(line for line in migrated.stdout.splitlines() if line.startswith("PostgreSQL:")))
-        ports = [port + i for i in range(options.instances)]
         serve = spawn(
             [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", str(options.instances)],
             cwd=ROOT,
@@ -182,6 +230,8 @@ def main() -> int:
         if minted.returncode != 0:
             give_up(minted.stderr.strip().removeprefix("error: "))
         token = minted.stdout.strip()
+        if serve.poll() is not None:  # what answered was not ours
+            give_up(f"the server exited with {serve.returncode} (its error is above)")
         say("")
         for p in ports:
             say(

@@ -10,7 +10,7 @@ from struct import pack
 
 from PIL import Image
 
-from tests.support import free_port, wait_for_port
+from tests.support import free_port, start_process, wait_for_port
 
 
 def jpeg(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30), exif: bytes | None = None,
@@ -70,7 +70,7 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        self.proc = subprocess.Popen(
+        self.proc = start_process(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -13,7 +13,7 @@ from nubo_backend.auth.sessions import revoke_session, session_user
 from nubo_backend.auth.tokens import decode_access_token
 from nubo_backend.stores import Stores
 from tests.factories import make_user
-from tests.support import ROOT, free_port, wait_for_ping, wait_for_port
+from tests.support import ROOT, free_port, start_process, wait_for_ping, wait_for_port
 
 
 def nubo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -129,7 +129,7 @@ def _free_port_pair() -> int:
 
 def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session_stores) -> None:
     port = _free_port_pair()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
         cwd=ROOT,
         env={**os.environ, **test_env},
@@ -155,7 +155,7 @@ def test_serve_stops_on_ctrl_c_sent_as_soon_as_it_answers(test_env, session_stor
     # The server answers while its start-up listeners still run; Sanic alone would lose a
     # stop asked for then and run on (app._keep_early_stop_requests).
     port = free_port()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **test_env},

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import _dsn_for
 from tests.databases import drop_database, empty_database, private_name
-from tests.support import ROOT, ServerProcess, free_port, wait_for_ping, wait_for_port
+from tests.support import ROOT, ServerProcess, free_port, start_process, wait_for_ping, wait_for_port
 from tests.test_cli import _free_port_pair, nubo
 
 
@@ -53,7 +53,7 @@ def test_serve_on_a_port_in_use_names_the_port_without_traceback(test_env, sessi
 
 
 def test_serve_port_0_prints_the_port_it_bound(test_env, session_stores) -> None:
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", "0"],
         cwd=ROOT, env={**os.environ, **test_env}, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
@@ -145,7 +145,7 @@ def test_a_stop_logs_no_cancelled_task_warning(test_env, session_stores) -> None
 
 def test_instances_restart_a_killed_instance_while_the_other_keeps_serving(test_env, session_stores) -> None:
     port = _free_port_pair()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
         cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
@@ -184,7 +184,7 @@ def test_an_instance_whose_port_is_taken_is_not_restarted_and_the_other_serves(t
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port + 1))
         squatter.listen()
-        proc = subprocess.Popen(
+        proc = start_process(
             [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
             cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -206,7 +206,7 @@ def test_an_instance_whose_port_is_taken_is_not_restarted_and_the_other_serves(t
 def test_ctrl_c_to_the_terminal_group_drains_every_instance_once(test_env, session_stores) -> None:
     # The terminal sends SIGINT to the whole group; instances hear it once, from the supervisor.
     port = _free_port_pair()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
         cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
@@ -252,7 +252,7 @@ def test_a_multi_worker_server_stopped_at_any_moment_of_start_up_exits_and_leave
     moment: str, test_env, session_stores
 ) -> None:
     port = _free_port_pair()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +16,9 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import RUN_ID, _dsn_for
 from tests.databases import drop_database, private_name
-from tests.support import ROOT, free_port, jongodb_binary
+from tests.support import ROOT, free_port, jongodb_binary, start_process
 
-SETUP_WAIT_SECONDS = 300  # a fresh virtualenv installs the project first
+SETUP_WAIT_SECONDS = 600  # a fresh virtualenv installs the project first: over 300 s on a loaded 2-core machine
 
 
 def _fresh_checkout(target: Path) -> None:
@@ -49,7 +50,7 @@ async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_pa
     )
     log_path = tmp_path / "dev.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, polled, never waited on here
+        proc = start_process(  # noqa: ASYNC220 - a long-lived child, polled, never waited on here
             ["./scripts/dev", "--port", str(port)], cwd=checkout, env=env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -89,3 +90,20 @@ async def test_dev_script_on_a_fresh_checkout_serves_signup_and_websocket(tmp_pa
         except ProcessLookupError:
             pass
         await drop_database(database)
+
+
+def test_dev_script_refuses_a_taken_port_before_starting_anything(test_env) -> None:
+    # A stranger's server on the port would answer the script's readiness checks.
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        env = {**os.environ, **test_env, "NUBO_HOST": "127.0.0.1"}
+        result = subprocess.run(
+            ["./scripts/dev", "--port", str(port)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 78, result.stderr
+    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert "ready" not in result.stdout and "token" not in result.stdout
+    assert "MongoDB" not in result.stdout  # no stand-in started either

@@ -5,6 +5,7 @@ directory holding only what the image holds. It catches a file the image forgot.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from tests.conftest import RUN_ID
 from tests.databases import drop_database, empty_database, private_name
 from tests.image_support import read_dockerfile
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, start_process
 
 STAGES = read_dockerfile(ROOT / "Dockerfile")
 BUILD, RUNTIME = STAGES[0], STAGES[-1]
@@ -84,7 +85,7 @@ def test_image_command_migrates_and_serves_ready_with_json_logs(image, image_dat
     assert env["NUBO_ENV"] == "production"
     log_path = image / "container.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(RUNTIME.cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = start_process(RUNTIME.cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -102,7 +103,14 @@ def test_image_command_migrates_and_serves_ready_with_json_logs(image, image_dat
         assert (secret_dir / "jwt_secret").read_text().strip()  # generated on first start
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        # The server bounds its own stop (grace + margin, serving/stopping.py); on a loaded
+        # 2-core machine its migrate-then-serve start alone takes tens of seconds.
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     output = log_path.read_text()
     served = output.split("MongoDB index ready")[-1].split("\n", 1)[1]  # after migrate's own lines
     entries = [json.loads(line) for line in served.splitlines() if line.strip()]

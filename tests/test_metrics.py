@@ -16,7 +16,7 @@ from tests.conftest import STARTUP_WITHIN
 from tests.e2e.ws_support import open_ws
 from tests.factories import announce_event, make_user
 from tests.metrics_support import scrape, value, wait_for_metric
-from tests.support import ROOT, MongoEmulator, ServerProcess, free_port, jongodb_binary, wait_for_ping
+from tests.support import ROOT, MongoEmulator, ServerProcess, free_port, jongodb_binary, start_process, wait_for_ping
 
 
 def metrics_env(port: int | None = None) -> dict[str, str]:
@@ -149,7 +149,7 @@ def test_workers_share_one_metrics_endpoint(test_env, session_stores) -> None:
 
 def test_instances_each_serve_their_metrics_on_their_own_port(test_env, session_stores) -> None:
     port, metrics_port = _free_pair(), _free_pair()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2",
          "--metrics-port", str(metrics_port)],
         cwd=ROOT, env={**os.environ, **test_env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

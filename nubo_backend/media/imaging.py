@@ -16,6 +16,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -140,6 +141,11 @@ def process_image(data: bytes, limits: Limits) -> Processed:
 
 def _start_worker(max_pixels: int, nice: int, server_pid: int) -> None:
     die_with_parent(server_pid)  # a server killed with -9 takes its workers with it
+    # A terminal's Ctrl-C reaches the whole process group: the server stops its workers itself
+    # (they would otherwise print a KeyboardInterrupt traceback each). Started with SIGINT
+    # blocked (warm_up), so that one during their start-up is dropped here, not raised there.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # Pillow's own bomb check, at our limit (it raises past twice this, warns past it).
     Image.MAX_IMAGE_PIXELS = max_pixels
     _lower_priority(nice)
@@ -190,8 +196,14 @@ class ImagePool:
 
     def warm_up(self) -> None:
         """Start the workers now rather than on the first upload."""
-        for _ in range(self.workers):
-            self._executor.submit(_ready)
+        # Blocked, not ignored: a Ctrl-C meanwhile still reaches this process (once unblocked),
+        # while the workers inherit the mask until _start_worker ignores it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for _ in range(self.workers):
+                self._executor.submit(_ready)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     async def process(self, data: bytes) -> Processed:
         loop = asyncio.get_running_loop()

@@ -20,8 +20,8 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid: int | None = None) -> None:
-    """Have the kernel send this process SIGTERM when its parent dies (Linux; elsewhere a no-op).
+def die_with_parent(parent_pid: int | None = None, sig: int = signal.SIGTERM) -> None:
+    """Have the kernel send this process `sig` (SIGTERM) when its parent dies (Linux; elsewhere a no-op).
 
     Also for worker processes a server starts itself (the image pool): a server killed with
     -9 runs no clean-up, and its workers would otherwise live on, orphaned, holding whatever
@@ -29,7 +29,7 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     parent that died before this call is noticed too."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)
 

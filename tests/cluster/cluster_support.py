@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import wait_for_port
+from tests.support import start_process, wait_for_port
 
 MASTERS = 3
 
@@ -68,7 +68,7 @@ class PrivateRedisCluster:
         for port in self.ports:
             node_dir = self.dir / str(port)
             node_dir.mkdir()
-            self.procs.append(subprocess.Popen(
+            self.procs.append(start_process(
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", str(node_dir),
                  *timeout],

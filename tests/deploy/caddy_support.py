@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, free_port, wait_for_port
+from tests.support import ROOT, free_port, start_process, wait_for_port
 
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 
@@ -59,7 +59,7 @@ class CaddyProxy:
             NUBO_CADDY_ADMIN=f"127.0.0.1:{self.admin_port}",
         )
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = start_process(
                 [caddy_binary(), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -21,7 +21,7 @@ import pytest
 from nubo_backend.settings import Settings
 from tests.databases import drop_database, empty_database, private_name
 from tests.media_support import MotoServer
-from tests.support import ROOT, ServerProcess
+from tests.support import ROOT, ServerProcess, start_process
 
 TABLES = ("users", "follows", "posts", "post_likes", "comments", "conversations", "conversation_members",
           "messages", "event_sequences", "schema_migrations")
@@ -223,7 +223,7 @@ def test_the_scheduled_service_backs_up_every_interval_and_keeps_its_retention(
     target, log_path = tmp_path / "sets", tmp_path / "service.log"
     env = {**os.environ, **env_for(own_database, test_env)}
     with log_path.open("w") as log:
-        service = subprocess.Popen([sys.executable, "-m", "cli", "backup", "--to", str(target), "--keep", "2",
+        service = start_process([sys.executable, "-m", "cli", "backup", "--to", str(target), "--keep", "2",
                                     "--every", "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60  # bounded: three rounds take a few seconds

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 import nubo_backend.observability.metrics  # noqa: F401 - registers every metric
 from nubo_backend.stores import Stores, open_stores
 from tests.factories import announce_event, make_user
-from tests.support import ROOT, MongoEmulator, free_port, jongodb_binary, wait_for_port
+from tests.support import ROOT, MongoEmulator, free_port, jongodb_binary, start_process, wait_for_port
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "nubo.json"
@@ -91,7 +91,7 @@ class Prometheus:
 
     def start(self) -> Prometheus:
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = start_process(self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.port, timeout=30, proc=self.proc)
         return self
 
