@@ -179,9 +179,9 @@ def migrate(
 ) -> None:
     """Apply pending PostgreSQL migrations and ensure MongoDB indexes (TTL included).
     Both stores are reached before either is changed."""
-    from nubo_backend.migrations import MigrationError
-    from nubo_backend.migrations import status as migration_status
     from nubo_backend.serving.preflight import StartupError, migrate_all_stores
+    from nubo_backend.stores.migrations import MigrationError
+    from nubo_backend.stores.migrations import status as migration_status
 
     settings = _settings()
     try:
@@ -315,7 +315,7 @@ def backup(
         _backup_once(settings, to, keep)
         return
     log = logging.getLogger("nubo.backup")
-    from nubo_backend.logs import setup_logging
+    from nubo_backend.observability.logs import setup_logging
 
     setup_logging(settings)
     while True:  # a daemon: stopped by its container (SIGTERM)

@@ -48,12 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 from nubo_backend.auth.sessions import create_session  # noqa: E402
 from nubo_backend.auth.tokens import mint_access_token  # noqa: E402
-from nubo_backend.cache import invalidate  # noqa: E402
-from nubo_backend.migrations import migrate  # noqa: E402
 from nubo_backend.posts.service import feed_key, profile_key, public_page_key, recent_key  # noqa: E402
 from nubo_backend.serving.children import spawn  # noqa: E402
 from nubo_backend.settings import Settings, load_settings  # noqa: E402
 from nubo_backend.stores import Stores, open_stores  # noqa: E402
+from nubo_backend.stores.cache import invalidate  # noqa: E402
+from nubo_backend.stores.migrations import migrate  # noqa: E402
 
 LUA = """
 local spec = {spec}

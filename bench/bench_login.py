@@ -157,7 +157,7 @@ async def own_server(args: argparse.Namespace) -> AsyncIterator[str]:
     import asyncpg
     import redis.asyncio as aioredis
 
-    from nubo_backend.migrations import migrate
+    from nubo_backend.stores.migrations import migrate
 
     run = f"bench_login_{os.getpid()}"
     base = args.pg_admin_dsn.rpartition("/")[0]

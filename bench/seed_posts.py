@@ -20,8 +20,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nubo_backend.migrations import migrate  # noqa: E402
-from nubo_backend.sql import load_queries  # noqa: E402
+from nubo_backend.stores.migrations import migrate  # noqa: E402
+from nubo_backend.stores.sql import load_queries  # noqa: E402
 
 MAX_ID = 2**63 - 1
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)

@@ -16,17 +16,17 @@ from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from nubo_backend import __version__
 from nubo_backend.auth.tokens import TokenVerifier
-from nubo_backend.client_ip import TrustedProxies, client_ip
-from nubo_backend.errors import NuboErrorHandler
+from nubo_backend.edge.client_ip import TrustedProxies, client_ip
+from nubo_backend.edge.errors import NuboErrorHandler
+from nubo_backend.edge.openapi_errors import describe_error_responses
+from nubo_backend.edge.pagination import MAX_ROW_ID
 from nubo_backend.jsonutil import dumps_str, loads
-from nubo_backend.logs import AccessLog, RequestIds, setup_logging
 from nubo_backend.mail.sender import MailSender
 from nubo_backend.observability.http import observe_http
+from nubo_backend.observability.logs import AccessLog, RequestIds, setup_logging
 from nubo_backend.observability.sampler import Sampler
 from nubo_backend.observability.tracing import RequestSpans, current_trace_id, setup_tracing
-from nubo_backend.openapi_errors import describe_error_responses
 from nubo_backend.outbox.relay import Relay
-from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.serving.drain import install_graceful_shutdown
 from nubo_backend.serving.http_protocol import NuboHttp, NuboSanic
 from nubo_backend.serving.stopping import install_stop_handling

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
-from nubo_backend.client_ip import TrustedProxies, TrustedProxiesError
+from nubo_backend.edge.client_ip import TrustedProxies, TrustedProxiesError
 
 ROOT = Path(os.environ.get("NUBO_ROOT", Path(__file__).resolve().parent.parent))
 ENVIRONMENTS = ("development", "test", "production")

@@ -19,9 +19,9 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from nubo_backend.auth.budgets import BUDGETS
-from nubo_backend.migrations import migrate
 from nubo_backend.settings import Settings, load_settings
 from nubo_backend.stores import Stores, open_stores
+from nubo_backend.stores.migrations import migrate
 from nubo_backend.stores.mongo import collections, ensure_indexes
 from tests.support import MongoEmulator, ServerProcess, jongodb_binary
 

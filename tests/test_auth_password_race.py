@@ -10,7 +10,7 @@ import pytest
 from nubo_backend.auth import service
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import LoginBody, PasswordChange
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.stores import Stores
 from tests.factories import PASSWORD, make_user
 

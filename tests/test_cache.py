@@ -8,15 +8,15 @@ import time
 import httpx
 from redis.asyncio import Redis
 
-from nubo_backend.cache import (
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import (
     get_many_or_load,
     get_or_load,
     invalidate,
     load_members,
     read_view,
 )
-from nubo_backend.jsonutil import dumps, loads
-from nubo_backend.stores import Stores
 from tests.factories import make_user
 from tests.support import PrivateRedis
 

@@ -3,7 +3,7 @@ tests/deploy/test_proxy_client_ip.py)."""
 
 import pytest
 
-from nubo_backend.client_ip import TrustedProxies, TrustedProxiesError
+from nubo_backend.edge.client_ip import TrustedProxies, TrustedProxiesError
 from nubo_backend.settings import SettingsError
 
 PROXIES = TrustedProxies.parse("172.31.250.0/24, 10.0.0.5, fd00::/8")

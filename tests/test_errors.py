@@ -107,7 +107,7 @@ async def test_a_postgresql_connection_lost_inside_a_transaction_is_a_503_not_a_
     # rollback on leaving `async with conn.transaction()` failing on the closed connection.
     import asyncpg
 
-    from nubo_backend.errors import to_nubo_error
+    from nubo_backend.edge.errors import to_nubo_error
 
     conn = await asyncpg.connect(stores.settings.postgres_dsn)
     raised: list[BaseException] = []

@@ -5,7 +5,7 @@ import logging
 import httpx
 import pytest
 
-from nubo_backend.logs import AccessLog, RequestIds, setup_logging
+from nubo_backend.observability.logs import AccessLog, RequestIds, setup_logging
 from tests.polling import eventually
 
 

@@ -3,7 +3,7 @@ import asyncio
 import httpx
 import pytest
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.messaging.commands import HANDLERS
 from nubo_backend.realtime.events import events_after
 from nubo_backend.stores import Stores

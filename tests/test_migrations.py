@@ -4,7 +4,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from nubo_backend.migrations import MigrationError, discover, migrate, status
+from nubo_backend.stores.migrations import MigrationError, discover, migrate, status
 from tests.conftest import PG_ADMIN_DSN, _dsn_for
 
 

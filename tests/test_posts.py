@@ -172,8 +172,8 @@ async def test_like_notifies_the_author_once(api: httpx.AsyncClient, stores: Sto
 def test_a_first_page_without_a_query_string_has_the_defaults_parse_query_would_give() -> None:
     from types import SimpleNamespace
 
-    from nubo_backend.pagination import PageQuery
+    from nubo_backend.edge.pagination import PageQuery
+    from nubo_backend.edge.validation import validate
     from nubo_backend.posts.routes import _page_query
-    from nubo_backend.validation import validate
 
     assert _page_query(SimpleNamespace(query_string="")) == validate(PageQuery, {})

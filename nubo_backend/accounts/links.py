@@ -10,7 +10,7 @@ from urllib.parse import quote
 import asyncpg
 from asyncpg import Record
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.mail.queue import enqueue
 from nubo_backend.mail.templates import render
 from nubo_backend.stores import Stores

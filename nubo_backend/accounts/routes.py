@@ -28,11 +28,11 @@ from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.schemas import SignedIn
 from nubo_backend.auth.service import Client
-from nubo_backend.client_ip import client_ip
+from nubo_backend.edge.client_ip import client_ip
+from nubo_backend.edge.replies import no_content, refusal, returns
+from nubo_backend.edge.validation import parse_body
 from nubo_backend.jsonutil import json_response
-from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.stores import Stores
-from nubo_backend.validation import parse_body
 
 bp = Blueprint("accounts")
 

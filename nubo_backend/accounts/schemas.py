@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import StringConstraints
 
 from nubo_backend.auth.schemas import Email, GivenPassword, NewPassword
-from nubo_backend.replies import Reply
-from nubo_backend.validation import Body
+from nubo_backend.edge.replies import Reply
+from nubo_backend.edge.validation import Body
 
 # A mailed token (43 characters today); bounded so nothing long reaches the hash.
 Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]

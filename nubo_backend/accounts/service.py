@@ -12,7 +12,7 @@ from nubo_backend.accounts.links import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMA
 from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
 from nubo_backend.auth.service import Client, logout_everywhere, open_session, sessions_available
-from nubo_backend.errors import NuboError, conflict, not_found
+from nubo_backend.edge.errors import NuboError, conflict, not_found
 from nubo_backend.mail.queue import enqueue
 from nubo_backend.mail.templates import render
 from nubo_backend.stores import Stores

@@ -12,7 +12,7 @@ import pyotp
 from asyncpg import Record
 from redis.exceptions import RedisError
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.stores import Stores
 
 ISSUER = "Nubo"

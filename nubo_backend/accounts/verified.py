@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.stores import Stores
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sanic import Request
 
 from nubo_backend.auth import ratelimit
-from nubo_backend.client_ip import client_ip
+from nubo_backend.edge.client_ip import client_ip
 from nubo_backend.settings import Settings
 
 

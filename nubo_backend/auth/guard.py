@@ -15,7 +15,7 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.sessions import TOUCH_INTERVAL, session_state, touch_session
 from nubo_backend.auth.tokens import InvalidToken
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.stores import Stores
 
 log = logging.getLogger("nubo.auth")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.observability import metrics
 from nubo_backend.settings import Settings
 from nubo_backend.stores.redis import Keys

@@ -22,14 +22,14 @@ from nubo_backend.auth.schemas import (
     SignupBody,
     Tokens,
 )
-from nubo_backend.client_ip import client_ip
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.client_ip import client_ip
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.replies import no_content, refusal, returns
+from nubo_backend.edge.validation import parse_body
 from nubo_backend.jsonutil import json_response
 from nubo_backend.mail.templates import preferred_language
 from nubo_backend.observability import metrics
-from nubo_backend.replies import no_content, refusal, returns
 from nubo_backend.stores import Stores
-from nubo_backend.validation import parse_body
 
 bp = Blueprint("auth")
 

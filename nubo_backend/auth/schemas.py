@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, StringConstraints, WithJsonSchema, field_validator, model_validator
 
-from nubo_backend.replies import Reply
-from nubo_backend.validation import Body, MultiLine, OneLine, given, not_null
+from nubo_backend.edge.replies import Reply
+from nubo_backend.edge.validation import Body, MultiLine, OneLine, given, not_null
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
 PASSWORD_MIN = 8

@@ -29,7 +29,7 @@ from nubo_backend.auth.sessions import (
     rotate_refresh,
 )
 from nubo_backend.auth.tokens import mint_access_token
-from nubo_backend.errors import NuboError, conflict, not_found
+from nubo_backend.edge.errors import NuboError, conflict, not_found
 from nubo_backend.mail.templates import DEFAULT_LANGUAGE
 from nubo_backend.push import service as push
 from nubo_backend.stores import Stores

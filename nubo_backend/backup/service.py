@@ -271,7 +271,7 @@ def restore_backup(settings: Settings, spec: str | None, name: str, clean: bool,
         except tools.ToolError as exc:
             raise BackupError(str(exc)) from None
         mongo_note = _restore_mongo(settings, backup, folder, mode, progress)
-    from nubo_backend.migrations import discover
+    from nubo_backend.stores.migrations import discover
 
     applied = _reach(dsn, _applied_migrations(dsn))
     pending = len({m.filename for m in discover()} - set(applied))

@@ -9,10 +9,10 @@ from sanic_ext import openapi
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.blocks import service
 from nubo_backend.blocks.schemas import BlocksPage, BlockState, MutesPage, MuteState
+from nubo_backend.edge.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.edge.replies import refusal, returns
+from nubo_backend.edge.validation import parse_query
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
-from nubo_backend.replies import refusal, returns
-from nubo_backend.validation import parse_query
 
 bp = Blueprint("blocks")
 

@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.blocks.visibility import hidden_key
-from nubo_backend.cache import invalidate
-from nubo_backend.errors import NuboError, not_found
-from nubo_backend.pagination import MAX_ROW_ID, page
+from nubo_backend.edge.errors import NuboError, not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import feed_key, profile_key, public_user
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import invalidate
 
 
 def _user_not_found() -> NuboError:

@@ -16,10 +16,10 @@ from collections.abc import Collection, Iterable
 
 import asyncpg
 
-from nubo_backend.cache import get_members_or_load
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
 from nubo_backend.outbox import Event
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import get_members_or_load
 
 NOBODY: frozenset[int] = frozenset()
 

@@ -12,7 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.errors import not_found
+from nubo_backend.edge.errors import not_found
 
 bp = Blueprint("demo")
 

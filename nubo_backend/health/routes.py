@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from nubo_backend.edge.replies import returns
 from nubo_backend.health.schemas import Alive, NotReady, Pong, Ready
 from nubo_backend.jsonutil import json_response
-from nubo_backend.migrations import schema_problem
-from nubo_backend.replies import returns
 from nubo_backend.stores import Stores, check_all, short_reason
 from nubo_backend.stores import redis as redis_store
+from nubo_backend.stores.migrations import schema_problem
 
 bp = Blueprint("health")
 

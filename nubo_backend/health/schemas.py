@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from nubo_backend.replies import Reply
+from nubo_backend.edge.replies import Reply
 
 
 class Pong(Reply):

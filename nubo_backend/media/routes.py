@@ -16,11 +16,11 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.replies import returns
 from nubo_backend.jsonutil import json_response
 from nubo_backend.media import service
 from nubo_backend.media.schemas import MediaOut
-from nubo_backend.replies import returns
 
 bp = Blueprint("media")
 

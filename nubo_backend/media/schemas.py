@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nubo_backend.replies import Reply
-from nubo_backend.validation import NONBLANK
+from nubo_backend.edge.replies import Reply
+from nubo_backend.edge.validation import NONBLANK
 
 # A post or a message is words, photos or both: its JSON Schema says "body or media_ids"
 # (each model's validator checks the same, after surrounding spaces are stripped).

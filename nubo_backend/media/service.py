@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.auth.ratelimit import hit
-from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.edge.errors import NuboError, forbidden, not_found, unprocessable
 from nubo_backend.media.imaging import ImageRefused
 from nubo_backend.media.storage import new_key
 from nubo_backend.stores import Stores

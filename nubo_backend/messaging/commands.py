@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nubo_backend.edge.validation import validate
 from nubo_backend.messaging import service
 from nubo_backend.messaging.schemas import ReadCommand, SendCommand, TypingCommand
 from nubo_backend.previews.messages import preview_message_later
 from nubo_backend.stores import Stores
-from nubo_backend.validation import validate
 
 Frame = dict[str, Any]
 

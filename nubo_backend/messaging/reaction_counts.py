@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import regex
 
-from nubo_backend.errors import unprocessable
+from nubo_backend.edge.errors import unprocessable
 from nubo_backend.stores import Stores
 
 # One extended grapheme cluster (a flag, a skin-toned or ZWJ family emoji is one) that is an

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from nubo_backend.blocks.visibility import hidden_from
-from nubo_backend.errors import NuboError, not_found
+from nubo_backend.edge.errors import NuboError, not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.messaging.reaction_counts import check_emoji, reactions_for
 from nubo_backend.messaging.service import _audience, _refuse_direct_across_block, _require_member
 from nubo_backend.outbox import Event, announce
-from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.history import public_version
 from nubo_backend.stores import Stores
 

@@ -8,6 +8,9 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.edge.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
+from nubo_backend.edge.replies import no_content, refusal, returns
+from nubo_backend.edge.validation import parse_body, parse_query
 from nubo_backend.jsonutil import json_response
 from nubo_backend.messaging import reactions, service
 from nubo_backend.messaging.schemas import (
@@ -23,11 +26,8 @@ from nubo_backend.messaging.schemas import (
     ReadMarker,
     ReadReceipt,
 )
-from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.posts.schemas import PostVersionPage
 from nubo_backend.previews.messages import preview_message_later
-from nubo_backend.replies import no_content, refusal, returns
-from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("messaging")
 

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from nubo_backend.edge.pagination import MAX_ROW_ID
+from nubo_backend.edge.replies import Page, Reply
+from nubo_backend.edge.validation import Body, LengthSetting, MultiLine, OneLine, given
 from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
-from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.posts.schemas import LinkCard
-from nubo_backend.replies import Page, Reply
-from nubo_backend.validation import Body, LengthSetting, MultiLine, OneLine, given
 
 # A row id (user, conversation, message): a positive PostgreSQL bigint.
 UserId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]

@@ -17,12 +17,12 @@ import asyncpg
 
 from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.blocks.visibility import hidden_from, refuse_if_any_blocked, refuse_if_blocked, without_blocked
-from nubo_backend.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.edge.errors import NuboError, forbidden, not_found, unprocessable
+from nubo_backend.edge.pagination import page, time_id_key
 from nubo_backend.jsonutil import loads
 from nubo_backend.media import service as media
 from nubo_backend.messaging.reaction_counts import reactions_for  # social31
 from nubo_backend.outbox import Event, announce
-from nubo_backend.pagination import page, time_id_key
 from nubo_backend.realtime.events import publish_transient
 from nubo_backend.stores import Stores
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from nubo_backend.auth.minting import CLI_STORE_WAIT_SECONDS
+from nubo_backend.edge.pagination import MAX_ROW_ID
 from nubo_backend.jsonutil import dumps_str
 from nubo_backend.moderation.schemas import ROLES
-from nubo_backend.pagination import MAX_ROW_ID
 from nubo_backend.settings import Settings, mask_url
-from nubo_backend.sql import load_queries
+from nubo_backend.stores.sql import load_queries
 from nubo_backend.stores.startup import short_reason
 
 

@@ -8,6 +8,9 @@ from sanic_ext import openapi
 
 from nubo_backend.auth import ratelimit
 from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.edge.pagination import page_parameters
+from nubo_backend.edge.replies import refusal, returns
+from nubo_backend.edge.validation import parse_body, parse_query
 from nubo_backend.jsonutil import json_response
 from nubo_backend.moderation import service
 from nubo_backend.moderation.schemas import (
@@ -19,9 +22,6 @@ from nubo_backend.moderation.schemas import (
     ResolutionIn,
     SuspensionLifted,
 )
-from nubo_backend.pagination import page_parameters
-from nubo_backend.replies import refusal, returns
-from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("moderation")
 

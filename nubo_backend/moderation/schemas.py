@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from nubo_backend.pagination import MAX_ROW_ID, PageQuery
-from nubo_backend.replies import Page, Reply
-from nubo_backend.validation import Body, MultiLine
+from nubo_backend.edge.pagination import MAX_ROW_ID, PageQuery
+from nubo_backend.edge.replies import Page, Reply
+from nubo_backend.edge.validation import Body, MultiLine
 
 # The fixed lists; sql/migrations/0009_moderation.sql checks the same values.
 Reason = Literal[

@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.auth.service import logout_everywhere
-from nubo_backend.errors import NuboError, conflict, forbidden, not_found
+from nubo_backend.edge.errors import NuboError, conflict, forbidden, not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, decode_cursor, page
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.media import service as media
 from nubo_backend.messaging import service as messaging
 from nubo_backend.moderation.schemas import ReportIn
-from nubo_backend.pagination import MAX_ROW_ID, decode_cursor, page
 from nubo_backend.posts import comments
 from nubo_backend.posts import service as posts
 from nubo_backend.stores import Stores

@@ -7,12 +7,12 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.edge.pagination import PageQuery, decode_cursor, page_parameters
+from nubo_backend.edge.replies import returns
+from nubo_backend.edge.validation import parse_body, parse_query
 from nubo_backend.jsonutil import json_response
 from nubo_backend.notifications.schemas import MarkedRead, MarkRead, NotificationPage
 from nubo_backend.notifications.service import list_notifications, mark_read
-from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
-from nubo_backend.replies import returns
-from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("notifications")
 

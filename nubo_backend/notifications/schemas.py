@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
 
-from nubo_backend.replies import Page, Reply
-from nubo_backend.validation import Body
+from nubo_backend.edge.replies import Page, Reply
+from nubo_backend.edge.validation import Body
 
 
 class MarkRead(Body):

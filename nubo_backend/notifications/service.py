@@ -11,8 +11,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from nubo_backend.blocks.visibility import hidden_from, muted_by
-from nubo_backend.errors import NuboError
-from nubo_backend.pagination import recent_documents
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.pagination import recent_documents
 from nubo_backend.stores import Stores
 
 NOTIFICATIONS = "notifications"

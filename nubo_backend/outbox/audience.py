@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncpg
 
-from nubo_backend.cache import invalidate
 from nubo_backend.jsonutil import dumps
 from nubo_backend.realtime.events import user_channel
 from nubo_backend.realtime.presence import held_among
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import invalidate
 
 
 def live_frame(event_type: str, data_json: str) -> bytes:

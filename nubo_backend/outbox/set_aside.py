@@ -12,7 +12,7 @@ from nubo_backend.settings import Settings
 async def list_set_aside(settings: Settings) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(settings.postgres_dsn, timeout=10)
     try:
-        from nubo_backend.sql import load_queries
+        from nubo_backend.stores.sql import load_queries
 
         return [dict(row) async for row in load_queries().outbox.set_aside_rows(conn)]
     finally:
@@ -25,7 +25,7 @@ async def retry_set_aside(settings: Settings, ids: list[int] | None) -> list[int
     fills the gap when it comes (gap fill), in id order."""
     conn = await asyncpg.connect(settings.postgres_dsn, timeout=10)
     try:
-        from nubo_backend.sql import load_queries
+        from nubo_backend.stores.sql import load_queries
 
         async with conn.transaction():
             return [row["id"] async for row in load_queries().outbox.retry_set_aside(conn, ids=ids)]

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 from orjson import Fragment
 
-from nubo_backend.errors import not_found
-from nubo_backend.pagination import MAX_ROW_ID, page
+from nubo_backend.edge.errors import not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.reposts import post_with_viewer_state
 from nubo_backend.posts.service import hydrate, visible_author
 from nubo_backend.stores import Stores

@@ -7,9 +7,9 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.blocks.visibility import heard, hidden_from
-from nubo_backend.errors import forbidden, not_found
+from nubo_backend.edge.errors import forbidden, not_found
+from nubo_backend.edge.pagination import page
 from nubo_backend.outbox import announce, notification
-from nubo_backend.pagination import page
 from nubo_backend.posts.mentions import mention_notifications
 from nubo_backend.posts.schemas import check_length
 from nubo_backend.posts.service import post_changed, public_author, visible_author

@@ -8,9 +8,9 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.blocks.visibility import hidden_from, without_blocked
-from nubo_backend.errors import not_found
+from nubo_backend.edge.errors import not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.outbox import Event, announce
-from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.stores import Stores
 
 

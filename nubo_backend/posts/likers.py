@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nubo_backend.blocks.visibility import hidden_from
-from nubo_backend.errors import not_found
-from nubo_backend.pagination import MAX_ROW_ID, page, time_id_key
+from nubo_backend.edge.errors import not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page, time_id_key
 from nubo_backend.posts.service import public_user
 from nubo_backend.stores import Stores
 

@@ -16,10 +16,10 @@ import asyncpg
 from orjson import Fragment
 
 from nubo_backend.blocks.visibility import heard, hidden_from
-from nubo_backend.errors import not_found
+from nubo_backend.edge.errors import not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.jsonutil import dumps
 from nubo_backend.outbox import AudienceEvent, announce, notification
-from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import feed_key, get_post, post_changed, public_user, visible_author
 from nubo_backend.stores import Stores
 

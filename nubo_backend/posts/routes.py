@@ -9,8 +9,10 @@ from sanic_ext import openapi
 from nubo_backend.accounts.verified import require_verified_email
 from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
+from nubo_backend.edge.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
+from nubo_backend.edge.replies import no_content, refusal, returns
+from nubo_backend.edge.validation import parse_body, parse_query
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor, decode_time_id_cursor, page_parameters
 from nubo_backend.posts import bookmarks, comments, history, likers, reposts, service
 from nubo_backend.posts.schemas import (
     CommentIn,
@@ -25,8 +27,6 @@ from nubo_backend.posts.schemas import (
     ReposterPage,
 )
 from nubo_backend.previews.service import preview_post_later
-from nubo_backend.replies import no_content, refusal, returns
-from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("posts")
 

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.pagination import MAX_ROW_ID
+from nubo_backend.edge.replies import Page, Reply
+from nubo_backend.edge.validation import Body, LengthSetting, MultiLine, not_null
 from nubo_backend.media.schemas import BODY_OR_MEDIA, MediaOut
-from nubo_backend.pagination import MAX_ROW_ID
-from nubo_backend.replies import Page, Reply
 from nubo_backend.users.schemas import UserSummary
-from nubo_backend.validation import Body, LengthSetting, MultiLine, not_null
 
 MAX_MEDIA = 4
 # media: uploaded ids (POST /media) replace client-hosted media_urls, now read-only for old rows.

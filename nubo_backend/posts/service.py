@@ -25,7 +25,16 @@ import asyncpg
 from orjson import Fragment
 
 from nubo_backend.blocks.visibility import heard, hidden_from, hidden_key
-from nubo_backend.cache import (
+from nubo_backend.edge.errors import forbidden, not_found
+from nubo_backend.edge.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
+from nubo_backend.jsonutil import dumps, loads
+from nubo_backend.media import service as media
+from nubo_backend.outbox import AudienceEvent, Event, announce, notification
+from nubo_backend.posts.history import announce_edit, keep_post_version
+from nubo_backend.posts.mentions import mention_notifications
+from nubo_backend.posts.schemas import check_length
+from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import (
     View,
     get_many_or_load,
     get_or_load,
@@ -33,15 +42,6 @@ from nubo_backend.cache import (
     load_members,
     read_view,
 )
-from nubo_backend.errors import forbidden, not_found
-from nubo_backend.jsonutil import dumps, loads
-from nubo_backend.media import service as media
-from nubo_backend.outbox import AudienceEvent, Event, announce, notification
-from nubo_backend.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_ROW_ID, encode_cursor, page
-from nubo_backend.posts.history import announce_edit, keep_post_version
-from nubo_backend.posts.mentions import mention_notifications
-from nubo_backend.posts.schemas import check_length
-from nubo_backend.stores import Stores
 from nubo_backend.tags.hashtags import store_post_tags  # tags
 
 log = logging.getLogger("nubo.posts")

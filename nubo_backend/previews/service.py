@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nubo_backend.blocks.visibility import without_blocked
-from nubo_backend.errors import not_found
+from nubo_backend.edge.errors import not_found
 from nubo_backend.jsonutil import dumps_str
 from nubo_backend.media.imaging import ImageRefused
 from nubo_backend.media.storage import new_key

@@ -7,6 +7,8 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.auth.guard import caller_id, require_auth
+from nubo_backend.edge.replies import no_content, refusal, returns
+from nubo_backend.edge.validation import parse_body, parse_query
 from nubo_backend.jsonutil import json_response
 from nubo_backend.push import service
 from nubo_backend.push.schemas import (
@@ -17,8 +19,6 @@ from nubo_backend.push.schemas import (
     SubscribeBody,
     SubscriptionUpdateBody,
 )
-from nubo_backend.replies import no_content, refusal, returns
-from nubo_backend.validation import parse_body, parse_query
 
 bp = Blueprint("push")
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from nubo_backend.replies import Reply
-from nubo_backend.validation import Body, Query
+from nubo_backend.edge.replies import Reply
+from nubo_backend.edge.validation import Body, Query
 
 Policy = Literal["all", "followed", "follower", "none"]
 Platform = Literal["apns", "fcm"]

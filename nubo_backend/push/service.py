@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from nubo_backend.errors import NuboError, not_found
+from nubo_backend.edge.errors import NuboError, not_found
 from nubo_backend.jsonutil import dumps_str, loads
 from nubo_backend.push.queue import ALERTS
 from nubo_backend.push.vapid import b64url_decode, server_key

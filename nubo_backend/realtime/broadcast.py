@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nubo_backend.auth import ratelimit
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.pagination import recent_documents
 from nubo_backend.moderation.service import require_moderator
-from nubo_backend.pagination import recent_documents
 from nubo_backend.stores import Stores
 
 BROADCASTS = "broadcasts"

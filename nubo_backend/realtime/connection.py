@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.protocol import State
 
-from nubo_backend.errors import NuboError, to_nubo_error
+from nubo_backend.edge.errors import NuboError, to_nubo_error
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.observability import metrics
 from nubo_backend.observability.metrics import tally

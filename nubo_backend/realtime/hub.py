@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from nubo_backend.auth.tokens import AccessClaims, InvalidToken, TokenVerifier
 from nubo_backend.jsonutil import loads
-from nubo_backend.memory import MemoryTrimmer
+from nubo_backend.observability.memory import MemoryTrimmer
 from nubo_backend.realtime.bus import Bus
 from nubo_backend.realtime.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection, FrameBudget
 from nubo_backend.realtime.events import user_channel

@@ -11,17 +11,17 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from sanic_ext import openapi
 
 from nubo_backend.auth.guard import authenticate, caller_id, require_auth
+from nubo_backend.edge.pagination import PageQuery, decode_cursor, page_parameters
+from nubo_backend.edge.replies import returns
+from nubo_backend.edge.validation import Query, parse_query
 from nubo_backend.jsonutil import json_response
 from nubo_backend.observability import metrics
-from nubo_backend.pagination import PageQuery, decode_cursor, page_parameters
 from nubo_backend.realtime import broadcast
 from nubo_backend.realtime.commands import command_handlers
 from nubo_backend.realtime.connection import CLOSE_TOO_MANY_CONNECTIONS, CLOSE_TRY_AGAIN, Connection
 from nubo_backend.realtime.hub import Hub
 from nubo_backend.realtime.sanic_ws import close_code, close_on_invalid_utf8
 from nubo_backend.realtime.schemas import BroadcastPage
-from nubo_backend.replies import returns
-from nubo_backend.validation import Query, parse_query
 
 log = logging.getLogger("nubo.realtime")
 

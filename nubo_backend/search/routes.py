@@ -11,14 +11,14 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import optional_auth, viewer_id
+from nubo_backend.edge.pagination import PageQuery, page_parameters
+from nubo_backend.edge.replies import returns
+from nubo_backend.edge.validation import OneLine, parse_query
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, page_parameters
 from nubo_backend.posts.schemas import PostPage
-from nubo_backend.replies import returns
 from nubo_backend.search import service
 from nubo_backend.search.service import MAX_QUERY_LENGTH
 from nubo_backend.users.schemas import UserPage
-from nubo_backend.validation import OneLine, parse_query
 
 bp = Blueprint("search")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from nubo_backend.blocks.visibility import hidden_from
-from nubo_backend.errors import NuboError
-from nubo_backend.pagination import MAX_ROW_ID, decode_cursor, page
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.pagination import MAX_ROW_ID, decode_cursor, page
 from nubo_backend.posts.service import hydrate, public_user
 from nubo_backend.stores import Stores
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import asyncpg
 
-from nubo_backend.migrations import Migration, MigrationError, migrate, schema_problem
 from nubo_backend.settings import Settings
 from nubo_backend.stores import mongo, open_stores
+from nubo_backend.stores.migrations import Migration, MigrationError, migrate, schema_problem
 from nubo_backend.stores.startup import StartupError, construct, retry
 
 # Exit status of a process that refused to start (configuration, stores, schema, port):

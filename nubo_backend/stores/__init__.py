@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from nubo_backend.auth.live_sessions import LiveSessions
 from nubo_backend.media import Media, open_media
 from nubo_backend.settings import Settings
-from nubo_backend.sql import Queries, load_queries
 from nubo_backend.stores import mongo, postgres, redis
 from nubo_backend.stores.redis import Keys
 from nubo_backend.stores.redis_reads import FastReads
+from nubo_backend.stores.sql import Queries, load_queries
 from nubo_backend.stores.startup import StartupError, construct, retry, short_reason
 
 __all__ = ["StartupError", "Stores", "check_all", "open_stores", "short_reason"]

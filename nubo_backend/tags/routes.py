@@ -7,14 +7,14 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from nubo_backend.auth.guard import optional_auth, viewer_id
+from nubo_backend.edge.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.edge.replies import returns
+from nubo_backend.edge.validation import parse_query
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts.schemas import PostPage
-from nubo_backend.replies import returns
 from nubo_backend.tags import service
 from nubo_backend.tags.hashtags import MAX_TAG_LENGTH
 from nubo_backend.tags.schemas import Trending
-from nubo_backend.validation import parse_query
 
 bp = Blueprint("tags")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nubo_backend.replies import Reply
+from nubo_backend.edge.replies import Reply
 
 
 class TrendingTag(Reply):

@@ -7,11 +7,11 @@ from typing import Any
 
 from orjson import Fragment
 
-from nubo_backend.cache import get_or_load
-from nubo_backend.errors import NuboError
-from nubo_backend.pagination import MAX_ROW_ID, page
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import hydrate
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import get_or_load
 from nubo_backend.tags.hashtags import MAX_TAG_LENGTH, TAG, fold_tag
 
 TRENDING_SIZE = 20

@@ -8,14 +8,14 @@ from sanic_ext import openapi
 
 from nubo_backend.auth.budgets import budgeted
 from nubo_backend.auth.guard import caller_id, optional_auth, require_auth, viewer_id
+from nubo_backend.edge.pagination import PageQuery, decode_id_cursor, page_parameters
+from nubo_backend.edge.replies import returns
+from nubo_backend.edge.validation import parse_query
 from nubo_backend.jsonutil import json_response
-from nubo_backend.pagination import PageQuery, decode_id_cursor, page_parameters
 from nubo_backend.posts import service as posts
 from nubo_backend.posts.schemas import PostPage
-from nubo_backend.replies import returns
 from nubo_backend.users import service
 from nubo_backend.users.schemas import FollowPage, Profile
-from nubo_backend.validation import parse_query
 
 bp = Blueprint("users")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nubo_backend.replies import Page, Reply
+from nubo_backend.edge.replies import Page, Reply
 
 
 class UserSummary(Reply):

@@ -7,13 +7,13 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.blocks.visibility import heard, hidden_from, refuse_if_blocked
-from nubo_backend.cache import get_or_load, invalidate
-from nubo_backend.errors import NuboError, not_found
+from nubo_backend.edge.errors import NuboError, not_found
+from nubo_backend.edge.pagination import MAX_ROW_ID, page
 from nubo_backend.jsonutil import loads
 from nubo_backend.outbox import announce, notification
-from nubo_backend.pagination import MAX_ROW_ID, page
 from nubo_backend.posts.service import feed_key, post_key, profile_key, public_page_key, public_user, recent_key
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import get_or_load, invalidate
 
 PROFILE_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at",
                   "followers_count", "following_count", "posts_count")

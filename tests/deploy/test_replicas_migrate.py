@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from nubo_backend.migrations import discover
+from nubo_backend.stores.migrations import discover
 from tests.databases import drop_database, empty_database, private_name
 from tests.support import ROOT
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from pymongo import AsyncMongoClient
 
-from nubo_backend.migrations import migrate
+from nubo_backend.stores.migrations import migrate
 from nubo_backend.stores.mongo import ensure_indexes
 from tests.cluster.cluster_support import PrivateRedisCluster
 from tests.faults.proxy import FaultProxy

@@ -1,4 +1,4 @@
-"""Case 7: memory after large broadcasts goes back to the system (nubo_backend.memory).
+"""Case 7: memory after large broadcasts goes back to the system (nubo_backend.observability.memory).
 
 A bounded load (5 senders × 350 lines of 60 KB, each sender up to 200 lines ahead: most are
 refused `busy`, every one is read and parsed) grows the server by 60+ MB; once the traffic

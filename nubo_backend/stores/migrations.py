@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from nubo_backend.sql import MIGRATIONS_DIR
+from nubo_backend.stores.sql import MIGRATIONS_DIR
 
 # Any constant works; it only has to be the same for every `nubo migrate` process.
 ADVISORY_LOCK_KEY = 0x6E75626F  # "nubo"

@@ -16,9 +16,9 @@ from bson.errors import InvalidId
 from pydantic import Field
 from sanic_ext import openapi
 
-from nubo_backend.errors import NuboError
+from nubo_backend.edge.errors import NuboError
+from nubo_backend.edge.validation import Query, QueryInt
 from nubo_backend.jsonutil import dumps, loads
-from nubo_backend.validation import Query, QueryInt
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -13,7 +13,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 from sanic import Request
 
-from nubo_backend.errors import NuboError, unprocessable
+from nubo_backend.edge.errors import NuboError, unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sanic_ext import openapi
 
-from nubo_backend.openapi_errors import ErrorBody
-from nubo_backend.validation import OpenAPI30Schema
+from nubo_backend.edge.openapi_errors import ErrorBody
+from nubo_backend.edge.validation import OpenAPI30Schema
 
 
 class Reply(BaseModel):

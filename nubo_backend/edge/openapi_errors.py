@@ -3,7 +3,7 @@ declared per status the edge can give, so that a client (or a contract tester) k
 and the limits that come from settings (validation.LengthSetting), known only at start-up.
 
 This is the one module that reaches into sanic-ext's builders: the routes declare what is
-particular to them with public decorators (nubo_backend.replies), and this adds what every
+particular to them with public decorators (nubo_backend.edge.replies), and this adds what every
 route shares, after them and before the document is built."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sanic import Sanic
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import OperationStore, SpecificationBuilder
 
-from nubo_backend.validation import LengthSetting
+from nubo_backend.edge.validation import LengthSetting
 
 # Answers that carry no body: a body schema (sanic-ext gives every response one) would make a
 # client, or a contract tester, expect a Content-Type that the server rightly does not send.
