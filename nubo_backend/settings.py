@@ -185,6 +185,8 @@ class Settings:
     def push_configured(self) -> bool:
         """Whether this instance pushes through any service (push/sender.py runs then)."""
         return bool(self.push_vapid_private_key or self.push_apns_key_file or self.push_fcm_service_account_file)
+
+    @property
     def write_budget_overrides(self) -> dict[str, tuple[int, int]]:
         """NUBO_WRITE_BUDGETS as {name: (limit, window seconds)}."""
         overrides = {}

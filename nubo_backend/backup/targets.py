@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from nubo_backend.s3 import s3_client
 from nubo_backend.settings import ROOT, Settings
-from nubo_backend.stores.s3 import s3_client
 
 MANIFEST = "manifest.json"
 PARTIAL_MAX_AGE = 86400  # a staging folder this old belongs to no running backup

@@ -15,8 +15,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol
 
+from nubo_backend.s3 import s3_client
 from nubo_backend.settings import ROOT, Settings
-from nubo_backend.stores.s3 import s3_client
 
 
 class Storage(Protocol):
