@@ -11,7 +11,13 @@ from nubo_backend.accounts import links, two_factor
 from nubo_backend.accounts.links import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL
 from nubo_backend.auth import ratelimit
 from nubo_backend.auth.passwords import Passwords
-from nubo_backend.auth.service import Client, logout_everywhere, open_session, sessions_available
+from nubo_backend.auth.service import (
+    Client,
+    check_current_password,
+    logout_everywhere,
+    open_session,
+    sessions_available,
+)
 from nubo_backend.edge.errors import NuboError, conflict, not_found
 from nubo_backend.mail.queue import enqueue
 from nubo_backend.mail.templates import render
@@ -32,15 +38,6 @@ async def _account(stores: Stores, user_id: int) -> Any:
     if user is None:
         raise not_found("Account not found", code="user_not_found")
     return user
-
-
-async def _check_password(stores: Stores, passwords: Passwords, user_id: int, password: str) -> None:
-    async with stores.pg.acquire() as conn:
-        password_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
-    if password_hash is None:
-        raise not_found("Account not found", code="user_not_found")
-    if not await passwords.verify(password_hash, password):
-        raise NuboError(403, "wrong_password", "Current password is incorrect")
 
 
 # -- e-mail verification -------------------------------------------------------------------
@@ -114,7 +111,7 @@ async def reset_password(stores: Stores, passwords: Passwords, token: str, passw
     # Per address, as login is: each attempt costs a password hash.
     settings = stores.settings
     await _limit(stores, "reset", {"ip": ip}, settings.rate_limit_login, settings.rate_limit_window)
-    password_hash = await passwords.hash(password)  # before the token is spent
+    password_hash = await passwords.hash(password, who=f"reset:{ip}")  # before the token is spent
     q = stores.sql.accounts
     async with stores.pg.acquire() as conn, conn.transaction():
         row = await links.take(conn, stores, token, RESET_PASSWORD)
@@ -137,7 +134,7 @@ async def request_email_change(stores: Stores, passwords: Passwords, user_id: in
                                password: str, ip: str) -> None:
     """Mail a confirmation link to the new address and a notice to the current one; the
     account keeps its address until the link is taken (POST /email/verify)."""
-    await _check_password(stores, passwords, user_id, password)
+    await check_current_password(stores, passwords, user_id, password, ip)
     user = await _account(stores, user_id)
     if new_email.lower() == user["email"].lower():
         raise conflict("This is already the account's address", code="same_email")
@@ -213,7 +210,7 @@ async def disable_totp(stores: Stores, passwords: Passwords, user_id: int, passw
     """Turn two-factor off: the password and a code (or a recovery code) are both required."""
     await _limit_codes(stores, user_id, ip)
     totp = await _enabled_totp(stores, user_id)
-    await _check_password(stores, passwords, user_id, password)
+    await check_current_password(stores, passwords, user_id, password, ip)
     await two_factor.check_code(stores, user_id, totp, code)
     q = stores.sql.accounts
     async with stores.pg.acquire() as conn, conn.transaction():
@@ -227,7 +224,7 @@ async def new_recovery_codes(stores: Stores, passwords: Passwords, user_id: int,
     """Replace every recovery code (the old ones stop working)."""
     await _limit_codes(stores, user_id, ip)
     totp = await _enabled_totp(stores, user_id)
-    await _check_password(stores, passwords, user_id, password)
+    await check_current_password(stores, passwords, user_id, password, ip)
     await two_factor.check_code(stores, user_id, totp, code, recovery=False)
     codes = two_factor.new_recovery_codes()
     q = stores.sql.accounts

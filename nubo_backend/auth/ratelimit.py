@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from nubo_backend.edge.errors import NuboError
 from nubo_backend.observability import metrics
@@ -93,7 +93,7 @@ def _key(keys: Keys, action: str, bucket: Bucket) -> str:
 
 
 async def charge(redis: Redis, keys: Keys, action: str, buckets: list[Bucket], window: int) -> None:
-    """Count one attempt in every bucket, atomically; 429 with the longest wait if any is over.
+    """Count one attempt in every bucket (each atomically); 429 with the longest wait if any is over.
 
     Every bucket is counted even when one is already over, so that the per-account
     counter keeps counting while an attacker rotates addresses (and the reverse).
@@ -102,10 +102,14 @@ async def charge(redis: Redis, keys: Keys, action: str, buckets: list[Bucket], w
     if not live:
         return
     script = redis.register_script(_HIT)
+    retry_after = 0
     try:
-        retry_after = int(await script(keys=[_key(keys, action, b) for b in live],
-                                       args=[window, *(b.limit for b in live)]))
-    except (RedisError, OSError) as exc:
+        # One script call per bucket: on a Redis Cluster each counter lives in its own
+        # identity's slot, and a script may only touch keys of one slot.
+        for bucket in live:
+            retry_after = max(retry_after, int(await script(keys=[_key(keys, action, bucket)],
+                                                            args=[window, bucket.limit])))
+    except (RedisError, RedisClusterException, OSError) as exc:
         log.warning("rate limit skipped for %s, Redis unreachable: %s", action, exc)
         return
     if retry_after:
@@ -118,9 +122,11 @@ async def refund(redis: Redis, keys: Keys, action: str, buckets: list[Bucket]) -
     live = [b for b in buckets if b.identity and b.limit > 0]
     if not live:
         return
+    script = redis.register_script(_REFUND)
     try:
-        await redis.register_script(_REFUND)(keys=[_key(keys, action, b) for b in live])
-    except (RedisError, OSError) as exc:
+        for bucket in live:  # one call per bucket, as charge does
+            await script(keys=[_key(keys, action, bucket)])
+    except (RedisError, RedisClusterException, OSError) as exc:
         log.warning("rate limit refund skipped for %s, Redis unreachable: %s", action, exc)
 
 

@@ -142,6 +142,20 @@ async def _check_password(
     return True
 
 
+async def check_current_password(
+    stores: Stores, passwords: Passwords, user_id: int, password: str, ip: str, session_id: str = ""
+) -> None:
+    """403 wrong_password unless `password` is the account's, within the same budget of
+    failures as login (for every other route that asks for the password again)."""
+    async with stores.pg.acquire() as conn:
+        password_hash = await stores.sql.auth.password_hash(conn, user_id=user_id)
+    if password_hash is None:
+        raise not_found("Account not found", code="user_not_found")
+    attempt = ratelimit.PasswordAttempt(f"user:{user_id}", ip, session_id)
+    if not await _check_password(stores, passwords, attempt, password_hash, password):
+        raise wrong_password()
+
+
 async def _duplicate_fields(stores: Stores, username: str, email: str) -> list[dict[str, str]]:
     async with stores.pg.acquire() as conn:
         taken = await stores.sql.auth.taken_fields(conn, username=username, email=email)
