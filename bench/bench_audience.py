@@ -77,6 +77,8 @@ async def start_stack(mongo_url: str, tag: str, lanes: int, instances: int = 2) 
         "NUBO_MONGO_URL": mongo_url, "NUBO_MONGO_DB": tag, "NUBO_WS_IDLE_TIMEOUT": "3600",
         "NUBO_RATE_LIMIT_SIGNUP": "100000", "NUBO_RELAY_LANES": str(lanes),
         "NUBO_WS_MAX_CONNECTIONS_PER_USER": "100", "NUBO_JWT_SECRET": "bench-audience-secret-" + "x" * 32,
+        # The load is the bench's, not abuse: no per-account write budget (docs/security.md).
+        "NUBO_WRITE_BUDGETS": "post=0/60,message=0/60,conversation=0/60",
     }
     admin = await asyncpg.connect(PG_ADMIN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')

@@ -92,7 +92,9 @@ def _key(keys: Keys, action: str, bucket: Bucket) -> str:
     return keys("rl", action, bucket.scope, _identity(bucket.identity))
 
 
-async def charge(redis: Redis, keys: Keys, action: str, buckets: list[Bucket], window: int) -> None:
+async def charge(
+    redis: Redis, keys: Keys, action: str, buckets: list[Bucket], window: int, *, fail_open: bool = True
+) -> None:
     """Count one attempt in every bucket (each atomically); 429 with the longest wait if any is over.
 
     Every bucket is counted even when one is already over, so that the per-account
@@ -110,6 +112,8 @@ async def charge(redis: Redis, keys: Keys, action: str, buckets: list[Bucket], w
             retry_after = max(retry_after, int(await script(keys=[_key(keys, action, bucket)],
                                                             args=[window, bucket.limit])))
     except (RedisError, RedisClusterException, OSError) as exc:
+        if not fail_open:
+            raise
         log.warning("rate limit skipped for %s, Redis unreachable: %s", action, exc)
         return
     if retry_after:
@@ -171,10 +175,7 @@ def password_buckets(settings: Settings, attempt: PasswordAttempt, known_address
 
 
 async def _known(redis: Redis, keys: Keys, attempt: PasswordAttempt) -> bool:
-    try:
-        return bool(await redis.exists(_known_key(keys, attempt)))
-    except (RedisError, OSError):
-        return False
+    return bool(await redis.exists(_known_key(keys, attempt)))
 
 
 async def charge_password_check(
@@ -183,8 +184,10 @@ async def charge_password_check(
     """Count a password check before it is made (so that parallel guesses are counted too);
     429 when this account, from this address or session, is out of failures. Returns the
     buckets charged, for `password_check_passed`."""
+    # Without Redis this raises (the caller answers 503 at once): sessions live there, so no
+    # login could follow anyway, and an unbudgeted password check would be an oracle.
     buckets = password_buckets(settings, attempt, await _known(redis, keys, attempt))
-    await charge(redis, keys, PASSWORD_ACTION, buckets, settings.rate_limit_window)
+    await charge(redis, keys, PASSWORD_ACTION, buckets, settings.rate_limit_window, fail_open=False)
     return buckets
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from asyncpg import Record, UniqueViolationError
 from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from nubo_backend.accounts import two_factor
 from nubo_backend.accounts.links import send_verification
@@ -83,7 +83,7 @@ def sessions_available() -> Iterator[None]:
     """Sessions live in Redis: without it nobody can log in, so say so (503) instead of a 500."""
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisError, RedisClusterException, OSError) as exc:
         log.warning("session store unreachable: %s", exc)
         raise NuboError(503, "service_unavailable", "Sessions are unavailable, retry shortly") from exc
 
@@ -131,7 +131,8 @@ async def _check_password(
     logins, password changes and account deletions draw on the same budget, so a stolen
     access token is no more of a password oracle than the login form. A right password
     gives its attempt back. No hash (no such account): the time of a check, and False."""
-    buckets = await ratelimit.charge_password_check(stores.redis, stores.keys, stores.settings, attempt)
+    with sessions_available():  # (no budget without Redis: 503 at once, not after every other wait)
+        buckets = await ratelimit.charge_password_check(stores.redis, stores.keys, stores.settings, attempt)
     # Hashing takes turns per account (not per address: people behind one NAT or an
     # untrusted proxy would then hash one at a time).
     if password_hash is None:
