@@ -25,9 +25,16 @@ def metrics_env(port: int | None = None) -> dict[str, str]:
 
 @pytest.fixture
 def metered(start_patiently) -> tuple[ServerProcess, int]:
-    """A real server with its metrics on a port of its own."""
-    env = metrics_env()
-    return start_patiently(env), int(env["NUBO_METRICS_PORT"])
+    """A real server with its metrics on a port of its own (another, should a process of the
+    machine take the free port between its choice and the server's bind)."""
+    for attempt in range(3):
+        env = metrics_env()
+        try:
+            return start_patiently(env), int(env["NUBO_METRICS_PORT"])
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def test_requests_are_counted_under_their_route_template_method_and_status(metered) -> None:
