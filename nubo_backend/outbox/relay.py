@@ -103,8 +103,7 @@ class Relay:
         settings = stores.settings
         self.batch_timeout = settings.relay_batch_timeout
         self.lanes = {
-            lane: LaneState(lane, settings.relay_batch_deliveries if lane >= 0 else AUDIENCE_PIECE)
-            for lane in all_lanes(settings.relay_lanes)
+            lane: LaneState(lane, self._full_budget(lane)) for lane in all_lanes(settings.relay_lanes)
         }
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -125,6 +124,10 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - the next instance (or start) carries on
             log.info("outbox left for the next relay: %s", exc)
 
+    def _full_budget(self, lane: int) -> int:
+        """A batch's size at its largest: deliveries (personal lanes) or followers (audience)."""
+        return self.stores.settings.relay_batch_deliveries if lane >= 0 else AUDIENCE_PIECE
+
     def wake_all(self) -> None:
         for state in self.lanes.values():
             state.wake.set()
@@ -136,8 +139,7 @@ class Relay:
             lanes = [row["lane"] async for row in self.stores.sql.outbox.lanes_waiting(conn)]
         total = 0
         for lane in lanes:
-            budget = self.lanes[lane].full_budget if lane in self.lanes else (
-                self.stores.settings.relay_batch_deliveries if lane >= 0 else AUDIENCE_PIECE)
+            budget = self._full_budget(lane)
             while (done := await self.relay_batch(lane, budget, wait=True)) > 0:
                 total += done
         return total
@@ -150,7 +152,7 @@ class Relay:
         q = stores.sql.outbox
         state = self.lanes.get(lane)
         if budget is None:
-            budget = state.budget if state is not None else stores.settings.relay_batch_deliveries
+            budget = state.budget if state is not None else self._full_budget(lane)
         began = time.perf_counter()
         async with asyncio.timeout(self.batch_timeout), stores.pg.acquire() as conn, conn.transaction():
             if wait:
