@@ -88,7 +88,6 @@ def create_app(settings: Settings, name: str = "nubo") -> Sanic:
     for bp in blueprints():
         app.blueprint(bp)
     _add_listeners(app, settings)
-    _keep_early_stop_requests(app)
     install_graceful_shutdown(app, settings.shutdown_grace)
     install_stop_handling(app, settings.shutdown_grace)
     spans = setup_tracing()
@@ -184,35 +183,6 @@ def _add_listeners(app: Sanic, settings: Settings) -> None:
         stores = getattr(app.ctx, "stores", None)
         if stores is not None:
             await stores.close()
-
-
-def _keep_early_stop_requests(app: Sanic) -> None:
-    """Sanic answers requests while its after_server_start listeners still run, but a stop
-    asked for then (Ctrl-C, SIGTERM: `app.stop`) is lost: its loop.stop() ends the start-up's
-    run_until_complete instead of the serving loop, and the process runs on, so a supervisor
-    that stops an instance as soon as it answers would hang. `app.stop` always cancels the
-    app's tasks, though, whichever handler called it: a task of ours, started before the
-    server listens, takes a cancellation that comes before the server runs as a stop request
-    and makes it again once the server is running."""
-
-    def stop_once_running() -> None:
-        if app.state.is_running:
-            app.stop(terminate=False)
-        else:
-            asyncio.get_running_loop().call_later(0.05, stop_once_running)
-
-    async def stop_sentinel() -> None:
-        try:
-            await asyncio.get_running_loop().create_future()  # until app.stop() cancels it
-        except asyncio.CancelledError:
-            if not app.state.is_running:  # (a stop of a running server needs no help)
-                stop_once_running()
-            # Not re-raised: being cancelled is this task's normal end, and Sanic logs a
-            # WARNING for every app task that ends cancelled.
-
-    @app.listener("before_server_start")
-    async def start_stop_sentinel(app: Sanic) -> None:
-        app.add_task(stop_sentinel(), name="nubo-stop-sentinel")
 
 
 # A client's X-Request-ID is kept (to follow a request across a proxy and us) only when it

@@ -127,22 +127,28 @@ def _free_port_pair() -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
-def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session_stores) -> None:
+def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session_stores, tmp_path) -> None:
     port = _free_port_pair()
-    proc = start_process(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
-        cwd=ROOT,
-        env={**os.environ, **test_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    logs = tmp_path / "instances.log"  # the instances' own logs, shown when the stop overran
+    with logs.open("w") as log_file:
+        proc = start_process(
+            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--instances", "2"],
+            cwd=ROOT,
+            env={**os.environ, **test_env},
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+        )
     try:
         for p in (port, port + 1):
             wait_for_port(p, timeout=20, proc=proc)
             wait_for_ping(p)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
+        try:
+            out, _ = proc.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the instances did not stop in 25 s; their logs:\n{logs.read_text()[-6000:]}")
+        assert proc.returncode == 0, logs.read_text()[-6000:]
         assert f":{port}" in out and f":{port + 1}" in out
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port + 1}/ping")
@@ -153,7 +159,7 @@ def test_serve_instances_starts_each_on_its_port_and_stops_all(test_env, session
 
 def test_serve_stops_on_ctrl_c_sent_as_soon_as_it_answers(test_env, session_stores) -> None:
     # The server answers while its start-up listeners still run; Sanic alone would lose a
-    # stop asked for then and run on (app._keep_early_stop_requests).
+    # stop asked for then and run on (NuboSanic.stop in serving/http_protocol.py).
     port = free_port()
     proc = start_process(
         [sys.executable, "-m", "cli", "serve", "--port", str(port)],

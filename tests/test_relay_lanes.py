@@ -166,3 +166,17 @@ async def test_lanes_keep_each_users_order_and_ids_across_two_relays(alone: Stor
             await relay.stop()
         await other.close()
         await pubsub.aclose()
+
+
+async def test_stop_ends_every_lane_even_when_each_was_woken_as_it_was_stopped(alone: Stores) -> None:
+    # Python 3.11's asyncio.wait_for swallows a cancellation that comes once the awaited
+    # wake-up has happened but before its task resumed: the lane then ran on, and stop() (and
+    # with it the server's shutdown) waited for it until the watchdog ended the process.
+    relay = Relay(alone)
+    relay.start()
+    await asyncio.sleep(0.3)  # every lane idle, waiting to be woken
+    relay.wake_all()
+    await asyncio.sleep(0)  # each wake-up done, not yet seen by its lane's loop
+    async with asyncio.timeout(5):
+        await relay.stop()
+    assert all(task.done() for task in relay.tasks)

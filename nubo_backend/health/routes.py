@@ -37,7 +37,8 @@ async def health(request: Request) -> HTTPResponse:
 
 async def _schema_check(stores: Stores) -> str:
     try:
-        return await asyncio.wait_for(schema_problem(stores.pg), 2.0) or "ok"
+        async with asyncio.timeout(2.0):
+            return await schema_problem(stores.pg) or "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return short_reason(exc)
 
@@ -46,7 +47,8 @@ async def _outbox_check(stores: Stores) -> str:
     """Events committed but not announced for too long: the relay is blocked or set aside
     (a store stalled, a lock held by a connection gone silent), so nobody hears of them."""
     try:
-        backlog = await asyncio.wait_for(stores.sql.outbox.backlog(stores.pg), 2.0)
+        async with asyncio.timeout(2.0):
+            backlog = await stores.sql.outbox.backlog(stores.pg)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return short_reason(exc)
     oldest = backlog["oldest"] if backlog else None
@@ -61,7 +63,8 @@ async def _outbox_check(stores: Stores) -> str:
 async def _eviction_check(stores: Stores) -> str:
     """A Redis that evicts (docs/deploy.md): sessions and rate limits vanish without a word."""
     try:
-        policy, evicted = await asyncio.wait_for(redis_store.eviction(stores.redis), 2.0)
+        async with asyncio.timeout(2.0):
+            policy, evicted = await redis_store.eviction(stores.redis)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return short_reason(exc)
     if redis_store.evicts_any_key(policy):

@@ -14,6 +14,7 @@ otherwise a sleep until the earliest retry is due (at most POLL_INTERVAL).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -153,7 +154,6 @@ class MailSender:
             except Exception:  # a bug: logged, and the sender goes on (the mail's lease brings it back)
                 log.exception("mail sender failed a batch")
                 wait = STORE_RETRY
-            try:
-                await asyncio.wait_for(self.wake.wait(), max(wait, 0.05))
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wait, 0.05)):
+                    await self.wake.wait()

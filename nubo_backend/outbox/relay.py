@@ -27,6 +27,7 @@ down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -120,7 +121,8 @@ class Relay:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         try:  # hand over what this instance committed last; any other instance would too
-            await asyncio.wait_for(self.drain(), 2)
+            async with asyncio.timeout(2):
+                await self.drain()
         except Exception as exc:  # noqa: BLE001 - the next instance (or start) carries on
             log.info("outbox left for the next relay: %s", exc)
 
@@ -222,10 +224,9 @@ class Relay:
             backoff = 0.1
             if done > 0:
                 continue  # more may wait
-            try:
-                await asyncio.wait_for(state.wake.wait(), POLL_INTERVAL)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await state.wake.wait()
 
     async def step(self, state: LaneState) -> int | None:
         """One attempt at a batch of the lane: what relay_batch returns, or None when it failed
@@ -288,8 +289,8 @@ class Relay:
     async def _stores_answer(self) -> bool:
         """Whether Redis and MongoDB answer a ping now (PostgreSQL did: the batch was read)."""
         try:
-            await asyncio.wait_for(asyncio.gather(
-                self.stores.redis.ping(), self.stores.mongo_client.admin.command("ping")), 2)
+            async with asyncio.timeout(2):
+                await asyncio.gather(self.stores.redis.ping(), self.stores.mongo_client.admin.command("ping"))
         except Exception:  # noqa: BLE001 - any failure means "not now"
             return False
         return True

@@ -20,6 +20,7 @@ skips its jobs while they are all taken; the other services' pushes go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -121,10 +122,9 @@ class PushSender:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            try:
-                await asyncio.wait_for(self.wake.wait(), wait)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self.wake.wait()
 
     async def _next_due_in(self) -> float:
         """Seconds to sleep: until the next job of an origin with room falls due, at most the poll."""

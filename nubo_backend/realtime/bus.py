@@ -93,7 +93,8 @@ class Bus:
         try:
             if pubsub is not None:
                 await pubsub.subscribe(name)
-            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT)
+            async with asyncio.timeout(SUBSCRIBE_WAIT):
+                await asyncio.shield(waiter)
         except (RedisError, OSError, TimeoutError) as exc:
             # The reconnect loop subscribes it as soon as Redis is back.
             log.warning("subscription to %s pending: %s", channel, exc or type(exc).__name__)

@@ -214,7 +214,8 @@ class Connection:
             return
         self.closed = True
         try:
-            await asyncio.wait_for(self.ws.close(code, reason), 2)
+            async with asyncio.timeout(2):
+                await self.ws.close(code, reason)
         except Exception:  # noqa: BLE001 - timeout or broken socket: fall back to a hard close
             self.ws.fail_connection(code, reason)
 

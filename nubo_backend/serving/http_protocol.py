@@ -21,6 +21,8 @@ What it changes, each where Sanic gives no setting for it:
   every answer that has a head, error answers included (a 400 for a malformed head, a 499 for
   a client that hung up), as the middleware did; the WebSocket handshake's 101, written by the
   WebSocket protocol itself, has none, as before.
+- A stop asked for while the start-up listeners still run waits until the server serves
+  (`NuboSanic.stop`): Sanic's would end the start-up's loop run and be lost.
 - Sanic strips CR, LF and NUL from every response header name and value with `str.translate`
   on a table of those three: CPython looks each other character up in the table and misses,
   raising and clearing a LookupError per distinct character, about 0.7 µs for a 32-character
@@ -44,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -58,6 +61,8 @@ from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 # that a client cannot hold the connection open with a trickle.
 LINGER_SECONDS = 5.0
 LINGER_IDLE_SECONDS = 1.0
+# How often a stop asked for during start-up looks whether the server serves yet.
+EARLY_STOP_POLL_SECONDS = 0.05
 
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -152,12 +157,13 @@ class NuboProtocol(WebSocketProtocol):
 class NuboSanic(Sanic):
     """Sanic serving with NuboProtocol unless told otherwise: `nubo serve` and tests both get it."""
 
-    __slots__ = ("request_head_hooks", "response_head_hooks")
+    __slots__ = ("request_head_hooks", "response_head_hooks", "stop_carried_out")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_head_hooks: list[Callable[[NuboHttp], None]] = []
         self.response_head_hooks: list[Callable[[NuboHttp], None]] = []
+        self.stop_carried_out = False
         # (Sanic's responses are of its own classes, whatever the app: this is process-wide.)
         BaseHTTPResponse._sanitize_header_value = staticmethod(sanitize_header_value)  # type: ignore[method-assign]
 
@@ -178,3 +184,25 @@ class NuboSanic(Sanic):
 
     def prepare(self, *args: Any, protocol: Any = None, **kwargs: Any) -> None:
         super().prepare(*args, protocol=protocol or NuboProtocol, **kwargs)
+
+    def stop(self, terminate: bool = True, unregister: bool = False) -> None:
+        """Sanic's stop, carried out once the server serves when asked for before.
+
+        Sanic answers requests while its after_server_start listeners still run, and installs
+        its stop-signal handlers before them. Its stop then (Ctrl-C, SIGTERM, a supervisor that
+        stops an instance as soon as it answers) calls loop.stop(), which ends the start-up's
+        run_until_complete instead of the serving loop: the stop is lost and the server runs
+        on. So until the server serves, the stop waits for it, polling. And it is carried out
+        once: a second, asked for meanwhile by another handler, would stop the loop again in
+        the middle of the shutdown's listeners, which Sanic then runs again from the start."""
+        if self.stop_carried_out:
+            return
+        if self.state.is_running:
+            self.stop_carried_out = True
+            super().stop(terminate=terminate, unregister=unregister)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: nothing is serving, nothing to stop
+            return
+        loop.call_later(EARLY_STOP_POLL_SECONDS, partial(self.stop, terminate=terminate, unregister=unregister))

@@ -150,7 +150,8 @@ async def check_all(stores: Stores, timeout: float = 2.0) -> dict[str, str]:  # 
 
     async def one(coro: Awaitable[None]) -> str:
         try:
-            await asyncio.wait_for(coro, timeout)
+            async with asyncio.timeout(timeout):
+                await coro
             return "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return short_reason(exc)

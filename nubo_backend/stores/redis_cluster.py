@@ -210,7 +210,8 @@ class ShardedPubSub:
 
     async def get_message(self, timeout: float = 0.0) -> dict[str, Any] | None:  # noqa: ASYNC109
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                item = await self.queue.get()
         except TimeoutError:
             return None
         if isinstance(item, BaseException):
