@@ -66,6 +66,13 @@ async def test_reader_that_loaded_before_a_write_does_not_refill_the_old_value(s
     assert await stores.redis.get(key) is not None
 
 
+async def test_invalidating_keys_nobody_read_leaves_nothing_behind(stores: Stores):
+    # A post's walk drops every follower's feed, nearly none of them cached: no counter per key.
+    keys = [stores.keys("test", "never-read", str(n)) for n in range(3000)]
+    await invalidate(stores, *keys)
+    assert await stores.redis.exists(*keys, *(k + "#gen" for k in keys)) == 0
+
+
 async def test_many_values_are_read_in_one_go_and_only_missing_ones_loaded(stores: Stores):
     loaded = []
 

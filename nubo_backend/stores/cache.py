@@ -5,8 +5,9 @@ Values come back as the JSON bytes stored, so a hot read can send them on withou
 
 Writers call `invalidate` after their transaction commits. A reader that missed may have
 read PostgreSQL just before that commit and would then put the old value back; to stop
-that, every key has a generation counter (`<key>#gen`): the reader notes it before loading
-and stores its value only if it has not moved (one Lua script), and every write bumps it.
+that, every key being read has a generation counter (`<key>#gen`): the reader notes it before
+loading (creating it at 0) and stores its value only if it has not moved (one Lua script),
+and every write bumps it where it exists.
 So once a write has returned, no reader can see the older value.
 
 Three shapes are cached: plain values (`get_or_load`), entries read by id
@@ -52,16 +53,41 @@ end
 return 0
 """
 
-# KEYS: the keys to drop; ARGV: generation ttl. Bumps each generation (so a reader that
-# loaded before the write cannot store its value), then deletes the values.
+# KEYS: the keys to drop; ARGV: generation ttl. Bumps each generation that exists (so a
+# reader that loaded before the write cannot store its value), then deletes the values. A key
+# without one has no value and no reader under way (a reader creates it, below), and is left
+# without: a post's walk drops 100,000 followers' feeds, nearly all of them never cached, and
+# creating a counter for each cost Redis five times the CPU (docs/benchmarks.md) and the
+# memory of 100,000 keys for twice the cache's lifetime.
 _INVALIDATE = """
 for i = 1, #KEYS do
   local gen = KEYS[i] .. '""" + GEN_SUFFIX + """'
-  redis.call('INCR', gen)
-  redis.call('EXPIRE', gen, ARGV[1])
+  if redis.call('EXISTS', gen) == 1 then
+    redis.call('INCR', gen)
+    redis.call('EXPIRE', gen, ARGV[1])
+  end
 end
 redis.call('DEL', unpack(KEYS))
 return 0
+"""
+
+# KEYS: generation keys; ARGV: their ttl. Each one's value, created at 0 where missing: a
+# reader about to load notes it so, and `_INVALIDATE` finds it and bumps it. Its lifetime
+# starts again at each reader's note, so it outlives every load under way by far (one that
+# expired mid-load and was made again at 0 would let that load store an old value).
+_NOTE_GENERATIONS = """
+local gens = {}
+for i = 1, #KEYS do
+  local gen = redis.call('GET', KEYS[i])
+  if gen then
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+  else
+    gen = '0'
+    redis.call('SET', KEYS[i], gen, 'EX', ARGV[1])
+  end
+  gens[i] = gen
+end
+return gens
 """
 
 # KEYS: set key, its generation key; ARGV: ttl, expected generation, members...
@@ -143,7 +169,7 @@ async def _script(stores: Stores, script: str, numkeys: int, *args: Any) -> Any:
 
 
 _SHAS = {s: hashlib.sha1(s.encode()).hexdigest()
-         for s in (_INVALIDATE, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _VIEW)}
+         for s in (_INVALIDATE, _NOTE_GENERATIONS, _STORE_IF_CURRENT, _STORE_SET_IF_CURRENT, _VIEW)}
 
 
 async def get_or_load(stores: Stores, key: str, load: Callable[[], Awaitable[Any]]) -> bytes | None:
@@ -326,12 +352,14 @@ async def get_members_or_load(
 
 
 async def _generations(stores: Stores, keys: list[str]) -> list[bytes] | None:
+    """Each key's generation as a reader notes it before loading (created where missing)."""
     try:
-        gens = await stores.redis.mget([k + GEN_SUFFIX for k in keys])
+        gens = await _script(stores, _NOTE_GENERATIONS, len(keys), *(k + GEN_SUFFIX for k in keys),
+                             stores.settings.cache_ttl * 2)
     except REDIS_DOWN as exc:
         _down(exc)
         return None
-    return [g or b"" for g in gens]
+    return [g if isinstance(g, bytes) else str(g).encode() for g in gens]
 
 
 async def _store(stores: Stores, keys: list[str], gens: list[bytes], values: list[bytes]) -> None:
