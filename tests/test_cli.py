@@ -92,10 +92,13 @@ def test_serve_names_unreachable_store_and_exits(test_env) -> None:
     env = {
         **test_env,
         "NUBO_POSTGRES_DSN": f"postgresql://nubo:pw@127.0.0.1:{dead}/nubo",
-        "NUBO_STARTUP_TIMEOUT": "1",
+        "NUBO_STARTUP_TIMEOUT": "4",
     }
     result = nubo(env, "serve", "--port", str(free_port()))
     assert result.returncode == 1
+    # Waited for (it may be starting), said once: not a line per attempt.
+    waiting = [line for line in result.stderr.splitlines() if "not answering" in line]
+    assert len(waiting) == 1 and "NUBO_STARTUP_TIMEOUT" in waiting[0], result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "PostgreSQL unreachable" in last
     assert f"127.0.0.1:{dead}" in last

@@ -7,6 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from nubo_backend.stores import Stores
+from tests.factories import PASSWORD, make_user
 from tests.support import PrivateRedis
 
 RELAY_LOCK = 7237599036432887809  # the relay's advisory lock (sql/queries/outbox/outbox.sql)
@@ -56,6 +57,22 @@ async def test_ready_names_the_store_that_fails(start_server) -> None:
         assert "redis" in body["error"]
         assert body["checks"]["postgres"] == "ok"
         assert body["checks"]["redis"] != "ok"
+    finally:
+        redis.stop()
+
+
+async def test_with_redis_down_a_login_is_a_503_and_the_log_holds_no_traceback(start_server, stores: Stores) -> None:
+    await make_user(stores, "carol")
+    redis = PrivateRedis().start()
+    try:
+        server = start_server({"NUBO_REDIS_URL": redis.url})
+        redis.stop()
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            response = await client.post("/login", json={"username": "carol", "password": PASSWORD})
+        assert response.status_code == 503, response.text
+        assert set(response.json()) == {"error", "code"}
+        log = server.output()
+        assert "Traceback" not in log and "unhandled error" not in log, log[-3000:]
     finally:
         redis.stop()
 

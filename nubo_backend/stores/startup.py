@@ -83,19 +83,32 @@ def permanent_fix(service: str, url: str, exc: BaseException) -> str | None:
 
 async def retry(service: str, url: str, attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
     """Call attempt until it succeeds or the deadline passes, with exponential backoff.
-    Errors that retrying cannot cure raise StartupError at once."""
+    Errors that retrying cannot cure raise StartupError at once.
+
+    Said once, not once per attempt: that the store does not answer, for how long it is waited
+    for and which setting changes that; again only if the reason changes (refused, then
+    "starting up"); and how long it took once it answers."""
     delay = 0.2
+    began = time.monotonic()
+    said = None
     while True:
         try:
-            return await attempt()
+            result = await attempt()
         except Exception as exc:  # noqa: BLE001 - classified below, then raised or retried
             reason = short_reason(exc)
             fix = permanent_fix(service, url, exc)
             if fix is not None or time.monotonic() + delay > deadline:
                 raise StartupError(service, url, reason, fix) from exc
-            log.warning("%s not ready at %s (%s); retrying in %.1fs", service, mask_url(url), reason, delay)
+            if reason != said:
+                log.warning("%s not answering at %s (%s); waiting up to %.0fs more for it (NUBO_STARTUP_TIMEOUT)",
+                            service, mask_url(url), reason, max(0.0, deadline - time.monotonic()))
+                said = reason
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
+            continue
+        if said is not None:
+            log.info("%s answered after %.1fs", service, time.monotonic() - began)
+        return result
 
 
 def construct(service: str, url: str, factory: Callable[[str], T]) -> T:
