@@ -15,6 +15,7 @@ from sanic_ext.extensions.http.extension import HTTPExtension
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from nubo_backend import __version__
+from nubo_backend.apidocs.routes import configure as configure_api_docs
 from nubo_backend.auth.tokens import TokenVerifier
 from nubo_backend.edge.client_ip import TrustedProxies, client_ip
 from nubo_backend.edge.errors import NuboErrorHandler
@@ -39,6 +40,7 @@ log = logging.getLogger("nubo.app")
 def blueprints() -> list[Blueprint]:
     """Every domain's routes. Imported here so that a domain is one line to add."""
     from nubo_backend.accounts.routes import bp as accounts
+    from nubo_backend.apidocs.routes import bp as apidocs
     from nubo_backend.auth.routes import bp as auth
     from nubo_backend.blocks.routes import bp as blocks
     from nubo_backend.demo.routes import bp as demo
@@ -57,7 +59,7 @@ def blueprints() -> list[Blueprint]:
     from nubo_backend.users.routes import bp as users
 
     return [health, auth, users, posts, messaging, realtime_ws, realtime, notifications, media, moderation,
-            search, tags, blocks, push, previews, demo, accounts]
+            search, tags, blocks, push, previews, demo, accounts, apidocs]
 
 
 def row_id(segment: str) -> int:
@@ -112,7 +114,7 @@ def _describe_row_ids(app: Sanic) -> None:
 
 
 def _configure(app: Sanic, settings: Settings) -> None:
-    # CORS first: sanic-ext reads these once, when its extensions start (app.extend, below). Set
+    # CORS and /docs first: sanic-ext reads these once, when its extensions start (app.extend, below). Set
     # after that, they were ignored: CORS answered no origin, even a configured one, and an idle
     # CORS middleware ran on every request.
     origins = settings.cors_origin_list
@@ -120,6 +122,7 @@ def _configure(app: Sanic, settings: Settings) -> None:
     app.config.CORS_ORIGINS = ",".join(origins)
     app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-request-id"
     app.config.CORS_EXPOSE_HEADERS = "x-request-id"
+    configure_api_docs(app.config)  # /docs without a CDN (apidocs/routes.py); read at app.extend too
     # The sanic-ext extensions nubo uses: OpenAPI (the document and /docs) and HTTP (CORS, the
     # automatic OPTIONS and HEAD answers). Not its dependency injection, which nubo does not use
     # and which dispatches a signal on every request to look for dependencies; nor its health
@@ -131,7 +134,6 @@ def _configure(app: Sanic, settings: Settings) -> None:
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024
     # No task per socket for the heartbeat: realtime/heartbeat.py pings them all from one.
     app.config.WEBSOCKET_PING_INTERVAL = None
-    app.config.OAS_UI_DEFAULT = "swagger"
     app.ext.openapi.describe(
         "Nubo API",
         version=__version__,
