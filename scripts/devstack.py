@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 from dotenv import dotenv_values
+from mailcatcher import DevMailCatcher  # scripts/mailcatcher.py, beside this file
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
@@ -170,6 +171,25 @@ def own_names(env: dict[str, str]) -> list[str]:
     return chosen
 
 
+def public_url(host: str, port: int) -> str:
+    """Where the links in mails lead: this run's first instance (unless NUBO_PUBLIC_URL says)."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+
+
+def start_mail_catcher(settings_smtp_url: str, env: dict[str, str]) -> DevMailCatcher | None:
+    """A catcher for the server's mails, unless NUBO_SMTP_URL already says where they go. It runs
+    in this process (two threads), so it stops when this script stops, however it stops."""
+    if settings_smtp_url:
+        say(f"mail: sent to {mask_url(settings_smtp_url)} (NUBO_SMTP_URL)")
+        return None
+    catcher = DevMailCatcher(on_mail=lambda m: say(
+        f"mail to {', '.join(m.to)}: {m.subject}  (read it: {catcher.http_url}/mails/{m.id})"))
+    catcher.start()
+    env["NUBO_SMTP_URL"] = catcher.smtp_url
+    say(f"mail: caught at {catcher.smtp_url}, shown at {catcher.http_url} (set NUBO_SMTP_URL to send for real)")
+    return catcher
+
+
 def nubo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, text=True, capture_output=True)
 
@@ -213,8 +233,12 @@ def main() -> int:
             f"wire-protocol emulator) at {url}. Its data lives in memory and is gone when this stops, "
             "it enforces no TTL expiry and slows down as it fills: set NUBO_MONGO_URL to a real MongoDB to keep events."
         )
+    if not set_in_environment_or_dotenv("NUBO_PUBLIC_URL"):
+        env["NUBO_PUBLIC_URL"] = public_url(settings.host, port)
     serve = None
+    catcher = None
     try:
+        catcher = start_mail_catcher(settings.smtp_url, env)
         migrated = nubo("migrate", env=env)
         if migrated.returncode != 0:
             give_up(migrated.stderr.strip().removeprefix("error: "))
@@ -241,6 +265,8 @@ def main() -> int:
         say(f"token for user123: {token}")
         say(f"export TOKEN={token}")
         say(f'try: curl -H "Authorization: Bearer $TOKEN" http://{settings.host}:{port}/me')
+        if catcher is not None:
+            say(f"mails sent (verification and reset links): {catcher.http_url}")
         say("stop: Ctrl-C")
         serve.wait()
         return serve.returncode
@@ -250,12 +276,16 @@ def main() -> int:
             serve.wait(timeout=settings.shutdown_grace + 15)
         return 0
     finally:
-        if serve is not None and serve.poll() is None:
-            serve.terminate()
-            serve.wait(timeout=settings.shutdown_grace + 15)
-        if standin is not None:
-            standin.terminate()  # the pid started above, nothing else
-            standin.wait(timeout=10)
+        try:
+            if serve is not None and serve.poll() is None:
+                serve.terminate()
+                serve.wait(timeout=settings.shutdown_grace + 15)
+            if standin is not None:
+                standin.terminate()  # the pid started above, nothing else
+                standin.wait(timeout=10)
+        finally:
+            if catcher is not None:  # last: the server may still deliver as it stops
+                catcher.stop()
 
 
 if __name__ == "__main__":

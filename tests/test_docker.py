@@ -11,8 +11,8 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def test_stack_has_api_and_the_three_stores() -> None:
-    assert set(SERVICES) == {"api", "postgres", "redis", "mongo"}
+def test_stack_has_api_the_three_stores_and_a_mail_catcher() -> None:
+    assert set(SERVICES) == {"api", "postgres", "redis", "mongo", "mailcatcher"}
     assert SERVICES["postgres"]["image"] == "postgres:16"
     assert SERVICES["redis"]["image"] == "redis:7"
     assert SERVICES["mongo"]["image"] == "mongo:7"
@@ -21,6 +21,13 @@ def test_stack_has_api_and_the_three_stores() -> None:
 def test_every_service_has_a_healthcheck() -> None:
     for name, service in SERVICES.items():
         assert "test" in service.get("healthcheck", {}), name
+
+
+def test_api_mails_to_the_catcher_whose_page_is_published_on_loopback_only() -> None:
+    # A NUBO_SMTP_URL in .env or the shell wins (Compose interpolates it).
+    assert SERVICES["api"]["environment"]["NUBO_SMTP_URL"] == "${NUBO_SMTP_URL:-smtp://mailcatcher:1025}"
+    assert SERVICES["mailcatcher"]["image"].startswith("axllent/mailpit:")
+    assert SERVICES["mailcatcher"]["ports"] == ["127.0.0.1:8025:8025"]  # its mails hold sign-in links
 
 
 def test_api_waits_for_healthy_stores() -> None:

@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from nubo_backend.accounts import service
+from nubo_backend.accounts import passkeys, service
 from nubo_backend.accounts.schemas import (
     Accepted,
     CodeAndPassword,
@@ -17,12 +17,19 @@ from nubo_backend.accounts.schemas import (
     EmailChange,
     EmailVerified,
     ForgotPassword,
+    MfaTokenBody,
+    Passkey,
+    PasskeyRegistration,
+    Passkeys,
+    PasskeySignIn,
+    PasswordBody,
     PasswordReset,
     PasswordWasReset,
     RecoveryCodes,
     SecondFactor,
     TokenBody,
     TotpEnrolment,
+    WebAuthnOptions,
 )
 from nubo_backend.auth.guard import caller_id, require_auth
 from nubo_backend.auth.passwords import Passwords
@@ -198,6 +205,82 @@ async def renew_recovery_codes(request: Request) -> HTTPResponse:
     codes = await service.new_recovery_codes(_stores(request), _passwords(request), caller_id(request),
                                              body.password, body.code, client_ip(request))
     return json_response({"recovery_codes": codes})
+
+
+# -- passkeys (WebAuthn) as a second factor --------------------------------------------------
+
+
+@bp.post("/me/2fa/passkeys/options")
+@openapi.tag("accounts")
+@returns(200, WebAuthnOptions, "Options for navigator.credentials.create(); answer with POST /me/2fa/passkeys")
+@refusal(409, "The account has as many passkeys as it may")
+@require_auth
+async def passkey_registration_options(request: Request) -> HTTPResponse:
+    """Start adding a passkey: its options are good for 5 minutes, once."""
+    return json_response(await passkeys.registration_options(_stores(request), caller_id(request)))
+
+
+@bp.post("/me/2fa/passkeys")
+@openapi.tag("accounts")
+@returns(201, Passkey, "The passkey is kept: login now asks for a second factor")
+@refusal(400, "The browser's answer could not be verified")
+@refusal(409, "No options asked (or they expired), or the passkey is already registered")
+@openapi.body({"application/json": openapi.Component(PasskeyRegistration)}, required=True)
+@require_auth
+async def add_passkey(request: Request) -> HTTPResponse:
+    """Keep the passkey navigator.credentials.create() made (its `toJSON()`)."""
+    body = parse_body(request, PasskeyRegistration)
+    added = await passkeys.register(_stores(request), caller_id(request), body.credential, body.name)
+    return json_response(added, status=201)
+
+
+@bp.get("/me/2fa/passkeys")
+@openapi.tag("accounts")
+@returns(200, Passkeys, "The account's passkeys")
+@require_auth
+async def list_passkeys(request: Request) -> HTTPResponse:
+    return json_response({"items": await passkeys.list_passkeys(_stores(request), caller_id(request))})
+
+
+@bp.delete("/me/2fa/passkeys/<passkey_id:int>")
+@openapi.tag("accounts")
+@no_content("The passkey no longer signs in")
+@refusal(403, "Wrong password")
+@refusal(404, "No such passkey on this account")
+@openapi.body({"application/json": openapi.Component(PasswordBody)}, required=True)
+@require_auth
+async def remove_passkey(request: Request, passkey_id: int) -> HTTPResponse:
+    """Remove a passkey (the password is required)."""
+    body = parse_body(request, PasswordBody)
+    await passkeys.remove(_stores(request), _passwords(request), caller_id(request), passkey_id, body.password,
+                          client_ip(request))
+    return HTTPResponse(status=204)
+
+
+@bp.post("/login/2fa/passkey/options")
+@openapi.tag("accounts")
+@returns(200, WebAuthnOptions, "Options for navigator.credentials.get(); answer with POST /login/2fa/passkey")
+@refusal(401, "mfa_token expired or already used")
+@refusal(409, "The account has no passkey")
+@openapi.body({"application/json": openapi.Component(MfaTokenBody)}, required=True)
+async def passkey_login_options(request: Request) -> HTTPResponse:
+    """Finish a login that answered `mfa_required` with a passkey: first, its options."""
+    body = parse_body(request, MfaTokenBody)
+    return json_response(await passkeys.login_options(_stores(request), body.mfa_token))
+
+
+@bp.post("/login/2fa/passkey")
+@openapi.tag("accounts")
+@returns(200, SignedIn, "Signed in")
+@refusal(401, "The passkey could not be verified, or mfa_token expired")
+@refusal(409, "No options asked (or they expired)")
+@refusal(429, "Too many tries (Retry-After)")
+@openapi.body({"application/json": openapi.Component(PasskeySignIn)}, required=True)
+async def login_with_passkey(request: Request) -> HTTPResponse:
+    """Finish a login with what navigator.credentials.get() answered (its `toJSON()`)."""
+    body = parse_body(request, PasskeySignIn)
+    client = Client(user_agent=request.headers.get("user-agent", ""), ip=client_ip(request))
+    return json_response(await passkeys.finish_login(_stores(request), body.mfa_token, body.credential, client))
 
 
 # -- the pages mailed links open -----------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
@@ -54,6 +55,31 @@ class SecondFactor(Body):
     code: Code
 
 
+class PasskeyRegistration(Body):
+    """What navigator.credentials.create() answered (PublicKeyCredential.toJSON()), and a name
+    to tell the passkey from the account's others."""
+
+    credential: dict[str, Any]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "Passkey"
+
+
+class MfaTokenBody(Body):
+    mfa_token: Token
+
+
+class PasskeySignIn(Body):
+    """What navigator.credentials.get() answered (PublicKeyCredential.toJSON())."""
+
+    mfa_token: Token
+    credential: dict[str, Any]
+
+
+class PasswordBody(Body):
+    nul_allowed = frozenset({"password"})
+
+    password: GivenPassword
+
+
 # -- replies -------------------------------------------------------------------------------
 
 
@@ -94,3 +120,22 @@ class RecoveryCodes(Reply):
 
     recovery_codes: list[str]
 
+
+
+class Passkey(Reply):
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class Passkeys(Reply):
+    items: list[Passkey]
+
+
+class WebAuthnOptions(Reply):
+    """Options for navigator.credentials.create() or .get(), binary fields in base64url
+    (PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON take them)."""
+
+    challenge: str
+    rpId: str | None = None  # noqa: N815 - WebAuthn's own name

@@ -160,7 +160,7 @@ async def request_email_change(stores: Stores, passwords: Passwords, user_id: in
 # -- two-factor sign-in --------------------------------------------------------------------
 
 
-async def _limit_codes(stores: Stores, user_id: int, ip: str) -> None:
+async def limit_codes(stores: Stores, user_id: int, ip: str) -> None:
     settings = stores.settings
     await _limit(stores, "2fa", {"account": f"user:{user_id}", "ip": ip}, settings.rate_limit_2fa,
                  settings.rate_limit_window)
@@ -178,7 +178,7 @@ async def start_totp(stores: Stores, user_id: int) -> dict[str, Any]:
 
 async def confirm_totp(stores: Stores, user_id: int, code: str, ip: str) -> list[str]:
     """Turn two-factor on with a first code from the app; returns the recovery codes (shown once)."""
-    await _limit_codes(stores, user_id, ip)
+    await limit_codes(stores, user_id, ip)
     q = stores.sql.accounts
     async with stores.pg.acquire() as conn:
         totp = await q.totp_of(conn, user_id=user_id)
@@ -208,7 +208,7 @@ async def _enabled_totp(stores: Stores, user_id: int) -> Any:
 async def disable_totp(stores: Stores, passwords: Passwords, user_id: int, password: str, code: str,
                        ip: str) -> None:
     """Turn two-factor off: the password and a code (or a recovery code) are both required."""
-    await _limit_codes(stores, user_id, ip)
+    await limit_codes(stores, user_id, ip)
     totp = await _enabled_totp(stores, user_id)
     await check_current_password(stores, passwords, user_id, password, ip)
     await two_factor.check_code(stores, user_id, totp, code)
@@ -222,7 +222,7 @@ async def disable_totp(stores: Stores, passwords: Passwords, user_id: int, passw
 async def new_recovery_codes(stores: Stores, passwords: Passwords, user_id: int, password: str, code: str,
                              ip: str) -> list[str]:
     """Replace every recovery code (the old ones stop working)."""
-    await _limit_codes(stores, user_id, ip)
+    await limit_codes(stores, user_id, ip)
     totp = await _enabled_totp(stores, user_id)
     await check_current_password(stores, passwords, user_id, password, ip)
     await two_factor.check_code(stores, user_id, totp, code, recovery=False)
@@ -248,12 +248,14 @@ async def finish_login(stores: Stores, mfa_token: str, code: str, client: Client
     if user_id is None:
         raise invalid_mfa_token()
     user_id = int(user_id)
-    await _limit_codes(stores, user_id, client.ip)
+    await limit_codes(stores, user_id, client.ip)
     async with stores.pg.acquire() as conn:
         totp = await stores.sql.accounts.totp_of(conn, user_id=user_id)
         user = await stores.sql.auth.get_account(conn, user_id=user_id)
-    if totp is None or user is None:
+    if user is None:
         raise invalid_mfa_token()
+    if totp is None or not totp["enabled"]:  # passkeys only, or a secret never confirmed: no code counts
+        raise two_factor.invalid_code()
     await two_factor.check_code(stores, user_id, totp, code)
     with sessions_available():
         if not await stores.redis.delete(key):  # finished meanwhile by another request

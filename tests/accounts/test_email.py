@@ -145,13 +145,17 @@ async def test_two_accounts_racing_for_one_address_leave_it_to_the_first_confirm
     assert owners.count("prize@example.test") == 1
 
 
-async def test_signup_succeeds_at_once_while_the_mail_server_hangs_and_the_mail_arrives_once_it_is_back(
-    test_env: dict[str, str], own_database: Settings
+@pytest.mark.parametrize("outage", ["refusing", "hanging"])
+async def test_signup_succeeds_at_once_while_the_mail_server_is_down_and_the_mail_arrives_once_it_is_back(
+    outage: str, test_env: dict[str, str], own_database: Settings
 ) -> None:
-    # The mail server's port takes connections and never answers: a mail sent from the request
-    # would hold signup for the whole SMTP timeout.
-    hung = socket.create_server(("127.0.0.1", 0), backlog=16)
-    catcher = MailCatcher(port=hung.getsockname()[1])
+    # refusing: nothing listens on the mail server's port (each attempt fails at once, and is
+    # retried with backoff). hanging: the port takes connections and never answers, so a mail
+    # sent from the request would hold signup for the whole SMTP timeout.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    catcher = MailCatcher(port=listener.getsockname()[1])
+    if outage == "refusing":
+        listener.close()
     # A database of its own: the module's server would deliver the queue's mails otherwise.
     env = {**test_env, **mail_env(catcher), "NUBO_MAIL_TIMEOUT": "3",
            "NUBO_POSTGRES_DSN": own_database.postgres_dsn, "NUBO_MONGO_DB": own_database.mongo_db}
@@ -163,7 +167,10 @@ async def test_signup_succeeds_at_once_while_the_mail_server_hangs_and_the_mail_
                 await signup(api, "patient")
                 assert time.monotonic() - started < 3.0  # less than one delivery attempt
                 assert await queue.fetchval("SELECT count(*) FROM mail_queue") == 1
-                hung.close()
+                if outage == "refusing":  # tried and refused before the server is back
+                    failed = "SELECT count(*) FROM mail_queue WHERE last_error IS NOT NULL"
+                    assert await eventually(lambda: queue.fetchval(failed), 1) == 1
+                listener.close()
                 catcher.start()  # the mail server is back, on the same port
                 [mail] = await catcher.wait_for("patient@example.test", within=20)
                 assert mail.subject == "Confirm your e-mail address"
@@ -171,6 +178,6 @@ async def test_signup_succeeds_at_once_while_the_mail_server_hangs_and_the_mail_
                 await asyncio.sleep(0.5)
                 assert len(catcher.to("patient@example.test")) == 1  # delivered once
     finally:
-        hung.close()
+        listener.close()
         await queue.close()
         catcher.stop()

@@ -117,7 +117,7 @@ async def test_forgot_password_answers_the_same_status_body_and_time_for_known_a
     await catcher.wait_for("known@example.test", count=2)  # the reset links went out all the same
 
 
-async def test_forgot_password_is_limited_per_email_with_retry_after(
+async def test_mails_asked_are_limited_per_email_and_per_account_with_retry_after(
     test_env: dict[str, str], stores: Stores
 ) -> None:
     with running_server({**test_env, "NUBO_RATE_LIMIT_MAIL": "2"}) as server:
@@ -126,5 +126,21 @@ async def test_forgot_password_is_limited_per_email_with_retry_after(
                 assert (await api.post("/password/forgot", json={"email": "x@example.test"})).status_code == 202
             limited = await api.post("/password/forgot", json={"email": "X@example.test"})
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+            assert limited.json()["code"] == "rate_limited", limited.text
             other = await api.post("/password/forgot", json={"email": "y@example.test"})
             assert other.status_code == 202
+
+            account = await signup(api, "resender")
+            resends = [(await api.post("/email/verification", headers=bearer(account["access_token"])))
+                       for _ in range(3)]
+            assert [r.status_code for r in resends] == [202, 202, 429]
+            assert int(resends[-1].headers["retry-after"]) > 0
+
+
+async def test_forgot_password_is_limited_per_client_address(test_env: dict[str, str], stores: Stores) -> None:
+    # Another address each time: one client cannot sweep a list of addresses either.
+    with running_server({**test_env, "NUBO_RATE_LIMIT_MAIL_IP": "3"}) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+            statuses = [(await api.post("/password/forgot", json={"email": f"sweep{i}@example.test"})).status_code
+                        for i in range(4)]
+            assert statuses == [202, 202, 202, 429]

@@ -114,6 +114,20 @@ def test_replicas_trust_forwarded_addresses_from_the_edge_network_only(stack) ->
         assert environment["NUBO_POSTGRES_DSN"] == "postgresql://nubo:s3cret@postgres:5432/nubo"
 
 
+def test_replicas_mail_through_the_smtp_server_of_env_with_links_to_the_domain(tmp_path, stack) -> None:
+    # The laptop stack's catcher is gone (the service list above), and so is its address.
+    for name in REPLICAS:
+        environment = stack["services"][name]["environment"]
+        assert environment["NUBO_SMTP_URL"] == "" and environment["NUBO_PUBLIC_URL"] == "https://nubo.example.com"
+    chosen = {**PROD_ENV, "NUBO_SMTP_URL": "smtps://u:p@mail.example.com:465", "NUBO_PUBLIC_URL": "https://x.example"}
+    done = compose_config(tmp_path, chosen)
+    assert done.returncode == 0, done.stderr
+    for name in REPLICAS:
+        environment = json.loads(done.stdout)["services"][name]["environment"]
+        assert environment["NUBO_SMTP_URL"] == chosen["NUBO_SMTP_URL"]
+        assert environment["NUBO_PUBLIC_URL"] == "https://x.example"
+
+
 def test_replicas_share_redis_and_drain_before_they_are_killed(stack) -> None:
     api, api2 = (stack["services"][name] for name in REPLICAS)
     assert api["environment"]["NUBO_REDIS_URL"] == api2["environment"]["NUBO_REDIS_URL"] == "redis://redis:6379/0"

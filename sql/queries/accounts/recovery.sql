@@ -41,7 +41,9 @@ UPDATE users SET password_hash = :password_hash, updated_at = now() WHERE id = :
 SELECT secret, enabled_at IS NOT NULL AS enabled, last_step FROM user_totp WHERE user_id = :user_id;
 
 -- name: two_factor_on(user_id)$
-SELECT EXISTS (SELECT 1 FROM user_totp WHERE user_id = :user_id AND enabled_at IS NOT NULL);
+-- A confirmed TOTP secret or a registered passkey: either makes login ask for a second factor.
+SELECT EXISTS (SELECT 1 FROM user_totp WHERE user_id = :user_id AND enabled_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM user_passkeys WHERE user_id = :user_id);
 
 -- name: start_totp(user_id, secret)$
 -- A new secret to scan, replacing one never confirmed; nothing when two-factor is already on.

@@ -30,7 +30,8 @@ SELECT password_hash FROM users WHERE id = :user_id;
 
 -- name: get_account(user_id)^
 SELECT id, username, email, display_name, bio, avatar_url, created_at, email_verified_at, language,
-       EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor
+       (EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM user_passkeys p WHERE p.user_id = users.id)) AS two_factor
 FROM users WHERE id = :user_id;
 
 -- name: update_profile(user_id, set_display_name, display_name, set_bio, bio, set_avatar_url, avatar_url, language)^
@@ -43,7 +44,8 @@ UPDATE users SET
     updated_at   = now()
 WHERE id = :user_id
 RETURNING id, username, email, display_name, bio, avatar_url, created_at, email_verified_at, language,
-          EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor;
+          (EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM user_passkeys p WHERE p.user_id = users.id)) AS two_factor;
 
 -- name: replace_password_hash(user_id, old_hash, new_hash)$
 -- Compare-and-set: a concurrent password change wins over a rehash on login.
