@@ -146,9 +146,15 @@ UPDATE posts SET like_count = like_count - 1
 FROM del WHERE posts.id = del.post_id
 RETURNING posts.id;
 
--- name: liked_post_ids(user_id, ids)
--- The viewer's part of a page: which of these posts they liked.
-SELECT post_id FROM post_likes WHERE user_id = :user_id AND post_id = ANY(:ids);
+-- name: viewer_post_states(user_id, ids)
+-- The viewer's part of a page when Redis is away: which of these posts they liked, reposted,
+-- bookmarked (three index probes per post, from the viewer: post_likes_user_idx,
+-- reposts_pair_key, post_bookmarks_pair_key).
+SELECT i.post_id,
+       EXISTS (SELECT 1 FROM post_likes l WHERE l.user_id = :user_id AND l.post_id = i.post_id) AS liked,
+       EXISTS (SELECT 1 FROM reposts r WHERE r.post_id = i.post_id AND r.user_id = :user_id) AS reposted,
+       EXISTS (SELECT 1 FROM post_bookmarks b WHERE b.user_id = :user_id AND b.post_id = i.post_id) AS bookmarked
+FROM unnest(CAST(:ids AS bigint[])) AS i (post_id);
 
 -- name: all_liked_post_ids(user_id)
 -- Fills the viewer's cached set of liked posts (index-only scan of post_likes_user_idx).
