@@ -47,15 +47,10 @@ WITH a AS MATERIALIZED (
     SELECT GREATEST(CAST(:before AS bigint),
                     (SELECT max(r.id) FROM reposts r JOIN a ON a.author_id = r.user_id
                      WHERE r.post_id = :before)) AS rank
-), entries AS (
-    SELECT p.id AS post_id, p.id AS rank
-    FROM a CROSS JOIN LATERAL (
-        SELECT id FROM posts
-        WHERE posts.author_id = a.author_id AND posts.id < (SELECT rank FROM bound)
-        ORDER BY id DESC LIMIT :lim
-    ) AS p
-    UNION ALL
-    SELECT r.post_id, r.id
+), reposted AS MATERIALIZED (
+    -- Each reposted post once, at its newest repost's rank. Only the reposts are grouped (a
+    -- few hundred rows): grouping every candidate, posts included, cost more than both scans.
+    SELECT r.post_id, max(r.id) AS rank
     FROM a CROSS JOIN LATERAL (
         SELECT id, post_id FROM reposts
         WHERE reposts.user_id = a.author_id AND reposts.id < (SELECT rank FROM bound)
@@ -65,13 +60,24 @@ WITH a AS MATERIALIZED (
                               WHERE p2.id = reposts.post_id AND m.muter_id = :user_id))
         ORDER BY id DESC LIMIT :lim
     ) AS r
+    GROUP BY r.post_id
+), entries AS (
+    -- A post that was also reposted ranks by its repost (a repost's id is always the larger):
+    -- its own entry is dropped (one hashed lookup), so every post is here once.
+    SELECT p.id AS post_id, p.id AS rank
+    FROM a CROSS JOIN LATERAL (
+        SELECT id FROM posts
+        WHERE posts.author_id = a.author_id AND posts.id < (SELECT rank FROM bound)
+        ORDER BY id DESC LIMIT :lim
+    ) AS p
+    WHERE p.id NOT IN (SELECT post_id FROM reposted)
+    UNION ALL
+    SELECT post_id, rank FROM reposted
 )
 SELECT c.post_id AS id
 FROM (
-    SELECT e.post_id, max(e.rank) AS rank
-    FROM entries e
-    GROUP BY e.post_id
-    ORDER BY rank DESC
+    SELECT e.post_id, e.rank FROM entries e
+    ORDER BY e.rank DESC
     -- OFFSET 0 keeps the check below out of this subquery: it runs on candidates in rank
     -- order until the page is full, not on every candidate.
     OFFSET 0
