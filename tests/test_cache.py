@@ -96,15 +96,15 @@ async def test_view_reads_list_entries_and_membership_in_one_go(stores: Stores):
     await stores.redis.set(prefix + "30", b'{"id":30}')
     await stores.redis.set(prefix + "10", b'{"id":10}')
 
-    view = await read_view(stores, prefix, list_key=list_key, take=3, read=2, set_key=set_key)
-    assert (view.ids, view.entries, view.members) == ([30, 20, 10], [b'{"id":30}', None], None)
+    view = await read_view(stores, prefix, list_key=list_key, take=3, read=2, set_keys=[set_key])
+    assert (view.ids, view.entries, view.members) == ([30, 20, 10], [b'{"id":30}', None], [None])
 
     async def load():
         return [20, 99]
 
     assert await load_members(stores, set_key, load) == {"20", "99"}
-    view = await read_view(stores, prefix, ids=[10, 20], set_key=set_key)
-    assert (view.ids, view.members) == ([10, 20], [False, True])
+    view = await read_view(stores, prefix, ids=[10, 20], set_keys=[set_key])
+    assert (view.ids, view.members) == ([10, 20], [[False, True]])
     missing = await read_view(stores, prefix, list_key=stores.keys("test", "nolist"), take=3, read=3)
     assert missing.ids is None
 
@@ -116,7 +116,9 @@ async def test_fully_cached_view_comes_back_joined_with_each_entry_closed_by_its
     await stores.redis.set(prefix + "30", b'{"id":30}')
 
     def view(read: int, set_key: str | None = set_key):
-        return read_view(stores, prefix, list_key=list_key, take=3, read=read, set_key=set_key, closings=closings)
+        sets = [set_key] if set_key else []
+        return read_view(stores, prefix, list_key=list_key, take=3, read=read, set_keys=sets,
+                         closings=closings if set_key else closings[1:])
 
     partly = await view(2)  # entry 20 is missing: the caller must load it
     assert (partly.joined, partly.ids, partly.entries) == (None, [30, 20, 10], [b'{"id":30}', None])
@@ -136,6 +138,33 @@ async def test_fully_cached_view_comes_back_joined_with_each_entry_closed_by_its
     assert (await view(2)).joined == b"[]"
 
 
+async def test_view_closes_each_entry_by_its_membership_of_several_sets(stores: Stores):
+    prefix, list_key = stores.keys("test", "m", ""), stores.keys("test", "mlist")
+    first, second = stores.keys("test", "mfirst"), stores.keys("test", "msecond")
+    # Closing i is for an entry absent from the sets whose bits are set in i.
+    closings = (b',"a":1,"b":1}', b',"a":0,"b":1}', b',"a":1,"b":0}', b',"a":0,"b":0}')
+    await stores.redis.set(list_key, dumps([40, 30, 20, 10]))
+    for n in (40, 30, 20, 10):
+        await stores.redis.set(prefix + str(n), b'{"id":%d}' % n)
+
+    def view():
+        return read_view(stores, prefix, list_key=list_key, take=4, read=4, set_keys=[first, second],
+                         closings=closings)
+
+    async def in_first():
+        return [40, 30]
+
+    async def in_second():
+        return [40, 20]
+
+    await load_members(stores, first, in_first)
+    unjoined = await view()  # the second set is not cached: flags per set, the caller loads it
+    assert (unjoined.joined, unjoined.members) == (None, [[True, True, False, False], None])
+    await load_members(stores, second, in_second)
+    assert loads((await view()).joined) == [
+        {"id": 40, "a": 1, "b": 1}, {"id": 30, "a": 1, "b": 0}, {"id": 20, "a": 0, "b": 1}, {"id": 10, "a": 0, "b": 0}]
+
+
 async def test_view_brings_a_whole_set_along_and_joins_only_when_it_is_cached_and_empty(stores: Stores):
     prefix, list_key = stores.keys("test", "w", ""), stores.keys("test", "wlist")
     set_key, whole_key = stores.keys("test", "wliked"), stores.keys("test", "whidden")
@@ -149,7 +178,7 @@ async def test_view_brings_a_whole_set_along_and_joins_only_when_it_is_cached_an
     await load_members(stores, set_key, liked)
 
     def view():
-        return read_view(stores, prefix, list_key=list_key, take=1, read=1, set_key=set_key,
+        return read_view(stores, prefix, list_key=list_key, take=1, read=1, set_keys=[set_key],
                          whole_set_key=whole_key, closings=closings)
 
     uncached = await view()  # the whole set is not cached: the caller loads it, and rules out

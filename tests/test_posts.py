@@ -26,7 +26,8 @@ async def test_created_post_has_author_counts_and_viewer_state(api: httpx.AsyncC
     assert (post["like_count"], post["comment_count"], post["liked_by_me"]) == (0, 0, False)
     assert post["created_at"].endswith("Z") and post["edited_at"] is None
 
-    got = await api.get(f"/posts/{post['id']}")
+    assert (post["reposted_by_me"], post["bookmarked_by_me"]) == (False, False)
+    got = await api.get(f"/posts/{post['id']}", headers=alice.headers)
     assert got.status_code == 200
     assert got.json() == post
 

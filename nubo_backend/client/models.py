@@ -110,8 +110,8 @@ class Post:
     quote_of: int | None = None
     quote: dict[str, Any] | None = None  # the quoted post's summary, or a tombstone (`deleted`)
     preview: dict[str, Any] | None = None  # the first link's card: url, title, description, image
-    reposted_by_me: bool | None = None  # single-post replies only
-    bookmarked_by_me: bool | None = None  # single-post replies only
+    reposted_by_me: bool | None = None  # signed in only
+    bookmarked_by_me: bool | None = None  # signed in only
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

@@ -10,25 +10,28 @@ from orjson import Fragment
 
 from nubo_backend.edge.errors import not_found
 from nubo_backend.edge.pagination import MAX_ROW_ID, page
-from nubo_backend.posts.reposts import post_with_viewer_state
-from nubo_backend.posts.service import hydrate, visible_author
+from nubo_backend.posts.service import bookmarked_key, get_post, hydrate, visible_author
 from nubo_backend.stores import Stores
+from nubo_backend.stores.cache import invalidate
 
 
 async def bookmark(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent. A post a block hides cannot be bookmarked (404)."""
     await visible_author(stores, post_id, user_id)
     try:
-        await stores.sql.posts.bookmark_post(stores.pg, user_id=user_id, post_id=post_id)
+        added = await stores.sql.posts.bookmark_post(stores.pg, user_id=user_id, post_id=post_id)
     except asyncpg.ForeignKeyViolationError:  # deleted meanwhile
         raise not_found("Post not found", "post_not_found") from None
-    return await post_with_viewer_state(stores, post_id, user_id)
+    if added is not None:  # the set is dropped, not edited (as likes: racing edits could cross)
+        await invalidate(stores, bookmarked_key(stores, user_id))
+    return await get_post(stores, post_id, user_id)
 
 
 async def unbookmark(stores: Stores, post_id: int, user_id: int) -> Fragment:
     """Idempotent: removing a bookmark that is not there changes nothing."""
-    await stores.sql.posts.unbookmark_post(stores.pg, user_id=user_id, post_id=post_id)
-    return await post_with_viewer_state(stores, post_id, user_id)
+    if await stores.sql.posts.unbookmark_post(stores.pg, user_id=user_id, post_id=post_id) is not None:
+        await invalidate(stores, bookmarked_key(stores, user_id))
+    return await get_post(stores, post_id, user_id)
 
 
 async def bookmarks(stores: Stores, user_id: int, limit: int, before: int | None) -> dict[str, Any]:

@@ -18,23 +18,16 @@ from orjson import Fragment
 from nubo_backend.blocks.visibility import heard, hidden_from
 from nubo_backend.edge.errors import not_found
 from nubo_backend.edge.pagination import MAX_ROW_ID, page
-from nubo_backend.jsonutil import dumps
 from nubo_backend.outbox import AudienceEvent, announce, notification
-from nubo_backend.posts.service import feed_key, get_post, post_changed, public_user, visible_author
+from nubo_backend.posts.service import (
+    feed_key,
+    get_post,
+    post_changed,
+    public_user,
+    reposted_key,
+    visible_author,
+)
 from nubo_backend.stores import Stores
-
-_FLAGS = (b"false", b"true")
-
-
-async def post_with_viewer_state(stores: Stores, post_id: int, viewer_id: int | None) -> Fragment:
-    """One post with the viewer's flags that pages leave out: `reposted_by_me` and
-    `bookmarked_by_me` (one indexed query more than `get_post`, signed in only)."""
-    post = await get_post(stores, post_id, viewer_id)
-    if viewer_id is None:
-        return post
-    state = await stores.sql.posts.viewer_post_state(stores.pg, user_id=viewer_id, post_id=post_id)
-    return Fragment(dumps(post)[:-1] + b',"reposted_by_me":' + _FLAGS[state["reposted"]]
-                    + b',"bookmarked_by_me":' + _FLAGS[state["bookmarked"]] + b"}")
 
 
 def _to_followers(user_id: int, event_type: str, post_id: int) -> AudienceEvent:
@@ -54,8 +47,8 @@ async def repost(stores: Stores, post_id: int, user_id: int) -> Fragment:
     except asyncpg.ForeignKeyViolationError:
         raise not_found("Post not found", "post_not_found") from None
     if author_id is not None:
-        await post_changed(stores, post_id, feed_key(stores, user_id))
-    return await post_with_viewer_state(stores, post_id, user_id)
+        await post_changed(stores, post_id, feed_key(stores, user_id), reposted_key(stores, user_id))
+    return await get_post(stores, post_id, user_id)
 
 
 async def unrepost(stores: Stores, post_id: int, user_id: int) -> Fragment:
@@ -65,8 +58,8 @@ async def unrepost(stores: Stores, post_id: int, user_id: int) -> Fragment:
         if undone:
             await announce(conn, stores, _to_followers(user_id, "post.unreposted", post_id))
     if undone:
-        await post_changed(stores, post_id, feed_key(stores, user_id))
-    return await post_with_viewer_state(stores, post_id, user_id)
+        await post_changed(stores, post_id, feed_key(stores, user_id), reposted_key(stores, user_id))
+    return await get_post(stores, post_id, user_id)
 
 
 async def reposters(

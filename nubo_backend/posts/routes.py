@@ -76,7 +76,7 @@ async def list_posts(request: Request) -> HTTPResponse:
 @optional_auth
 async def get_post(request: Request, post_id: int) -> HTTPResponse:
     """One post (readable without auth); a signed-in viewer also gets `reposted_by_me` and `bookmarked_by_me`."""
-    post = await reposts.post_with_viewer_state(request.app.ctx.stores, post_id, viewer_id(request))
+    post = await service.get_post(request.app.ctx.stores, post_id, viewer_id(request))
     return json_response(post)
 
 

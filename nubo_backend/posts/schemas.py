@@ -103,7 +103,7 @@ class PostOut(Reply):
     quote: QuotedPost | None
     preview: LinkCard | None
     liked_by_me: bool  # false for an anonymous viewer
-    # Sent on single-post replies to a signed-in viewer (GET /posts/{id}, repost, bookmark), not in pages.
+    # Sent to a signed-in viewer, on single posts and in every page of posts; absent signed out.
     reposted_by_me: bool | None = None
     bookmarked_by_me: bool | None = None
 

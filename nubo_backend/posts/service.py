@@ -3,9 +3,10 @@
 What is cached is what every viewer shares: one entry per post (`post:<id>`), and the id
 lists of the first pages (`posts:recent`, `feed:<user id>`). Pages are id lists hydrated
 from the post entries, so a like or an edit touches one key, never every page showing the
-post. The viewer's own state (`liked_by_me`) comes from a cached set of the post ids they
-liked (`liked:<user id>`, dropped on their like/unlike). A cached page is one Redis round
-trip (`read_view`) and is sent on without decoding. The signed-out front page (`GET /posts`)
+post. The viewer's own state (`liked_by_me`, `reposted_by_me`, `bookmarked_by_me`) comes
+from three cached sets of post ids (`liked:`, `reposted:`, `bookmarked:<user id>`, each
+dropped on the change it follows). A cached page is one Redis round trip (`read_view`: the
+ids, the entries and the three sets) and is sent on without decoding. The signed-out front page (`GET /posts`)
 is also kept whole (`posts:recent:public`), dropped on any post change.
 
 A new post costs its author's request O(1), whatever the audience: one live-only
@@ -18,7 +19,7 @@ entries, and a post whose entry is gone is left out of every page at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -74,6 +75,16 @@ def profile_key(stores: Stores, user_id: int) -> str:
 def liked_key(stores: Stores, user_id: int) -> str:
     """The set of post ids a user liked (the viewer part of every post they read)."""
     return stores.keys("liked", user_id)
+
+
+def reposted_key(stores: Stores, user_id: int) -> str:
+    """The set of post ids a user reposted."""
+    return stores.keys("reposted", user_id)
+
+
+def bookmarked_key(stores: Stores, user_id: int) -> str:
+    """The set of post ids a user bookmarked."""
+    return stores.keys("bookmarked", user_id)
 
 
 async def quote_keys(stores: Stores, post_id: int) -> list[str]:
@@ -148,37 +159,65 @@ async def _load_posts(stores: Stores, ids: list[int]) -> dict[int, dict[str, Any
     return posts
 
 
-# How a cached post (JSON ending in `}`) is closed with the viewer's flag: liked, not liked.
-LIKED_CLOSINGS = (b',"liked_by_me":true}', b',"liked_by_me":false}')
+# The viewer's flags, each with its cached set of post ids and the query that fills it (in
+# the order `read_view` is given the sets).
+VIEWER_FLAGS = ("liked_by_me", "reposted_by_me", "bookmarked_by_me")
+_VIEWER_SETS = (
+    (liked_key, "all_liked_post_ids"),
+    (reposted_key, "all_reposted_post_ids"),
+    (bookmarked_key, "all_bookmarked_post_ids"),
+)
 
 
-def _viewed(raw: bytes, liked: bool) -> Fragment:
-    """A cached post with the viewer's flag spliced in, undecoded."""
-    return Fragment(raw[:-1] + LIKED_CLOSINGS[0 if liked else 1])
+def _closing(absent: int) -> bytes:
+    """How a cached post (JSON ending in `}`) is closed with the viewer's flags: flag j is
+    false when bit j of `absent` is set (`read_view`'s numbering of closings)."""
+    return b"".join(b',"%s":%s' % (name.encode(), b"false" if absent >> j & 1 else b"true")
+                    for j, name in enumerate(VIEWER_FLAGS)) + b"}"
 
 
-async def _liked(stores: Stores, viewer_id: int, ids: list[int], view: View | None) -> list[bool]:
-    """Which of ids the viewer liked: from the view's set flags, else by loading the set."""
-    if view is not None and view.members is not None:
-        return view.members
+VIEWER_CLOSINGS = tuple(_closing(absent) for absent in range(2 ** len(VIEWER_FLAGS)))
+# A signed-out reader has liked nothing; the other flags are for signed-in viewers only.
+ANONYMOUS_CLOSINGS = (b',"liked_by_me":false}',)
+
+
+def _viewed(raw: bytes, closing: bytes) -> Fragment:
+    """A cached post with the viewer's flags spliced in, undecoded."""
+    return Fragment(raw[:-1] + closing)
+
+
+async def _viewer_closings(stores: Stores, viewer_id: int, ids: list[int], view: View | None) -> list[bytes]:
+    """The closing of each of ids for the viewer: from the view's set flags, loading (and
+    caching) a set that was not cached; one query per set, never per post."""
     if view is None:  # Redis unreachable: ask PostgreSQL about these ids only
-        rows = stores.sql.posts.liked_post_ids(stores.pg, user_id=viewer_id, ids=ids)
-        liked_ids = {r["post_id"] async for r in rows}
-        return [i in liked_ids for i in ids]
+        rows = stores.sql.posts.viewer_post_states(stores.pg, user_id=viewer_id, ids=ids)
+        states = {r["post_id"]: (r["liked"], r["reposted"], r["bookmarked"]) async for r in rows}
+        flags = [[states.get(i, (False,) * len(VIEWER_FLAGS))[j] for i in ids] for j in range(len(VIEWER_FLAGS))]
+    else:
+        flags = []
+        for (key, query), cached in zip(_VIEWER_SETS, view.members, strict=True):
+            if cached is None:
+                members = await load_members(stores, key(stores, viewer_id), _set_loader(stores, query, viewer_id))
+                cached = [str(i) in members for i in ids]
+            flags.append(cached)
+    return [VIEWER_CLOSINGS[sum((not f[n]) << j for j, f in enumerate(flags))] for n in range(len(ids))]
 
+
+def _set_loader(stores: Stores, query: str, viewer_id: int) -> Callable[[], Awaitable[list[int]]]:
     async def load() -> list[int]:
-        return [r["post_id"] async for r in stores.sql.posts.all_liked_post_ids(stores.pg, user_id=viewer_id)]
+        return [r["post_id"] async for r in getattr(stores.sql.posts, query)(stores.pg, user_id=viewer_id)]
 
-    members = await load_members(stores, liked_key(stores, viewer_id), load)
-    return [str(i) in members for i in ids]
+    return load
 
 
-def _viewer_sets(stores: Stores, viewer_id: int | None) -> dict[str, str | None]:
-    """What `read_view` reads beside the posts for a viewer: the posts they liked (`set_key`)
-    and the users a block hides from them (`whole_set_key`)."""
+def _viewer_sets(stores: Stores, viewer_id: int | None) -> dict[str, Any]:
+    """What `read_view` reads beside the posts for a viewer: the sets of posts they liked,
+    reposted and bookmarked (`set_keys`), the users a block hides from them (`whole_set_key`),
+    and how a post is closed for each combination of the sets (`closings`)."""
     if viewer_id is None:
-        return {"set_key": None, "whole_set_key": None}
-    return {"set_key": liked_key(stores, viewer_id), "whole_set_key": hidden_key(stores, viewer_id)}
+        return {"set_keys": (), "whole_set_key": None, "closings": ANONYMOUS_CLOSINGS}
+    return {"set_keys": [key(stores, viewer_id) for key, _ in _VIEWER_SETS],
+            "whole_set_key": hidden_key(stores, viewer_id), "closings": VIEWER_CLOSINGS}
 
 
 def _hidden_by(raw: bytes, hidden: frozenset[int]) -> bool:
@@ -196,19 +235,22 @@ async def hydrate(
     and so are posts by anyone a block stands between the viewer and (`hidden`, read here
     unless given).
 
-    One round trip when everything is cached (`view`, or read here): entries, likes and
-    the viewer's hidden users."""
+    One round trip when everything is cached (`view`, or read here): entries, the viewer's
+    flags and hidden users."""
     if not ids:
         return []
     if view is None:
-        view = await read_view(stores, post_key(stores, ""), ids=ids, **_viewer_sets(stores, viewer_id))
+        sets = _viewer_sets(stores, viewer_id)
+        sets["closings"] = None  # entries come back one by one, to leave out what is hidden
+        view = await read_view(stores, post_key(stores, ""), ids=ids, **sets)
     if hidden is None:
         hidden = await hidden_from(stores, viewer_id, view.whole_set if view is not None else None)
     entries = await get_many_or_load(stores, ids, lambda i: post_key(stores, i),
                                      lambda missing: _load_posts(stores, missing),
                                      cached=view.entries if view is not None else None)
-    liked = await _liked(stores, viewer_id, ids, view) if viewer_id is not None else [False] * len(ids)
-    return [_viewed(raw, flag) for raw, flag in zip(entries, liked, strict=True)
+    closings = (await _viewer_closings(stores, viewer_id, ids, view) if viewer_id is not None
+                else ANONYMOUS_CLOSINGS * len(ids))
+    return [_viewed(raw, closing) for raw, closing in zip(entries, closings, strict=True)
             if raw is not None and not (hidden and _hidden_by(raw, hidden))]
 
 
@@ -218,7 +260,7 @@ async def get_post(stores: Stores, post_id: int, viewer_id: int | None) -> Fragm
             return (await _load_posts(stores, [post_id])).get(post_id)
 
         raw = await get_or_load(stores, post_key(stores, post_id), load)
-        found = [_viewed(raw, False)] if raw is not None else []
+        found = [_viewed(raw, ANONYMOUS_CLOSINGS[0])] if raw is not None else []
     else:
         found = await hydrate(stores, [post_id], viewer_id)
     if not found:
@@ -252,12 +294,12 @@ async def _id_page(
         # The viewer's hidden users come in the same round trip; a viewer whom a block hides
         # anyone from gets the entries back unjoined, to leave out what is hidden.
         sets = _viewer_sets(stores, viewer_id)
-        closings = LIKED_CLOSINGS
         if hidden is not None:  # known already
             sets["whole_set_key"] = None
-            closings = None if hidden else LIKED_CLOSINGS
+            if hidden:
+                sets["closings"] = None
         view = await read_view(stores, post_key(stores, ""), list_key=first_page_key,
-                               take=limit + 1, read=limit, closings=closings, **sets)
+                               take=limit + 1, read=limit, **sets)
         if view is not None and view.joined is not None:
             more = view.taken > limit
             cursor = dumps(encode_cursor([view.last_id]) if more else None)
@@ -347,7 +389,7 @@ async def create_post(
         await announce(conn, stores, AudienceEvent(author_id, "post.created", {"post": post}),
                        *await heard(conn, stores, author_id, *mentions))
     await _invalidate_timelines(stores, author_id)
-    post["liked_by_me"] = False
+    post.update(dict.fromkeys(VIEWER_FLAGS, False))
     return post
 
 

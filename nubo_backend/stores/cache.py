@@ -100,18 +100,21 @@ end
 return 0
 """
 
-# One round trip for a page. KEYS: the id list's key ('' when ids are given), the viewer's
-# set key ('' for none), a set of the viewer's whose members come back whole ('' for none:
-# the users they must not see). ARGV: entry key prefix, how many ids to take, how many to
-# read, the two closings (for a member of the set, for a non-member; '' for none), then the
-# ids when no list key is given. Entry keys are built here from the ids (fine on one Redis;
-# not Redis Cluster). With closings, when every entry and both sets are cached and the third
-# set holds nothing but its sentinel, returns {'joined', the entries as one JSON array, each
-# with its last byte (`}`) replaced by its closing, the number of ids taken, the last id
-# read}; otherwise {list JSON or nil, entries, membership, the third set's members}.
+# One round trip for a page. KEYS: the id list's key ('' when ids are given), a set of the
+# viewer's whose members come back whole ('' for none: the users they must not see), then the
+# viewer's sets asked about each id (none or more: liked, reposted...). ARGV: entry key
+# prefix, how many ids to take, how many to read, the number of closings (0 for none, else
+# 2^sets), the closings, then the ids when no list key is given. Closing number i (from 0)
+# is for an entry absent from the sets whose bits are set in i (bit 0: the first set).
+# Entry keys are built here from the ids (fine on one Redis; not Redis Cluster). With
+# closings, when every entry and every set is cached and the whole set holds nothing but its
+# sentinel, returns {'joined', the entries as one JSON array, each with its last byte (`}`)
+# replaced by its closing, the number of ids taken, the last id read}; otherwise {list JSON
+# or nil, entries, each set's membership (its sentinel's flag first), the whole set's members}.
 _VIEW = """
 local whole = false
-if KEYS[3] ~= '' then whole = redis.call('SMEMBERS', KEYS[3]) end
+if KEYS[2] ~= '' then whole = redis.call('SMEMBERS', KEYS[2]) end
+local closings = tonumber(ARGV[4])
 local ids, raw = {}, false
 if KEYS[1] ~= '' then
   raw = redis.call('GET', KEYS[1])
@@ -122,27 +125,33 @@ if KEYS[1] ~= '' then
     ids[#ids + 1] = id
   end
 else
-  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 5 + closings, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
 local read = math.min(#ids, tonumber(ARGV[3]))
-local entries, member = {}, {}
+local entries, member, sets_cached = {}, {}, true
 if read > 0 then
   local keys = {}
   for i = 1, read do keys[i] = ARGV[1] .. ids[i] end
   entries = redis.call('MGET', unpack(keys))
-  if KEYS[2] ~= '' then
-    member = redis.call('SMISMEMBER', KEYS[2], '""" + SET_SENTINEL + """', unpack(ids, 1, read))
+  for s = 3, #KEYS do
+    member[s - 2] = redis.call('SMISMEMBER', KEYS[s], '""" + SET_SENTINEL + """', unpack(ids, 1, read))
+    sets_cached = sets_cached and member[s - 2][1] == 1
   end
 end
 local hides_none = not whole or (#whole == 1 and whole[1] == '""" + SET_SENTINEL + """')
-if ARGV[4] ~= '' and hides_none and (KEYS[2] == '' or read == 0 or member[1] == 1) then
+if closings > 0 and hides_none and sets_cached then
   -- One table.concat of every piece: a concatenation per entry would copy each entry once more.
   local parts, n = {'['}, 1
   for i = 1, read do
     local entry = entries[i]
     if not entry then parts = nil break end
+    local closing, bit = 5, 1
+    for s = 1, #member do
+      if member[s][i + 1] ~= 1 then closing = closing + bit end
+      bit = bit * 2
+    end
     parts[n + 1] = string.sub(entry, 1, -2)
-    parts[n + 2] = member[i + 1] == 1 and ARGV[4] or ARGV[5]
+    parts[n + 2] = ARGV[closing]
     parts[n + 3] = ','
     n = n + 3
   end
@@ -266,7 +275,9 @@ class View:
 
     ids: list[int] | None
     entries: list[bytes | None]
-    members: list[bool] | None  # None: the set is not cached (or none was asked for)
+    # One per set asked about (`set_keys`, in order): whether each entry read is in it; None
+    # where that set is not cached (or nothing was read).
+    members: list[list[bool] | None]
     joined: bytes | None = None  # the entries as one JSON array, each with its closing
     taken: int = 0  # with `joined`: how many ids the list gave (up to `take`)
     last_id: int = 0  # with `joined`: the id of the last entry in it
@@ -283,39 +294,44 @@ async def read_view(
     ids: Sequence[int] = (),
     take: int = 0,
     read: int = 0,
-    set_key: str | None = None,
+    set_keys: Sequence[str] = (),
     whole_set_key: str | None = None,
-    closings: tuple[bytes, bytes] | None = None,
+    closings: Sequence[bytes] | None = None,
 ) -> View | None:
     """In one round trip: the first `take` ids of a cached id list (or the given ids), the
-    entries `<entry_prefix><id>` of the first `read` of them, whether each is in a set, and
-    every member of another set (`whole_set_key`: what may rule entries out, read with them
-    so that it costs no round trip of its own).
+    entries `<entry_prefix><id>` of the first `read` of them, whether each is in each of
+    some sets (`set_keys`), and every member of another set (`whole_set_key`: what may rule
+    entries out, read with them so that it costs no round trip of its own).
 
-    With `closings` (member, non-member), a fully cached view comes back already joined:
-    each entry (a JSON object) closed by the closing of its membership, so a page can be
-    sent without a single entry decoded or copied in Python. Only when the whole set is
-    cached and empty: otherwise the caller has entries to rule out. None when Redis is
-    unreachable."""
+    With `closings` (2 ** len(set_keys) of them: number i for an entry absent from the sets
+    whose bits are set in i, so (member, non-member) for one set), a fully cached view comes
+    back already joined: each entry (a JSON object) closed by the closing of its memberships,
+    so a page can be sent without a single entry decoded or copied in Python. Only when the
+    whole set is cached and empty: otherwise the caller has entries to rule out. None when
+    Redis is unreachable."""
     if list_key is None:
         take = read = len(ids)
-    member_closing, other_closing = closings or (b"", b"")
+    closings = closings or ()
+    if closings and len(closings) != 2 ** len(set_keys):
+        raise ValueError("read_view needs one closing per combination of the sets")
     try:
-        raw, *rest = await _script(stores, _VIEW, 3, list_key or "", set_key or "", whole_set_key or "",
-                                   entry_prefix, take, read, member_closing, other_closing, *ids)
+        raw, *rest = await _script(stores, _VIEW, 2 + len(set_keys), list_key or "", whole_set_key or "",
+                                   *set_keys, entry_prefix, take, read, len(closings), *closings, *ids)
     except REDIS_DOWN as exc:
         _down(exc)
         return None
+    not_read: list[list[bool] | None] = [None] * len(set_keys)
     if raw == b"joined":
         joined, taken, last_id = rest
-        return View(None, [], None, joined, taken, int(last_id),
+        return View(None, [], not_read, joined, taken, int(last_id),
                     [SET_SENTINEL.encode()] if whole_set_key is not None else None)
     entries, flags, whole = rest
     whole_set = list(whole) if whole_set_key is not None else None
     found = loads(raw)[:take] if raw is not None else None
     if found is None and list_key is not None:
-        return View(None, [], None, whole_set=whole_set)
-    members = [bool(f) for f in flags[1:]] if flags and flags[0] else None
+        return View(None, [], not_read, whole_set=whole_set)
+    members = [[bool(f) for f in set_flags[1:]] if set_flags and set_flags[0] else None for set_flags in flags]
+    members += not_read[len(members):]
     return View(found if list_key is not None else list(ids), list(entries), members, whole_set=whole_set)
 
 

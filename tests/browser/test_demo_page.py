@@ -1,7 +1,8 @@
 """The demo page (GET /demo) in headless chromium, against two real instances: two users in
 two browser contexts, broadcast lines, a direct message with its ack, typing, presence, an
 instance killed under one page that then catches up with nothing missing or twice, and an
-access token refreshed on the open socket."""
+access token refreshed on the open socket; a post's link card, a repost and a reaction clicked
+for real."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import TIMEOUT_MS
 from tests.polling import eventually
+from tests.preview_pages import PreviewPages
 from tests.support import ServerProcess
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -158,3 +160,39 @@ async def test_a_reaction_clicked_on_one_page_shows_on_the_others(stores, server
     await expect(alice.locator("#messages li .reaction")).to_have_attribute("aria-label", "👍 1")
     await expect(bob.locator("#messages li .reaction.mine")).to_have_attribute("aria-label", "👍 1")
     await expect(alice.locator("#messages li")).to_have_text([re.compile("^alice: Salut Bob")])
+
+
+async def test_a_post_with_a_link_shows_its_card_and_a_follower_reposts_it(stores, start_server, browser) -> None:
+    server = start_server({"NUBO_LINK_PREVIEW_ALLOW_PRIVATE": "true"})  # the card's page is on 127.0.0.1
+    async with PreviewPages().running() as pages:
+        alice, bob = await open_demo(browser, server), await open_demo(browser, server)
+        await sign_up(alice, "alice")
+        await sign_up(bob, "bob")
+        await bob.fill("#follow-username", "alice")
+        await bob.press("#follow-username", "Enter")
+        await expect(bob.locator("#follow-username")).to_have_value("")
+
+        await alice.fill("#post-input", f"look {pages.url('/og')}")
+        await alice.press("#post-input", "Enter")
+        # The card is fetched after the post is written and arrives with `post.updated`.
+        card = alice.locator("#feed li.post .preview")
+        await expect(card.locator(".preview-title")).to_have_text("OG title")
+        await expect(card.locator(".preview-description")).to_have_text("OG description")
+        await expect(card).to_have_attribute("href", pages.url("/og"))
+        image = card.locator("img")
+        await expect(image).to_have_attribute("src", re.compile(r"^/previews/\d+/image$"))  # ours, not hot-linked
+        await wait_until(alice, "document.querySelector('#feed .preview img').naturalWidth > 0")
+
+        # Bob's feed got the post live (post.created); his repost button flips it and counts.
+        repost = bob.locator("#feed li.post .repost")
+        await expect(repost).to_have_text("⟲ 0")
+        await repost.click()
+        await expect(repost).to_have_attribute("aria-pressed", "true")
+        await expect(repost).to_have_text("⟲ 1")
+        await expect(bob.locator("#feed li.post .preview-title")).to_have_text("OG title")
+        await bob.reload()  # the flag is the server's, not the page's memory
+        await log_in(bob, "bob")
+        await expect(bob.locator("#feed li.post .repost")).to_have_attribute("aria-pressed", "true")
+        await bob.locator("#feed li.post .repost").click()
+        await expect(bob.locator("#feed li.post .repost")).to_have_text("⟲ 0")
+        await expect(bob.locator("#feed li.post .repost")).to_have_attribute("aria-pressed", "false")

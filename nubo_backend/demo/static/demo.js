@@ -11,7 +11,7 @@ const state = {
   lastEventId: null, duplicatesDropped: 0, connections: 0, refreshes: 0, attempt: 0,
   loggedOut: true, caughtUpTo: null, missed: 0,
   conversations: new Map(), current: null, messages: new Map(), pending: new Map(), acked: new Set(),
-  users: new Map(), presence: new Map(), typingTimer: null, lastTypingSent: 0,
+  users: new Map(), presence: new Map(), typingTimer: null, lastTypingSent: 0, feed: [],
 };
 window.nuboDemo = state; // for the browser tests (tests/browser/) and the curious
 
@@ -180,6 +180,9 @@ function onEvent(event) {
     case "conversation.members_added": case "conversation.member_removed":
       loadConversations();
       break;
+    case "post.updated": // an edit, or the link card fetched after the post was written
+      loadFeed();
+      break;
     default:
       if (data.notification_id) addNotification({ id: data.notification_id, type: event.type, data, read: false }, true);
   }
@@ -191,7 +194,9 @@ function onEvent(event) {
 
 function onTransient(event) {
   const data = event.data || {};
-  if (event.type === "presence") {
+  if (event.type === "post.created" || event.type === "post.reposted" || event.type === "post.unreposted") {
+    loadFeed();
+  } else if (event.type === "presence") {
     state.presence.set(data.user_id, data.status);
     renderPresence();
   } else if (event.type === "typing" && data.conversation_id === state.current && data.user_id !== state.user.id) {
@@ -386,6 +391,75 @@ function sendMessage(body) {
   renderMessages();
 }
 
+// --- the feed: posts, reposts, link cards -----------------------------------------------
+
+async function loadFeed() {
+  const page = await api("GET", "/feed?limit=20");
+  state.feed = page.items;
+  renderFeed();
+}
+
+function renderFeed() {
+  const list = $("feed");
+  list.replaceChildren();
+  for (const post of state.feed) {
+    const li = document.createElement("li");
+    li.className = "post";
+    li.dataset.postId = post.id;
+    const line = document.createElement("p");
+    line.className = "post-body";
+    line.textContent = `${post.author.username}: ${post.body}`;
+    li.append(line);
+    if (post.preview) li.append(previewCard(post.preview));
+    li.append(repostButton(post));
+    list.append(li);
+  }
+}
+
+// The card of the post's first link. Its image is one of ours (/previews/{id}/image, fetched
+// and re-encoded by the server), never the linked site's.
+function previewCard(preview) {
+  const card = document.createElement("a");
+  card.className = "preview";
+  card.href = preview.url;
+  card.rel = "noopener noreferrer nofollow";
+  card.target = "_blank";
+  if (preview.image) {
+    const img = document.createElement("img");
+    img.src = preview.image;
+    img.alt = "";
+    card.append(img);
+  }
+  const title = document.createElement("strong");
+  title.className = "preview-title";
+  title.textContent = preview.title || preview.url;
+  card.append(title);
+  if (preview.description) {
+    const description = document.createElement("span");
+    description.className = "preview-description";
+    description.textContent = preview.description;
+    card.append(description);
+  }
+  return card;
+}
+
+function repostButton(post) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = post.reposted_by_me ? "repost mine" : "repost";
+  button.setAttribute("aria-pressed", String(Boolean(post.reposted_by_me)));
+  button.textContent = `⟲ ${post.repost_count}`;
+  button.title = post.reposted_by_me ? "undo your repost" : "repost to your followers";
+  button.addEventListener("click", () => repost(post));
+  return button;
+}
+
+async function repost(post) {
+  const reply = await api(post.reposted_by_me ? "DELETE" : "PUT", `/posts/${post.id}/repost`);
+  state.feed = state.feed.map((p) => (p.id === reply.id ? { ...p, ...reply } : p));
+  renderFeed();
+}
+
 // --- broadcast lines, presence, notifications, log --------------------------------------
 
 function addBroadcast(text, prepend = false) {
@@ -458,6 +532,7 @@ async function authenticate(path, body) {
   connect();
   await loadConversations();
   await loadNotifications();
+  await loadFeed();
   const lines = await api("GET", "/broadcast?limit=20");
   for (const line of lines.items) addBroadcast(line.text, true);
   state.loaded = true;
@@ -529,6 +604,25 @@ document.addEventListener("DOMContentLoaded", () => {
       state.lastTypingSent = Date.now();
       send({ type: "typing", conversation_id: state.current });
     }
+  });
+  $("post-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = $("post-input").value;
+    if (!body.trim()) return;
+    try {
+      await api("POST", "/posts", { body });
+      $("post-input").value = "";
+      await loadFeed();
+    } catch (err) { log(`post: ${err.message}`); }
+  });
+  $("follow-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const user = await api("GET", `/users/${encodeURIComponent($("follow-username").value.trim())}`);
+      await api("POST", `/users/${user.id}/follow`);
+      $("follow-username").value = "";
+      await loadFeed();
+    } catch (err) { log(`follow: ${err.message}`); }
   });
   $("notifications-read").addEventListener("click", async () => {
     await api("POST", "/notifications/read", {});

@@ -14,3 +14,7 @@ DELETE FROM post_bookmarks WHERE user_id = :user_id AND post_id = :post_id RETUR
 SELECT id, post_id FROM post_bookmarks
 WHERE user_id = :user_id AND id < :before
 ORDER BY id DESC LIMIT :lim;
+
+-- name: all_bookmarked_post_ids(user_id)
+-- Fills the viewer's cached set of bookmarked posts (index-only scan of post_bookmarks_user_idx).
+SELECT post_id FROM post_bookmarks WHERE user_id = :user_id;

@@ -47,15 +47,10 @@ WITH a AS MATERIALIZED (
     SELECT GREATEST(CAST(:before AS bigint),
                     (SELECT max(r.id) FROM reposts r JOIN a ON a.author_id = r.user_id
                      WHERE r.post_id = :before)) AS rank
-), entries AS (
-    SELECT p.id AS post_id, p.id AS rank
-    FROM a CROSS JOIN LATERAL (
-        SELECT id FROM posts
-        WHERE posts.author_id = a.author_id AND posts.id < (SELECT rank FROM bound)
-        ORDER BY id DESC LIMIT :lim
-    ) AS p
-    UNION ALL
-    SELECT r.post_id, r.id
+), reposted AS MATERIALIZED (
+    -- Each reposted post once, at its newest repost's rank. Only the reposts are grouped (a
+    -- few hundred rows): grouping every candidate, posts included, cost more than both scans.
+    SELECT r.post_id, max(r.id) AS rank
     FROM a CROSS JOIN LATERAL (
         SELECT id, post_id FROM reposts
         WHERE reposts.user_id = a.author_id AND reposts.id < (SELECT rank FROM bound)
@@ -65,13 +60,24 @@ WITH a AS MATERIALIZED (
                               WHERE p2.id = reposts.post_id AND m.muter_id = :user_id))
         ORDER BY id DESC LIMIT :lim
     ) AS r
+    GROUP BY r.post_id
+), entries AS (
+    -- A post that was also reposted ranks by its repost (a repost's id is always the larger):
+    -- its own entry is dropped (one hashed lookup), so every post is here once.
+    SELECT p.id AS post_id, p.id AS rank
+    FROM a CROSS JOIN LATERAL (
+        SELECT id FROM posts
+        WHERE posts.author_id = a.author_id AND posts.id < (SELECT rank FROM bound)
+        ORDER BY id DESC LIMIT :lim
+    ) AS p
+    WHERE p.id NOT IN (SELECT post_id FROM reposted)
+    UNION ALL
+    SELECT post_id, rank FROM reposted
 )
 SELECT c.post_id AS id
 FROM (
-    SELECT e.post_id, max(e.rank) AS rank
-    FROM entries e
-    GROUP BY e.post_id
-    ORDER BY rank DESC
+    SELECT e.post_id, e.rank FROM entries e
+    ORDER BY e.rank DESC
     -- OFFSET 0 keeps the check below out of this subquery: it runs on candidates in rank
     -- order until the page is full, not on every candidate.
     OFFSET 0
@@ -146,9 +152,15 @@ UPDATE posts SET like_count = like_count - 1
 FROM del WHERE posts.id = del.post_id
 RETURNING posts.id;
 
--- name: liked_post_ids(user_id, ids)
--- The viewer's part of a page: which of these posts they liked.
-SELECT post_id FROM post_likes WHERE user_id = :user_id AND post_id = ANY(:ids);
+-- name: viewer_post_states(user_id, ids)
+-- The viewer's part of a page when Redis is away: which of these posts they liked, reposted,
+-- bookmarked (three index probes per post, from the viewer: post_likes_user_idx,
+-- reposts_pair_key, post_bookmarks_pair_key).
+SELECT i.post_id,
+       EXISTS (SELECT 1 FROM post_likes l WHERE l.user_id = :user_id AND l.post_id = i.post_id) AS liked,
+       EXISTS (SELECT 1 FROM reposts r WHERE r.post_id = i.post_id AND r.user_id = :user_id) AS reposted,
+       EXISTS (SELECT 1 FROM post_bookmarks b WHERE b.user_id = :user_id AND b.post_id = i.post_id) AS bookmarked
+FROM unnest(CAST(:ids AS bigint[])) AS i (post_id);
 
 -- name: all_liked_post_ids(user_id)
 -- Fills the viewer's cached set of liked posts (index-only scan of post_likes_user_idx).

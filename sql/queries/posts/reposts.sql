@@ -29,10 +29,9 @@ WHERE r.post_id = :post_id AND r.id < :before
 ORDER BY r.id DESC
 LIMIT :lim;
 
--- name: viewer_post_state(user_id, post_id)^
--- The viewer's part of one post that pages leave out: reposted, bookmarked.
-SELECT EXISTS (SELECT 1 FROM reposts WHERE post_id = :post_id AND user_id = :user_id) AS reposted,
-       EXISTS (SELECT 1 FROM post_bookmarks WHERE user_id = :user_id AND post_id = :post_id) AS bookmarked;
+-- name: all_reposted_post_ids(user_id)
+-- Fills the viewer's cached set of reposted posts (index-only scan of reposts_user_idx).
+SELECT post_id FROM reposts WHERE user_id = :user_id;
 
 -- name: set_quote_of(post_id, quote_of)^
 -- Makes a new post a quote; the quoted post's author and summary come back for the reply.
