@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -91,10 +92,78 @@ async def test_logins_are_counted_by_outcome(metered) -> None:
 
 async def test_stores_are_up_and_their_pools_sampled(metered) -> None:
     _server, port = metered
-    samples = wait_for_metric(port, lambda s: value(s, "nubo_pool_max_connections", store="postgres") > 0)
+    # (the pools are sampled before the health checks: their connections show from the second sample)
+    samples = wait_for_metric(port, lambda s: all(value(s, "nubo_pool_connections", store=store, state="idle") >= 1
+                                                  for store in ("postgres", "mongo")))
     for store in ("postgres", "redis", "mongo"):
         assert value(samples, "nubo_store_up", store=store) == 1
-    assert value(samples, "nubo_pool_connections", store="postgres", state="idle") >= 1
+    assert value(samples, "nubo_pool_max_connections", store="postgres") > 0
+    # MongoDB's pool, from PyMongo's pool events: its default size, the health checks' check-outs timed.
+    assert value(samples, "nubo_pool_max_connections", store="mongo") == 100
+    assert value(samples, "nubo_pool_wait_seconds_count", store="mongo") >= 1
+
+
+async def test_mongodb_pool_has_no_idle_connection_while_mongodb_stalls_and_shows_the_waits_after(
+    own_database, stores: Stores, start_patiently,
+) -> None:
+    """A server on a private MongoDB with a pool of 2: frozen (SIGSTOP) for about a second,
+    four reads of /notifications take both connections and two of them wait: the pool shows
+    no idle connection; thawed, all four answer, none stays busy, and the waits through the
+    stall are in the histogram.
+
+    Pool figures are the client's (PyMongo's pool events), so the wire-protocol stand-in shows
+    them as a real MongoDB would; a private server is needed only to freeze it. The stall is
+    kept shorter than connectTimeoutMS (2 s), so that connections opening during it survive."""
+    binary = jongodb_binary()
+    if binary is None:
+        pytest.skip("needs the MongoDB emulator (a private one to freeze)")
+    mongo = MongoEmulator(binary).start()
+    try:
+        env = {**metrics_env(), "NUBO_POSTGRES_DSN": own_database.postgres_dsn,
+               "NUBO_MONGO_URL": f"{mongo.url}/?maxPoolSize=2", "NUBO_MONGO_DB": own_database.mongo_db}
+        port = int(env["NUBO_METRICS_PORT"])
+        server = start_patiently(env)
+        before = wait_for_metric(port, lambda s: value(s, "nubo_pool_connections", store="mongo", state="idle") >= 1)
+        assert value(before, "nubo_pool_max_connections", store="mongo") == 2
+        own_stores = await _stores_on(own_database, stores)
+        try:
+            user = await make_user(own_stores)
+        finally:
+            await own_stores.close()
+
+        def mongo_pool(samples, name: str, **labels: str) -> float:
+            return value(samples, name, store="mongo", **labels)
+
+        def waits(samples, longer_than: str | None = None) -> float:
+            """Check-outs timed since `before` (longer than a bucket's bound, when given)."""
+            count = "nubo_pool_wait_seconds_count"
+            moved = mongo_pool(samples, count) - mongo_pool(before, count)
+            if longer_than is None:
+                return moved
+            within = (mongo_pool(samples, "nubo_pool_wait_seconds_bucket", le=longer_than)
+                      - mongo_pool(before, "nubo_pool_wait_seconds_bucket", le=longer_than))
+            return moved - within
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, headers=user.headers) as api:
+            os.kill(mongo.proc.pid, signal.SIGSTOP)
+            reads = [asyncio.create_task(api.get("/notifications")) for _ in range(4)]
+            try:
+                full = lambda s: (mongo_pool(s, "nubo_pool_connections", state="busy")  # noqa: E731
+                                  + mongo_pool(s, "nubo_pool_connections", state="opening")) == 2
+                stalled = await asyncio.to_thread(wait_for_metric, port, full, 5)  # (the reads go on meanwhile)
+                await asyncio.sleep(0.5)  # (the waiting reads wait through this)
+            finally:
+                os.kill(mongo.proc.pid, signal.SIGCONT)
+                answers = await asyncio.gather(*reads, return_exceptions=True)
+        assert [getattr(r, "status_code", r) for r in answers] == [200] * 4, answers
+        assert mongo_pool(stalled, "nubo_pool_connections", state="idle") == 0  # (none free for them)
+        after = wait_for_metric(port, lambda s: mongo_pool(s, "nubo_pool_connections", state="busy") == 0
+                                and mongo_pool(s, "nubo_pool_connections", state="opening") == 0 and waits(s) >= 4)
+        assert mongo_pool(after, "nubo_pool_connections", state="idle") >= 1
+        assert waits(after, longer_than="0.5") >= 2  # two reads at least waited through the stall
+    finally:
+        os.kill(mongo.proc.pid, signal.SIGCONT)
+        mongo.stop()
 
 
 async def test_outbox_backlog_grows_while_the_journal_is_frozen_and_drains_after(

@@ -15,7 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from nubo_backend.observability.tracing import tracing_wanted
+from nubo_backend.observability.tracing import tracing_on, tracing_wanted
+from nubo_backend.outbox import Event, announce
 from nubo_backend.stores import Stores
 from tests.factories import make_user
 
@@ -39,6 +40,7 @@ class Collector:
                                 "name": span.name, "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
                                 "parent": span.parent_span_id.hex(), "service": service.get("service.name"),
                                 "attributes": {a.key: _plain(a.value) for a in span.attributes},
+                                "links": [(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                             })
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
@@ -54,14 +56,18 @@ class Collector:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def wait_for(self, name: str, within: float = 20.0) -> dict[str, Any]:
+    def wait_for(self, name: str, within: float = 20.0, where: Any = None) -> dict[str, Any]:
+        """The first span called `name` (and for which `where(span)` holds, when given)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for span in list(self.spans):
-                if span["name"] == name:
+                if span["name"] == name and (where is None or where(span)):
                     return span
             time.sleep(0.1)
         raise AssertionError(f"no span {name!r} among {[s['name'] for s in self.spans]}")
+
+    def children(self, span: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in self.spans if s["parent"] == span["span_id"] and s["trace_id"] == span["trace_id"]]
 
 
 def _plain(value: Any) -> Any:
@@ -84,9 +90,12 @@ def test_tracing_is_off_unless_an_otlp_endpoint_is_set() -> None:
     assert not tracing_wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"})
 
 
-async def test_a_sent_message_is_one_trace_with_its_stores_calls_as_children(
+async def test_a_sent_message_is_one_trace_with_its_stores_calls_then_a_relay_batch_linked_to_it(
     stores: Stores, start_patiently, collector: Collector,
 ) -> None:
+    """The request's span has its SQL as children; the relay's batch that publishes its event is
+    the root of a trace of its own (a batch serves many requests), linked to the request's span,
+    with the batch's journal write (MongoDB) and publish (Redis) as its children."""
     server = start_patiently({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
     alice, bob = await make_user(stores), await make_user(stores)
     async with httpx.AsyncClient(base_url=server.url, timeout=10, headers=alice.headers) as api:
@@ -100,12 +109,36 @@ async def test_a_sent_message_is_one_trace_with_its_stores_calls_as_children(
     assert request["attributes"]["http.route"] == "/conversations/{conversation_id}/messages"
     assert request["attributes"]["http.response.status_code"] == 201
     # Children end before their parent: queued before it, they were exported with it or before.
-    children = [s for s in collector.spans if s["parent"] == request["span_id"]]
-    assert all(child["trace_id"] == request["trace_id"] for child in children)
+    children = collector.children(request)
     systems = {child["attributes"].get("db.system") or child["attributes"].get("db.system.name")
                for child in children}
     assert "postgresql" in systems, children
     assert f"trace_id={request['trace_id']}" in server.output()  # the access line names its trace
+
+    linked = (request["trace_id"], request["span_id"])
+    batch = collector.wait_for("relay batch", where=lambda span: linked in span["links"])
+    assert batch["parent"] == "" and batch["trace_id"] != request["trace_id"]  # linked, not a child
+    assert batch["attributes"]["nubo.relay.lane"] >= 0
+    # The batch's calls end before it does: exported with it or before.
+    calls = collector.children(batch)
+    commands = [(c["attributes"].get("db.system") or c["attributes"].get("db.system.name"), c["name"])
+                for c in calls]
+    assert any(system == "mongodb" and "insert" in name for system, name in commands), commands
+    assert any(system == "redis" and "PUBLISH" in name for system, name in commands), commands
+
+
+async def test_with_tracing_off_an_announced_row_carries_no_trace_context(stores: Stores) -> None:
+    assert not tracing_on()  # (this test process exports no traces)
+    user = await make_user(stores)
+    async with stores.pg.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:  # (read before the commit, so that no relay takes the row first; then rolled back)
+            await announce(conn, stores, Event([user.id], "post.created", {"post_id": 1}))
+            row = await conn.fetchrow("SELECT trace_context FROM outbox WHERE recipients = $1", [user.id])
+        finally:
+            await transaction.rollback()
+    assert row is not None and row["trace_context"] is None
 
 
 def test_a_caller_traceparent_becomes_the_request_span_parent(start_patiently, collector: Collector) -> None:

@@ -86,10 +86,18 @@ store_errors = Counter("nubo_store_errors", "Requests answered 503 because a sto
 # By the name errors.py gives each store.
 store_errors_by_name = {name: store_errors.labels(label)
                         for name, label in (("PostgreSQL", "postgres"), ("Redis", "redis"), ("MongoDB", "mongo"))}
-pool_size = Gauge("nubo_pool_connections", "Connections in a store's pool, by store and state (idle, busy).",
+pool_size = Gauge("nubo_pool_connections",
+                  "Connections in a store's pool, by store and state (idle, busy; mongo also opening).",
                   ["store", "state"], multiprocess_mode="livesum")
 pool_max = Gauge("nubo_pool_max_connections", "Size limit of a store's pool.", ["store"],
                  multiprocess_mode="livesum")
+pool_wait = Histogram(
+    "nubo_pool_wait_seconds",
+    "Time to check a connection out of a store's pool (waiting for a free one, or opening one), by store "
+    "(mongo: observability/mongo_pool.py).",
+    ["store"], buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5, 5.0),
+)
 cache_lookups = Counter("nubo_cache_lookups", "Read-through cache lookups by result (hit, miss).", ["result"])
 
 # -- Auth and abuse ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """State gauges, sampled every `metrics_sample_interval` seconds by each serving process: the
-stores' health, their pools, and the outbox backlog the relay has yet to move; and, every
-second (or that interval if shorter), the hot counts of `metrics.tally` flushed to their metrics.
+stores' health, their pools (MongoDB's as its pool events told them: mongo_pool.py), and the
+outbox backlog the relay has yet to move; and, every second (or that interval if shorter), the
+hot counts of `metrics.tally` flushed to their metrics.
 
 Sampled rather than read at scrape time because, under `--workers N`, the scrape is answered
 by the workers' parent, which holds no store. A figure that cannot be read (PostgreSQL down:
@@ -18,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.observability import metrics
+from nubo_backend.observability.mongo_pool import BUSY, IDLE, OPENING, watch_of
 from nubo_backend.outbox.lanes import all_lanes
 from nubo_backend.stores import Stores, check_all
 
@@ -60,10 +62,10 @@ class Sampler:
 
     async def sample(self) -> None:
         timeout = max(0.5, min(2.0, self.interval / 2))
+        self._pools()  # (first: read at once, where the health checks may wait for a stalled store)
         health = await check_all(self.stores, timeout)
         for store in STORES:
             metrics.store_up.labels(store).set(1 if health.get(store) == "ok" else 0)
-        self._pools()
         if health.get("postgres") == "ok":
             try:
                 async with asyncio.timeout(timeout):
@@ -85,6 +87,13 @@ class Sampler:
             metrics.pool_size.labels("redis", "idle").set(len(available))
             metrics.pool_size.labels("redis", "busy").set(len(in_use))
             metrics.pool_max.labels("redis").set(pool.max_connections)
+        # PyMongo's pools (one per server), as its pool events told them (mongo_pool.py).
+        client = self.stores.mongo_client
+        watch = watch_of(client)
+        if watch is not None:
+            for state in (OPENING, IDLE, BUSY):
+                metrics.pool_size.labels("mongo", state).set(watch.count(state))
+            metrics.pool_max.labels("mongo").set(client.options.pool_options.max_pool_size * max(len(watch.pools), 1))
 
     async def _backlog(self) -> None:
         async with self.stores.pg.acquire() as conn:

@@ -17,6 +17,7 @@ import asyncpg
 from bson import ObjectId
 
 from nubo_backend.jsonutil import dumps_str
+from nubo_backend.observability.tracing import announcing_trace_context
 from nubo_backend.outbox.lanes import ROW_RECIPIENTS, audience_lane, lane_of
 from nubo_backend.stores import Stores
 
@@ -58,10 +59,12 @@ async def announce(conn: asyncpg.Connection, stores: Stores, *events: Event | Au
     announcing transactions never deadlock."""
     q = stores.sql.outbox
     lanes = stores.settings.relay_lanes
+    trace_context = announcing_trace_context()  # (None, at once, with tracing off)
     for event in events:
         if isinstance(event, AudienceEvent):
             await q.announce_to_audience(conn, author_id=event.author_id, type=event.type,
-                                         data=dumps_str(event.data), lane=audience_lane(event.author_id, lanes))
+                                         data=dumps_str(event.data), lane=audience_lane(event.author_id, lanes),
+                                         trace_context=trace_context)
     wanted = [
         Event(list(dict.fromkeys(e.recipients)), e.type, e.data, e.notification)
         for e in events if isinstance(e, Event) and e.recipients
@@ -72,7 +75,7 @@ async def announce(conn: asyncpg.Connection, stores: Stores, *events: Event | Au
         event = wanted[0]
         await q.announce_one(conn, user_ids=list(event.recipients), type=event.type,
                              data=dumps_str(event.data), notification=event.notification,
-                             lanes=lanes, row_max=ROW_RECIPIENTS)
+                             lanes=lanes, row_max=ROW_RECIPIENTS, trace_context=trace_context)
         return
     counts = Counter(uid for event in wanted for uid in event.recipients)
     rows = q.take_event_ids(conn, user_ids=list(counts), counts=list(counts.values()))
@@ -90,5 +93,5 @@ async def announce(conn: asyncpg.Connection, stores: Stores, *events: Event | Au
                 piece = placed[start:start + ROW_RECIPIENTS]
                 records.append({"type": event.type, "data": data, "recipients": [uid for uid, _ in piece],
                                 "event_ids": [eid for _, eid in piece], "notification": event.notification,
-                                "lane": lane})
+                                "lane": lane, "trace_context": trace_context})
     await q.insert_events(conn, records)

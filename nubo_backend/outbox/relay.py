@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 
 from nubo_backend.jsonutil import dumps, loads
 from nubo_backend.observability import metrics
+from nubo_backend.observability.tracing import relay_spans
 from nubo_backend.outbox.audience import serve_piece
 from nubo_backend.outbox.lanes import all_lanes
 from nubo_backend.push import queue_pushes
@@ -59,6 +60,7 @@ STRAGGLERS_EVERY = 30.0  # seconds between looks for rows in lanes this relay do
 _DUPLICATE_KEY = 11000
 NOTIFICATIONS = "notifications"
 BUSY = -1  # relay_batch: another instance holds the lane
+_UNTRACED = contextlib.nullcontext()  # a batch's span with tracing off: none
 
 # What a store outage looks like from here; anything else is a bug and is logged as one.
 _STORE_ERRORS = (
@@ -107,6 +109,7 @@ class Relay:
             lane: LaneState(lane, self._full_budget(lane)) for lane in all_lanes(settings.relay_lanes)
         }
         self.tasks: list[asyncio.Task[None]] = []
+        self.spans = relay_spans()  # (None with tracing off)
 
     def start(self) -> None:
         self.tasks = [
@@ -166,21 +169,29 @@ class Relay:
                 return 0
             if state is not None:
                 state.head = rows[0]["id"]
-            if lane < 0:
-                served, finished = await serve_piece(conn, stores, rows[0], budget)
-                if finished:
-                    await q.delete_batch(conn, ids=[rows[0]["id"]])
-                done, deliveries = 1, served
-            else:
+            if lane >= 0:
                 rows = within_budget(rows, budget)
-                await self._store_notifications(rows)
-                await self._journal(rows)
-                await self._publish(rows)
-                await queue_pushes(conn, stores, rows)  # push jobs, committed with the batch (push/queue.py)
-                await q.delete_batch(conn, ids=[row["id"] for row in rows])
-                done, deliveries = len(rows), sum(len(row["recipients"]) for row in rows)
+            with self._batch_span(lane, rows):
+                if lane < 0:
+                    served, finished = await serve_piece(conn, stores, rows[0], budget)
+                    if finished:
+                        await q.delete_batch(conn, ids=[rows[0]["id"]])
+                    done, deliveries = 1, served
+                else:
+                    await self._store_notifications(rows)
+                    await self._journal(rows)
+                    await self._publish(rows)
+                    await queue_pushes(conn, stores, rows)  # push jobs, committed with the batch (push/queue.py)
+                    await q.delete_batch(conn, ids=[row["id"] for row in rows])
+                    done, deliveries = len(rows), sum(len(row["recipients"]) for row in rows)
         _observe(lane, began, deliveries, rows)
         return done
+
+    def _batch_span(self, lane: int, rows: list[asyncpg.Record]) -> contextlib.AbstractContextManager[Any]:
+        """The batch's span, linked to the requests that announced its rows (tracing on)."""
+        if self.spans is None:
+            return _UNTRACED
+        return self.spans.batch(lane, (row["trace_context"] for row in rows), len(rows))
 
     async def _store_notifications(self, rows: list[asyncpg.Record]) -> None:
         docs = []

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from nubo_backend.auth.live_sessions import LiveSessions
 from nubo_backend.media import Media, open_media
+from nubo_backend.observability.mongo_pool import pool_listeners
 from nubo_backend.settings import Settings
 from nubo_backend.stores import mongo, postgres, redis
 from nubo_backend.stores.redis import Keys
@@ -87,7 +88,8 @@ async def open_stores(settings: Settings, *, pool_size: int = 20) -> Stores:
                 pool_timeout=settings.redis_pool_timeout, health_check_interval=settings.redis_health_check_interval,
             )
         )
-        mongo_client = construct("MongoDB", settings.mongo_url, mongo.open_client)
+        mongo_client = construct("MongoDB", settings.mongo_url,
+                                 lambda url: mongo.open_client(url, pool_listeners(settings)))
     except StartupError:
         await pg.close()
         raise

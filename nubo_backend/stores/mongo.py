@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
+from pymongo.monitoring import ConnectionPoolListener
 
 # MongoDB error codes for "an index with this name exists with other options".
 _INDEX_CONFLICT_CODES = {85, 86}
 
 
-def open_client(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000, tz_aware=True)
+def open_client(url: str, listeners: Sequence[ConnectionPoolListener] = ()) -> AsyncMongoClient:
+    """The client; `listeners`: PyMongo event listeners (the pool's metrics: observability/mongo_pool.py)."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000, tz_aware=True,
+                            event_listeners=list(listeners))
 
 
 async def check(client: AsyncMongoClient) -> None:

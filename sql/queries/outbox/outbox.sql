@@ -7,10 +7,11 @@ SELECT u, n FROM unnest(:user_ids::bigint[], :counts::bigint[]) AS t(u, n) ORDER
 ON CONFLICT (user_id) DO UPDATE SET last_id = event_sequences.last_id + EXCLUDED.last_id
 RETURNING user_id, last_id;
 
--- name: announce_one(user_ids, type, data, notification, lanes, row_max)!
+-- name: announce_one(user_ids, type, data, notification, lanes, row_max, trace_context)!
 -- The common case, one event, in one round trip: each recipient's next id (rows locked in
 -- user id order, as take_event_ids does), and the outbox rows: one per lane its recipients
--- fall in (user id % lanes), split into pieces of at most row_max recipients.
+-- fall in (user id % lanes), split into pieces of at most row_max recipients. trace_context:
+-- the announcing request's traceparent (tracing on), else NULL.
 WITH ids AS (
     INSERT INTO event_sequences (user_id, last_id)
     SELECT u, 1 FROM unnest(:user_ids::bigint[]) AS u ORDER BY u
@@ -21,19 +22,19 @@ WITH ids AS (
            (row_number() OVER (PARTITION BY user_id % :lanes ORDER BY user_id) - 1) / :row_max AS piece
       FROM ids
 )
-INSERT INTO outbox (type, data, recipients, event_ids, notification, lane)
+INSERT INTO outbox (type, data, recipients, event_ids, notification, lane, trace_context)
 SELECT :type, :data, array_agg(user_id ORDER BY user_id), array_agg(last_id ORDER BY user_id),
-       :notification, lane
+       :notification, lane, :trace_context
   FROM placed GROUP BY lane, piece ORDER BY lane, piece;
 
 -- name: insert_events*!
-INSERT INTO outbox (type, data, recipients, event_ids, notification, lane)
-VALUES (:type, :data, :recipients, :event_ids, :notification, :lane);
+INSERT INTO outbox (type, data, recipients, event_ids, notification, lane, trace_context)
+VALUES (:type, :data, :recipients, :event_ids, :notification, :lane, :trace_context);
 
--- name: announce_to_audience(author_id, type, data, lane)!
+-- name: announce_to_audience(author_id, type, data, lane, trace_context)!
 -- A live-only event for an author's followers: one row, whatever their number.
-INSERT INTO outbox (type, data, recipients, event_ids, lane, audience_of)
-VALUES (:type, :data, '{}', '{}', :lane, :author_id);
+INSERT INTO outbox (type, data, recipients, event_ids, lane, audience_of, trace_context)
+VALUES (:type, :data, '{}', '{}', :lane, :author_id, :trace_context);
 
 -- name: lock_lane(lane)$
 -- This lane's batches one at a time across all instances (other lanes run meanwhile). Shared
@@ -50,7 +51,8 @@ SELECT pg_advisory_xact_lock_shared(7237599036432887809), pg_advisory_xact_lock(
        set_config('synchronous_commit', 'off', true);
 
 -- name: pending_lane(lane, lim)
-SELECT id, type, data, recipients, event_ids, notification, created_at, audience_of, audience_after
+SELECT id, type, data, recipients, event_ids, notification, created_at, audience_of, audience_after,
+       trace_context
   FROM outbox WHERE lane = :lane ORDER BY id LIMIT :lim;
 
 -- name: lanes_waiting()
