@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -230,3 +231,15 @@ def start_patiently(test_env: dict[str, str], stores: Stores) -> Iterator:
     yield start
     for proc in started:
         proc.stop()
+
+
+# Debian's chromium, driven by Playwright (which never downloads a browser here): the demo
+# page's tests (tests/browser/) and the passkeys' (tests/accounts/). scripts/test installs it.
+CHROMIUM = Path(os.environ.get("NUBO_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (scripts/test installs Debian's)")
+    return CHROMIUM

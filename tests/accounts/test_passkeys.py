@@ -4,7 +4,6 @@ server verifies it (py_webauthn)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from tests.accounts.support import READY_WITHIN, signup
 from tests.auth_support import PASSWORD, bearer
 from tests.support import ServerProcess, free_port
 
-CHROMIUM = Path(os.environ.get("NUBO_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 15_000  # every wait on the page is bounded
 
 # In the page: ask the options, let the authenticator answer, hand the answer to the server.
@@ -59,13 +57,6 @@ def passkey_server(test_env: dict[str, str]) -> Iterator[ServerProcess]:
 async def api(passkey_server: ServerProcess, stores: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=passkey_server.url, timeout=10) as client:
         yield client
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (scripts/test installs Debian's)")
-    return CHROMIUM
 
 
 @pytest.fixture

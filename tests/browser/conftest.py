@@ -12,16 +12,8 @@ from PIL import Image
 
 from tests.support import ROOT
 
-CHROMIUM = Path(os.environ.get("NUBO_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "docs/img"
 TIMEOUT_MS = 15_000  # every wait on the page is bounded
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (scripts/test installs Debian's)")
-    return CHROMIUM
 
 
 @pytest.fixture
