@@ -23,7 +23,10 @@ ENV PATH="/opt/venv/bin:$PATH" \
     NUBO_PUSH_VAPID_KEY_FILE=/var/lib/nubo/vapid_private.pem
 # /var/lib/nubo belongs to nubo, so a named volume mounted there (compose: api_secrets)
 # starts writable: the signing secret is generated into it on first start.
-RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \
+# uid/gid 10001, pinned: the backup image (deploy/backup.Dockerfile) reads the 0600 secret
+# this user writes, which works only if both images give nubo the same ids.
+RUN groupadd --system --gid 10001 nubo \
+    && useradd --system --uid 10001 --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \
     && mkdir -p /var/lib/nubo && chown nubo:nubo /var/lib/nubo
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

@@ -30,7 +30,9 @@ ENV PATH="/opt/venv/bin:$PATH" \
     NUBO_ROOT=/app \
     NUBO_ENV=production \
     NUBO_BACKUP_TARGET=/backups
-RUN groupadd --system nubo && useradd --system --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \
+# The API image's ids (10001, pinned in both): it reads the API's 0600 signing secret.
+RUN groupadd --system --gid 10001 nubo \
+    && useradd --system --uid 10001 --gid nubo --home-dir /app --shell /usr/sbin/nologin nubo \
     && mkdir -p /backups && chown nubo:nubo /backups
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

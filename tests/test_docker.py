@@ -71,3 +71,18 @@ def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     assert "build-essential" not in runtime
     assert "\nUSER nubo" in runtime
     assert "nubo migrate" in runtime  # migrations before the API serves
+
+
+def test_the_development_stack_runs_the_image_in_development_mode() -> None:
+    # The image defaults to production (no demo page, JSON logs); `docker compose up` is the
+    # README's development experience. (docker-compose.prod.yml sets production: test_compose_prod.)
+    assert SERVICES["api"]["environment"]["NUBO_ENV"] == "${NUBO_ENV:-development}"
+    assert "NUBO_ENV=production" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_api_and_backup_images_give_nubo_the_same_pinned_ids() -> None:
+    # The backup container reads the API's 0600 signing secret from the shared volume.
+    for dockerfile in ("Dockerfile", "deploy/backup.Dockerfile"):
+        text = (ROOT / dockerfile).read_text()
+        assert "groupadd --system --gid 10001 nubo" in text, dockerfile
+        assert "useradd --system --uid 10001 --gid nubo" in text, dockerfile
