@@ -45,6 +45,8 @@ def test_readme_session_prints_its_transcript_against_two_instances(start_server
         .replace("localhost:8080", f"127.0.0.1:{first.port}")
         .replace("localhost:8081", f"127.0.0.1:{second.port}")
         .replace(".venv/bin/python scripts/ws.py", f"{sys.executable} {ROOT / 'scripts/ws.py'}")
+        .replace(".venv/bin/python -c", f"{sys.executable} -c")
+        .replace("@docs/img/", f"@{ROOT / 'docs/img'}/")
     )
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
