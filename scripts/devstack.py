@@ -141,13 +141,37 @@ def wait_ready(ports: list[int], serve: subprocess.Popen[bytes]) -> None:
             if serve.poll() is not None:
                 give_up(f"the server exited with {serve.returncode} (its error is above)")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).status_code == 200:
+                answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10)
+                if answer.status_code == 200:
+                    pid = answer.json().get("instance", {}).get("pid")
+                    if not _descends_from(pid, serve.pid):
+                        give_up(f"port {port} is answered by another process (pid {pid}), not the server started here")
                     break
-            except httpx.TransportError:
+            except (httpx.TransportError, ValueError):
                 pass
             if time.monotonic() > deadline:
                 give_up(f"port {port} not ready after {READY_WAIT_SECONDS}s")
             time.sleep(0.2)
+
+
+def _descends_from(pid: object, ancestor: int) -> bool:
+    """Whether process `pid` is `ancestor` or one of its descendants (Linux's /proc; elsewhere
+    taken on trust)."""
+    if not Path("/proc/self/stat").exists():
+        return True
+    if not isinstance(pid, int):
+        return False
+    for _ in range(64):  # (a chain of parents is short; bounded all the same)
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent's pid
+        if pid <= 1:
+            return False
+    return False
 
 
 def set_in_environment_or_dotenv(var: str) -> bool:

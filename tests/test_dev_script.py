@@ -171,3 +171,20 @@ def test_dev_script_refuses_a_taken_port_before_starting_anything(test_env) -> N
     assert "nothing was started" in result.stderr
     assert "ready" not in result.stdout and "token" not in result.stdout
     assert "MongoDB" not in result.stdout  # no stand-in started either
+
+
+def test_the_dev_script_knows_its_own_processes_from_others(monkeypatch) -> None:
+    # Its "ready" line needs /ready to name a process it started (or one of theirs).
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # (it imports its sibling mailcatcher.py)
+    spec = importlib.util.spec_from_file_location("devstack", ROOT / "scripts/devstack.py")
+    devstack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(devstack)
+    with subprocess.Popen(["sleep", "5"]) as child:
+        try:
+            assert devstack._descends_from(child.pid, os.getpid())
+            assert not devstack._descends_from(os.getpid(), child.pid)
+            assert not devstack._descends_from(None, os.getpid())
+        finally:
+            child.kill()

@@ -34,9 +34,11 @@ async def test_health_says_process_is_alive(api: httpx.AsyncClient) -> None:
     assert response.json()["status"] == "ok"
 
 
-async def test_ready_checks_every_store(api: httpx.AsyncClient) -> None:
+async def test_ready_checks_every_store(api: httpx.AsyncClient, server) -> None:
     response = await api.get("/ready")
     assert response.status_code == 200
+    # It says which process answered (./scripts/dev trusts only its own).
+    assert response.json()["instance"]["pid"] == server.proc.pid
     assert response.json()["checks"] == {
         "postgres": "ok", "redis": "ok", "mongo": "ok", "schema": "ok", "bus": "ok", "outbox": "ok",
         "redis_eviction": "ok",

@@ -120,7 +120,8 @@ async def register(stores: Stores, user_id: int, credential: dict[str, Any], nam
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         log.info("passkey registration refused: %s", type(exc).__name__, extra={"user_id": user_id})
-        raise NuboError(400, "invalid_passkey", "The passkey could not be verified") from None
+        # 422: well-formed JSON whose attestation does not answer this server's challenge.
+        raise NuboError(422, "invalid_passkey", "The passkey could not be verified") from None
     async with stores.pg.acquire() as conn:
         row = await stores.sql.accounts.add_passkey(
             conn, user_id=user_id, credential_id=verified.credential_id,

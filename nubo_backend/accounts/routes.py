@@ -223,7 +223,7 @@ async def passkey_registration_options(request: Request) -> HTTPResponse:
 @bp.post("/me/2fa/passkeys")
 @openapi.tag("accounts")
 @returns(201, Passkey, "The passkey is kept: login now asks for a second factor")
-@refusal(400, "The browser's answer could not be verified")
+@refusal(422, "The browser's answer could not be verified")
 @refusal(409, "No options asked (or they expired), or the passkey is already registered")
 @openapi.body({"application/json": openapi.Component(PasskeyRegistration)}, required=True)
 @require_auth

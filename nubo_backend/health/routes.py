@@ -4,6 +4,8 @@ reachable, schema current, events flowing, nothing evicted, not shutting down)."
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from datetime import UTC, datetime
 
 from sanic import Blueprint, Request
@@ -86,6 +88,11 @@ def _bus_check(request: Request) -> str:
 
 
 _UNREACHABLE = ("postgres", "redis", "mongo")
+_HOST = socket.gethostname()
+
+
+def _instance() -> dict[str, object]:
+    return {"host": _HOST, "pid": os.getpid()}  # (read each time: a worker forked after import has its own)
 
 
 @bp.get("/ready")
@@ -98,7 +105,8 @@ async def ready(request: Request) -> HTTPResponse:
     what is wrong, and at once when the instance is shutting down (load balancers move on)."""
     if getattr(request.app.ctx, "draining", False):
         return json_response(
-            {"status": "draining", "error": "Not ready: shutting down", "code": "shutting_down"},
+            {"status": "draining", "error": "Not ready: shutting down", "code": "shutting_down",
+             "instance": _instance()},
             status=503,
         )
     stores = request.app.ctx.stores
@@ -119,10 +127,11 @@ async def ready(request: Request) -> HTTPResponse:
                 "error": f"Not ready: {'; '.join(reasons)}",
                 "code": "not_ready",
                 "checks": checks,
+                "instance": _instance(),
             },
             status=503,
         )
-    return json_response({"status": "ok", "checks": checks})
+    return json_response({"status": "ok", "checks": checks, "instance": _instance()})
 
 
 async def _not_checked() -> str:

@@ -15,11 +15,20 @@ class Alive(Reply):
     status: Literal["ok"]
 
 
+class Instance(Reply):
+    """Which process answered: behind a balancer, or to a tool that started it (./scripts/dev
+    says "ready" only when the process answering is its own)."""
+
+    host: str
+    pid: int
+
+
 class Ready(Reply):
     """Each store's state (`ok`, or why not) and the schema's."""
 
     status: Literal["ok"]
     checks: dict[str, str]
+    instance: Instance
 
 
 class NotReady(Reply):
@@ -29,3 +38,4 @@ class NotReady(Reply):
     error: str
     code: str
     checks: dict[str, str] | None = None
+    instance: Instance

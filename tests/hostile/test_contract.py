@@ -72,6 +72,10 @@ def _config(spec: dict[str, Any]) -> str:
             # 16-byte secret, a token must be in its platform's format, and the platform
             # configured on the server: nothing a schema can say (422).
             allowed.append("422")
+        if name == "POST /me/2fa/passkeys":
+            # A WebAuthn attestation that answers this server's challenge, signed by an
+            # authenticator, is nothing a schema can say: any other credential is 422.
+            allowed.append("422")
         if name.endswith(" /messages/{message_id}/reactions/{emoji}"):
             # One emoji grapheme (Unicode's segmentation rules) is not something a pattern can say:
             # any other string is 422 by design.
