@@ -4,6 +4,7 @@ server), restored into a new empty database, and holds the same rows."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -54,9 +55,30 @@ def moto() -> Iterator[MotoServer]:
     server.stop()
 
 
-def s3_env(moto: MotoServer) -> dict[str, str]:
-    return {"NUBO_BACKUP_TARGET": f"s3://{BUCKET}/prod", "NUBO_BACKUP_S3_ENDPOINT": moto.url,
-            "NUBO_BACKUP_S3_ACCESS_KEY": "test", "NUBO_BACKUP_S3_SECRET_KEY": "test"}
+SIGNING_KEY = "k" * 32
+
+
+def s3_env(moto: MotoServer, prefix: str = "prod") -> dict[str, str]:
+    return {"NUBO_BACKUP_TARGET": f"s3://{BUCKET}/{prefix}", "NUBO_BACKUP_S3_ENDPOINT": moto.url,
+            "NUBO_BACKUP_S3_ACCESS_KEY": "test", "NUBO_BACKUP_S3_SECRET_KEY": "test",
+            "NUBO_BACKUP_SIGNING_KEY": SIGNING_KEY}
+
+
+def bucket(moto: MotoServer):
+    return boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+
+
+def keys_under(moto: MotoServer, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in bucket(moto).list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+async def public_tables(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
 
 
 async def populate(env: dict[str, str]) -> None:
@@ -236,3 +258,53 @@ def test_the_scheduled_service_backs_up_every_interval_and_keeps_its_retention(
     output = log_path.read_text()
     assert output.count("backup nubo-") >= 3 and "removed 1 old" in output
     assert len(list(target.glob("nubo-*/manifest.json"))) == 2
+
+
+# --- issue #26, item 10: what a restore believes of a bucket ------------------------------
+
+
+async def test_a_key_outside_the_set_in_the_bucket_is_never_downloaded(
+        own_database, test_env, restore_target, moto, tmp_path) -> None:
+    source = env_for(own_database, test_env, **s3_env(moto, "escape"), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert nubo(source, "backup").returncode == 0
+    (name,) = {key.split("/")[1] for key in keys_under(moto, "escape/")}
+    # Written by whoever holds the bucket's keys: the scratch folder is tmp/nubo-backup-*/,
+    # so this key would land in tmp_path/tmp/planted.
+    bucket(moto).put_object(Bucket=BUCKET, Key=f"escape/{name}/../../planted", Body=b"#!/bin/sh\n")
+    restored = nubo({**source, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert restored.returncode == 0, restored.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["tmp"]  # nothing planted, scratch gone
+    assert await public_tables(restore_target) > 0
+
+
+async def test_a_manifest_rewritten_in_the_bucket_is_refused_before_the_database_is_touched(
+        own_database, test_env, restore_target, moto) -> None:
+    source = env_for(own_database, test_env, **s3_env(moto, "forged"))
+    assert nubo(source, "backup").returncode == 0
+    (manifest_key,) = [k for k in keys_under(moto, "forged/") if k.endswith("/manifest.json")]
+    s3 = bucket(moto)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    # Someone with the bucket's keys swaps the dump and writes its checksum in the manifest.
+    forged_dump = b"PGDMP forged"
+    s3.put_object(Bucket=BUCKET, Key=manifest_key.replace("manifest.json", "postgres.dump"), Body=forged_dump)
+    manifest["files"]["postgres.dump"] = {"bytes": len(forged_dump),
+                                          "sha256": hashlib.sha256(forged_dump).hexdigest()}
+    s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=json.dumps(manifest).encode())
+    refused = nubo({**source, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert "is not signed with NUBO_BACKUP_SIGNING_KEY" in refused.stderr
+    assert await public_tables(restore_target) == 0
+
+
+async def test_a_bucket_is_neither_written_nor_restored_without_a_signing_key(
+        own_database, test_env, restore_target, moto) -> None:
+    unsigned = {k: v for k, v in env_for(own_database, test_env, **s3_env(moto, "unsigned")).items()
+                if k != "NUBO_BACKUP_SIGNING_KEY"}
+    made = nubo(unsigned, "backup")
+    assert made.returncode == 1 and "needs NUBO_BACKUP_SIGNING_KEY" in made.stderr
+    assert keys_under(moto, "unsigned/") == []
+    assert nubo({**unsigned, "NUBO_BACKUP_SIGNING_KEY": SIGNING_KEY}, "backup").returncode == 0
+    refused = nubo({**unsigned, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert refused.returncode == 1 and "needs NUBO_BACKUP_SIGNING_KEY" in refused.stderr
+    assert await public_tables(restore_target) == 0
