@@ -4,6 +4,7 @@ server), restored into a new empty database, and holds the same rows."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -308,3 +309,39 @@ async def test_a_bucket_is_neither_written_nor_restored_without_a_signing_key(
     refused = nubo({**unsigned, "NUBO_POSTGRES_DSN": restore_target}, "restore")
     assert refused.returncode == 1 and "needs NUBO_BACKUP_SIGNING_KEY" in refused.stderr
     assert await public_tables(restore_target) == 0
+
+
+# mongodump is not installed here: a stand-in on PATH records what `ps` would show of it
+# (its command line) and the --config file it was given, as the real one would read it.
+MONGODUMP_STAND_IN = """#!{python}
+import json, os, sys
+seen = {{"cmdline": open("/proc/self/cmdline", "rb").read().decode().split("\\0")}}
+for arg in sys.argv[1:]:
+    if arg.startswith("--config="):
+        path = arg.split("=", 1)[1]
+        seen["config"] = open(path).read()
+        seen["config_mode"] = os.stat(path).st_mode & 0o777
+        seen["config_path"] = path
+    if arg.startswith("--archive="):
+        open(arg.split("=", 1)[1], "wb").write(b"archive")
+json.dump(seen, open({record!r}, "w"))
+"""
+
+
+async def test_backup_gives_mongodump_the_uri_in_a_private_file_not_on_its_command_line(
+        own_database, test_env, tmp_path) -> None:
+    # Issue #26, item 10: the URI, with its password, was a mongodump argument, visible in `ps`.
+    bin_dir, record = tmp_path / "bin", tmp_path / "mongodump.json"
+    bin_dir.mkdir()
+    (bin_dir / "mongodump").write_text(MONGODUMP_STAND_IN.format(python=sys.executable, record=str(record)))
+    (bin_dir / "mongodump").chmod(0o755)
+    url = "mongodb://nubo:hunter2-secret@mongo.internal:27017/?authSource=admin"
+    env = env_for(own_database, test_env, NUBO_MONGO_URL=url, NUBO_BACKUP_MONGO="yes",
+                  PATH=f"{bin_dir}:{os.environ['PATH']}")
+    made = nubo(env, "backup", "--to", str(tmp_path / "sets"))
+    assert made.returncode == 0, made.stderr
+    assert "MongoDB included" in made.stdout
+    seen = json.loads(record.read_text())
+    assert not [arg for arg in seen["cmdline"] if "hunter2" in arg]
+    assert seen["config"] == f'uri: "{url}"\n' and seen["config_mode"] == 0o600
+    assert not await asyncio.to_thread(os.path.exists, seen["config_path"])  # gone once mongodump exited
