@@ -100,11 +100,13 @@ class Settings:
     media_s3_access_key: str = ""
     media_s3_secret_key: str = ""
     media_max_upload_bytes: int = 10485760
-    media_max_pixels: int = 40000000
+    media_max_pixels: int = 40000000  # JPEG (decoded at reduced scale)
+    media_max_pixels_decoded: int = 16000000  # PNG, WebP, GIF (decoded whole: 64 MB as RGBA)
     media_uploads_per_hour: int = 60
     media_original_side: int = 2048
     media_thumbnail_side: int = 400
     media_workers: int = 1
+    media_worker_memory: int = 536870912  # address space per image worker process, bytes (0: none)
     media_worker_nice: int = 10  # image work yields the CPU to the event loop (0: same priority)
     media_unattached_ttl: int = 86400
     media_sweep_interval: float = 600.0
