@@ -25,11 +25,17 @@ async def _send_photo(api: httpx.AsyncClient, user, conversation_id: int) -> dic
     return media
 
 
-async def test_a_group_photo_from_across_a_block_answers_as_if_it_did_not_exist(
-        api: httpx.AsyncClient, stores: Stores, server_log: ServerLog) -> None:
+async def _group_of_three(api: httpx.AsyncClient, stores: Stores) -> tuple:
+    """Alice, Bob and Carol, and the group Carol made with the two others."""
     alice, bob, carol = await make_user(stores), await make_user(stores), await make_user(stores)
     group = (await api.post("/conversations", json={"title": "g", "member_ids": [alice.id, bob.id]},
                             headers=carol.headers)).json()
+    return alice, bob, carol, group
+
+
+async def test_a_group_photo_from_across_a_block_answers_as_if_it_did_not_exist(
+        api: httpx.AsyncClient, stores: Stores, server_log: ServerLog) -> None:
+    alice, bob, carol, group = await _group_of_three(api, stores)
     media = await _send_photo(api, bob, group["id"])
     assert (await api.put(f"/users/{bob.id}/block", headers=alice.headers)).status_code in (200, 204)
 
@@ -47,9 +53,7 @@ async def test_a_group_photo_from_across_a_block_answers_as_if_it_did_not_exist(
 
 async def test_the_block_hides_the_photo_both_ways_and_unblocking_shows_it_again(
         api: httpx.AsyncClient, stores: Stores, server_log: ServerLog) -> None:
-    alice, bob, carol = await make_user(stores), await make_user(stores), await make_user(stores)
-    group = (await api.post("/conversations", json={"title": "g", "member_ids": [alice.id, bob.id]},
-                            headers=carol.headers)).json()
+    alice, bob, carol, group = await _group_of_three(api, stores)
     from_alice = await _send_photo(api, alice, group["id"])
     await api.put(f"/users/{bob.id}/block", headers=alice.headers)
     seen_by_bob = await api.get(from_alice["url"], headers=bob.headers)
