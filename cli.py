@@ -207,7 +207,8 @@ def migrate(
 @app.command()
 def token(
     user: str = typer.Argument(..., help="Username or numeric id of the account."),
-    ttl: int = typer.Option(None, "--ttl", help="Access token lifetime in seconds."),
+    ttl: int = typer.Option(None, "--ttl", help="Access token lifetime in seconds (in production at most "
+                            "NUBO_ACCESS_TOKEN_TTL)."),
     create: bool = typer.Option(
         False, "--create", help="Create the account first if it does not exist (test accounts)."
     ),
@@ -219,7 +220,7 @@ def token(
     from nubo_backend.auth.minting import MintError, mint_token
 
     settings = _settings()
-    lifetime = ttl or settings.access_token_ttl
+    lifetime = settings.access_token_ttl if ttl is None else ttl
     try:
         minted = asyncio.run(mint_token(settings, user, lifetime, create=create))
     except MintError as exc:

@@ -27,7 +27,8 @@ DEV_SECRETS = {
     "ta-cle-secrete",  # the seed's
 }
 MIN_SECRET_LENGTH = 32
-SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key", "backup_s3_secret_key", "push_vapid_private_key"}
+SECRET_FIELDS = {"jwt_secret", "media_s3_secret_key", "backup_s3_secret_key", "backup_signing_key",
+                 "push_vapid_private_key"}
 MEDIA_BACKENDS = ("disk", "s3")
 
 
@@ -99,11 +100,13 @@ class Settings:
     media_s3_access_key: str = ""
     media_s3_secret_key: str = ""
     media_max_upload_bytes: int = 10485760
-    media_max_pixels: int = 40000000
+    media_max_pixels: int = 40000000  # JPEG (decoded at reduced scale)
+    media_max_pixels_decoded: int = 16000000  # PNG, WebP, GIF (decoded whole: 64 MB as RGBA)
     media_uploads_per_hour: int = 60
     media_original_side: int = 2048
     media_thumbnail_side: int = 400
     media_workers: int = 1
+    media_worker_memory: int = 536870912  # address space per image worker process, bytes (0: none)
     media_worker_nice: int = 10  # image work yields the CPU to the event loop (0: same priority)
     media_unattached_ttl: int = 86400
     media_sweep_interval: float = 600.0
@@ -116,6 +119,9 @@ class Settings:
     backup_s3_region: str = "us-east-1"
     backup_s3_access_key: str = ""
     backup_s3_secret_key: str = ""
+    # HMAC key of the backup manifests, kept outside the bucket: a restore from a bucket trusts
+    # a set only when its manifest is signed with it (backup/signing.py).
+    backup_signing_key: str = ""
     demo_page: str = "auto"  # GET /demo: auto (on unless production), on, off
     # Issue #28, accounts people can get back into (docs/accounts.md): mail, verification,
     # password reset, e-mail change, two-factor sign-in.
@@ -242,6 +248,9 @@ class Settings:
                 f"of at least {MIN_SECRET_LENGTH} characters, e.g. `openssl rand -hex 32`, or point "
                 "NUBO_JWT_SECRET_FILE at a writable path to have one generated there"
             )
+        if self.backup_signing_key and len(self.backup_signing_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"NUBO_BACKUP_SIGNING_KEY must be at least {MIN_SECRET_LENGTH} characters, "
+                                "e.g. `openssl rand -hex 32`")
         if not self.jwt_secret:
             raise SettingsError("NUBO_JWT_SECRET is empty: set it in the environment or in .env")
         if self.media_backend not in MEDIA_BACKENDS:

@@ -79,6 +79,9 @@ async def test_a_block_on_instance_a_stops_presence_typing_and_messages_for_sock
     a, b = start_server(), start_server()
     alice, bob, carol, dave = [await make_user(stores) for _ in range(4)]
     group = await messaging.create_group(stores, carol.id, "friends", [alice.id, bob.id, dave.id])
+    # Dave has written in the group (a row, no event), so his presence reaches its members.
+    await stores.pg.execute("INSERT INTO messages (conversation_id, sender_id, body) VALUES ($1, $2, 'hi')",
+                            group["id"], dave.id)
     direct, _ = await messaging.open_direct(stores, alice.id, bob.id)
     alice_ws, bobs_phone = await open_ws(b, alice), await open_ws(b, bob)
     carol_ws = await open_ws(b, carol)

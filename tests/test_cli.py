@@ -73,6 +73,28 @@ async def test_token_with_redis_down_says_so_in_one_line_and_creates_nothing(tes
     assert await stores.pg.fetchval("SELECT count(*) FROM users") == 0
 
 
+async def test_token_in_production_lives_no_longer_than_a_logins_and_nothing_is_created(
+        test_env, stores: Stores) -> None:
+    # Issue #26, item 10: ten years worked.
+    user = await make_user(stores)
+    production = {**test_env, "NUBO_ENV": "production", "NUBO_JWT_SECRET": "p" * 40,
+                  "NUBO_ACCESS_TOKEN_TTL": "900"}
+    sessions = await stores.redis.scard(stores.keys("user_sessions", user.id))
+    for ttl in ("315360000", "901"):
+        refused = nubo(production, "token", str(user.id), "--ttl", ttl)
+        assert (refused.returncode, refused.stdout) == (1, "")
+        assert refused.stderr.strip() == (f"error: --ttl {ttl} refused in production: at most "
+                                          "NUBO_ACCESS_TOKEN_TTL (900 s), as a login's token")
+    created = nubo(production, "token", "newcomer", "--create", "--ttl", "999999")
+    assert created.returncode == 1 and "refused in production" in created.stderr
+    assert await stores.redis.scard(stores.keys("user_sessions", user.id)) == sessions
+    assert await stores.pg.fetchval("SELECT count(*) FROM users") == 1
+    allowed = nubo(production, "token", str(user.id), "--ttl", "900")
+    assert allowed.returncode == 0, allowed.stderr
+    claims = decode_access_token("p" * 40, allowed.stdout.strip())
+    assert claims.expires_at - claims.issued_at == 900
+
+
 def test_config_masks_the_secret(test_env) -> None:
     result = nubo({**test_env, "NUBO_JWT_SECRET": "a-very-secret-value"}, "config")
     assert result.returncode == 0

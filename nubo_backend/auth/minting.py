@@ -76,7 +76,19 @@ async def _user(settings: Settings, who: str, create: bool) -> tuple[asyncpg.Rec
         await conn.close()
 
 
+def check_lifetime(settings: Settings, ttl: int) -> None:
+    """In production a minted token lives no longer than a login's (NUBO_ACCESS_TOKEN_TTL): a
+    long-lived bearer token copied out of a terminal outlives any revocation it escapes (a
+    session revoked while Redis was away, a secret not yet rotated). Elsewhere, any length."""
+    if ttl < 1:
+        raise MintError(f"--ttl must be at least 1 second, not {ttl}")
+    if settings.is_production and ttl > settings.access_token_ttl:
+        raise MintError(f"--ttl {ttl} refused in production: at most NUBO_ACCESS_TOKEN_TTL "
+                        f"({settings.access_token_ttl} s), as a login's token")
+
+
 async def mint_token(settings: Settings, who: str, ttl: int, *, create: bool = False) -> Minted:
+    check_lifetime(settings, ttl)  # before anything is created
     client = redis_store.open_client(settings.redis_url)
     try:
         # Redis first: a --create must not leave an account behind a failed mint.

@@ -1,9 +1,11 @@
 """One backup set: made (PostgreSQL, MongoDB when its tools are there), kept N deep, restored.
 
 A set holds postgres.dump (pg_dump custom format), mongo.archive.gz when MongoDB was dumped,
-and manifest.json (when, what, sizes and SHA-256 of each file, the migrations applied). A
-restore checks every checksum before touching the database, refuses a database that already
-holds tables unless told to clean it, and runs in one transaction.
+manifest.json (when, what, sizes and SHA-256 of each file, the migrations applied) and, with
+NUBO_BACKUP_SIGNING_KEY, manifest.json.sig (its HMAC). A restore reads only those files, checks
+the signature (required from a bucket) and every checksum before touching the database,
+refuses a database that already holds tables unless told to clean it, and runs in one
+transaction.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ import asyncpg
 
 from nubo_backend import __version__
 from nubo_backend.backup import tools
-from nubo_backend.backup.targets import MANIFEST, Target, TargetError, open_target
+from nubo_backend.backup.signing import DATA_FILES, MANIFEST, MONGO_FILE, POSTGRES_FILE, SIGNATURE, is_signed, sign
+from nubo_backend.backup.targets import Target, TargetError, open_target
 from nubo_backend.settings import Settings, mask_url
 
 Progress = Callable[[str], None]
-POSTGRES_FILE = "postgres.dump"
-MONGO_FILE = "mongo.archive.gz"
 MONGO_MODES = ("auto", "yes", "no")
 
 
@@ -151,6 +152,9 @@ def make_backup(settings: Settings, to: str | None, keep: int | None, progress: 
     now = datetime.now(UTC)
     name = _new_name(now)
     with _opened(settings, to) as target:
+        if target.needs_signature and not settings.backup_signing_key:
+            raise BackupError(f"{target.description} needs NUBO_BACKUP_SIGNING_KEY: a set in a bucket is restored "
+                              "only when its manifest is signed with a key kept outside it (`openssl rand -hex 32`)")
         migrations = _reach(settings.postgres_dsn, _applied_migrations(settings.postgres_dsn))
         staged = _stage(target, name)
         try:
@@ -175,7 +179,10 @@ def make_backup(settings: Settings, to: str | None, keep: int | None, progress: 
                 "migrations": migrations,
                 "files": {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(staged.iterdir())},
             }
-            (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
+            (staged / MANIFEST).write_bytes(manifest_bytes)
+            if settings.backup_signing_key:
+                (staged / SIGNATURE).write_text(sign(settings.backup_signing_key, manifest_bytes) + "\n")
             target.store(name, staged, progress)
         except (tools.ToolError, TargetError) as exc:
             shutil.rmtree(staged, ignore_errors=True)
@@ -204,9 +211,24 @@ def _apply_retention(target: Target, keep: int, progress: Progress) -> list[str]
     return removed
 
 
-def _read_set(target: Target, name: str, progress: Progress) -> tuple[BackupSet, Path]:
+def _read_set(settings: Settings, target: Target, name: str, progress: Progress) -> tuple[BackupSet, Path]:
+    """The set's manifest, believed only when signed as it must be; its files, by known names."""
+    key = settings.backup_signing_key
+    if target.needs_signature and not key:
+        raise BackupError(f"{target.description} needs NUBO_BACKUP_SIGNING_KEY, the key its backups were signed "
+                          "with: a set in a bucket is restored only when its manifest is signed")
     folder = target.fetch(name, progress)
-    return BackupSet(name, json.loads((folder / MANIFEST).read_text())), folder
+    manifest_bytes = (folder / MANIFEST).read_bytes()
+    signature = folder / SIGNATURE
+    if key and not is_signed(key, manifest_bytes, signature.read_bytes() if signature.is_file() else None):
+        raise BackupError(f"{name}/{MANIFEST} is not signed with NUBO_BACKUP_SIGNING_KEY: not restored (made with "
+                          "another key, or not by `nubo backup`)")
+    manifest = json.loads(manifest_bytes)
+    files = set(manifest.get("files", {}))
+    if not files <= DATA_FILES or POSTGRES_FILE not in files:
+        raise BackupError(f"{name}/{MANIFEST} lists {sorted(files)}: a set holds {POSTGRES_FILE} and "
+                          f"maybe {MONGO_FILE}, nothing else")
+    return BackupSet(name, manifest), folder
 
 
 def list_backups(settings: Settings, spec: str | None) -> list[BackupSet]:
@@ -253,7 +275,7 @@ def restore_backup(settings: Settings, spec: str | None, name: str, clean: bool,
             elif name not in names:
                 raise BackupError(f"no backup {name!r} in {target.description}: `nubo backup --list` shows them")
             progress(f"fetching {name} from {target.description}")
-            backup, folder = _read_set(target, name, progress)
+            backup, folder = _read_set(settings, target, name, progress)
         except TargetError as exc:
             raise BackupError(str(exc)) from None
         for filename, expected in backup.manifest["files"].items():

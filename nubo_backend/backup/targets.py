@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from nubo_backend.backup.signing import KNOWN_FILES, MANIFEST, is_set_name
 from nubo_backend.s3 import s3_client
 from nubo_backend.settings import ROOT, Settings
 
-MANIFEST = "manifest.json"
 PARTIAL_MAX_AGE = 86400  # a staging folder this old belongs to no running backup
 
 Progress = Callable[[str], None]
@@ -28,6 +28,7 @@ class TargetError(Exception):
 
 class Target(Protocol):
     description: str
+    needs_signature: bool  # restore only sets whose manifest is signed (backup/signing.py)
 
     def stage(self, name: str) -> Path:
         """A local, empty folder to write the set's files into."""
@@ -55,7 +56,7 @@ class Target(Protocol):
 
 
 def _newest_first(names: set[str]) -> list[str]:
-    return sorted((n for n in names if n.startswith("nubo-")), reverse=True)
+    return sorted((n for n in names if is_set_name(n)), reverse=True)
 
 
 class DirectoryTarget:
@@ -64,6 +65,7 @@ class DirectoryTarget:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = str(root)
+        self.needs_signature = False  # a volume of this machine: as trusted as the machine
 
     def stage(self, name: str) -> Path:
         try:
@@ -84,6 +86,8 @@ class DirectoryTarget:
         return _newest_first({p.name for p in self.root.iterdir() if (p / MANIFEST).is_file()})
 
     def fetch(self, name: str, progress: Progress) -> Path:
+        if not is_set_name(name):
+            raise TargetError(f"{name!r} is not the name of a backup set")
         return self.root / name
 
     def read_manifest(self, name: str) -> dict[str, Any]:
@@ -109,6 +113,7 @@ class S3Target:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.scratch = scratch
         self.description = f"s3://{bucket}/{self.prefix}"
+        self.needs_signature = True  # written by whoever holds the bucket's keys
 
     def _key(self, name: str, filename: str = "") -> str:
         return f"{self.prefix}{name}/{filename}"
@@ -146,9 +151,13 @@ class S3Target:
         return _newest_first({name for name, files in self._listing().items() if MANIFEST in files})
 
     def fetch(self, name: str, progress: Progress) -> Path:
+        if not is_set_name(name):
+            raise TargetError(f"{name!r} is not the name of a backup set")
         local = self.scratch / name
         local.mkdir(parents=True, exist_ok=True)
-        for filename in sorted(self._listing().get(name, ())):
+        # Only the files a set is made of: any other key (`../x`, a name of someone's choosing)
+        # is never downloaded, so nothing is written outside the scratch folder.
+        for filename in sorted(self._listing().get(name, set()) & KNOWN_FILES):
             progress(f"download {filename}")
             self.client.download_file(self.bucket, self._key(name, filename), str(local / filename))
         return local

@@ -1,17 +1,22 @@
 """PostgreSQL's and MongoDB's own dump and restore tools, run as subprocesses.
 
-The password travels in the environment (PGPASSWORD), never on a command line that `ps`
-shows. Long runs report progress every few seconds through a callback.
+Passwords never go on a command line, which `ps` shows to every user of the machine:
+PostgreSQL's travels in the environment (PGPASSWORD), MongoDB's URI in a `--config` file only
+the current user can read, deleted when the tool exits. Long runs report progress every few
+seconds through a callback.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -129,16 +134,33 @@ def pg_restore(dsn: str, dump: Path, clean: bool, progress: Progress) -> None:
         raise ToolError(f"pg_restore failed (exit {proc.returncode}), nothing was restored: {state['tail'].strip()}")
 
 
+@contextmanager
+def mongo_uri_config(url: str) -> Iterator[str]:
+    """`--config=<file>` for mongodump and mongorestore: a YAML file holding `uri`, in a folder
+    of the current user's own (mode 0700, the file 0600), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="nubo-mongo-"))
+    try:
+        path = folder / "uri.yaml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"uri: {json.dumps(url)}\n")  # a JSON string is a YAML string
+        yield f"--config={path}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def mongodump(url: str, database: str, out: Path, progress: Progress) -> None:
     tool = _require("mongodump", "mongodb-database-tools")
-    _run_watching_file([tool, f"--uri={url}", f"--db={database}", f"--archive={out}", "--gzip", "--quiet"],
-                       dict(os.environ), out, "mongo", progress)
+    with mongo_uri_config(url) as config:
+        _run_watching_file([tool, config, f"--db={database}", f"--archive={out}", "--gzip", "--quiet"],
+                           dict(os.environ), out, "mongo", progress)
 
 
 def mongorestore(url: str, source_db: str, database: str, archive: Path) -> None:
     tool = _require("mongorestore", "mongodb-database-tools")
-    cmd = [tool, f"--uri={url}", f"--archive={archive}", "--gzip", "--drop", "--quiet",
-           f"--nsFrom={source_db}.*", f"--nsTo={database}.*"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    with mongo_uri_config(url) as config:
+        cmd = [tool, config, f"--archive={archive}", "--gzip", "--drop", "--quiet",
+               f"--nsFrom={source_db}.*", f"--nsTo={database}.*"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise ToolError(f"mongorestore failed (exit {done.returncode}): {_last_line(done.stderr)}")

@@ -25,5 +25,6 @@ class Media:
 
 def open_media(settings: Settings) -> Media:
     """The storage the settings name, and image workers (started on first use)."""
-    limits = Limits(settings.media_max_pixels, settings.media_original_side, settings.media_thumbnail_side)
+    limits = Limits(settings.media_max_pixels, settings.media_original_side, settings.media_thumbnail_side,
+                    settings.media_max_pixels_decoded, settings.media_worker_memory)
     return Media(open_storage(settings), ImagePool(settings.media_workers, limits, settings.media_worker_nice))

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from nubo_backend.auth.ratelimit import hit
+from nubo_backend.blocks.visibility import hidden_from
 from nubo_backend.edge.errors import NuboError, forbidden, not_found, unprocessable
 from nubo_backend.media.imaging import ImageRefused
 from nubo_backend.media.storage import new_key
@@ -245,8 +246,11 @@ class Served:
 
 async def _check_reader(stores: Stores, row: Any, viewer_id: int | None) -> str:
     """Who may read: a post's media anyone, a message's the members, an unattached upload
-    its owner. Returns the Cache-Control a reader gets."""
+    its owner; and media are hidden wherever their post or message is. Returns the
+    Cache-Control a reader gets."""
     if row["post_id"] is not None:
+        if row["author_id"] in await hidden_from(stores, viewer_id):  # as GET /posts/{id}: 404
+            raise _hidden()
         return PUBLIC_CACHE
     if row["conversation_id"] is not None:
         if viewer_id is None:
@@ -255,10 +259,20 @@ async def _check_reader(stores: Stores, row: Any, viewer_id: int | None) -> str:
             stores.pg, conversation_id=row["conversation_id"], user_id=viewer_id)
         if membership is None or membership["role"] is None:
             raise forbidden("You are not a member of this conversation", "not_a_member")
+        # A group's history leaves out what a block hides (a direct conversation keeps it).
+        if membership["kind"] == "group" and row["sender_id"] in await hidden_from(stores, viewer_id):
+            raise _hidden()
         return PRIVATE_CACHE
     if viewer_id != row["owner_id"]:  # an unattached upload is nobody else's business
-        raise not_found("Media not found", "media_not_found")
+        raise _hidden()
     return PRIVATE_CACHE
+
+
+def _hidden() -> NuboError:
+    # The very answer an id that never existed gets: ids are sequential, and a 403 `blocked`
+    # would tell the viewer that this one is a photo from the person on the other side of the
+    # block (and when they sent it), which is what the block hides.
+    return not_found("Media not found", "media_not_found")
 
 
 async def read_media(stores: Stores, viewer_id: int | None, media_id: int, thumbnail: bool,

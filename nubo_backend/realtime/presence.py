@@ -12,7 +12,8 @@ fields of a crashed instance stop counting PRESENCE_TTL_FACTOR heartbeats after 
 write (and are deleted by the next write to that hash). The script that writes a field sums
 the live fields before and after, atomically, so exactly one write anywhere sees a user go
 from none to some (announce `online`) or from some to none (`offline`), to the user's contacts
-(people sharing a conversation with them), as transient events.
+(the other members of conversations they have written in: sql/queries/realtime/presence.sql),
+as transient events.
 
 One key per script call, tagged by user id on a Redis Cluster (stores/redis_cluster.py).
 """

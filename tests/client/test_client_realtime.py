@@ -126,7 +126,10 @@ async def test_short_lived_tokens_are_refreshed_on_the_socket_and_over_rest(
 ) -> None:
     a = start_server({"NUBO_ACCESS_TOKEN_TTL": "8"})
     alice, bob = await make_user(stores), await make_user(stores)
-    await messaging.open_direct(stores, alice.id, bob.id)  # alice's event 1; bob's presence reaches her
+    direct, _ = await messaging.open_direct(stores, alice.id, bob.id)  # alice's event 1
+    # bob has written in it (a row, no event of alice's), so his presence reaches her
+    await stores.pg.execute("INSERT INTO messages (conversation_id, sender_id, body) VALUES ($1, $2, 'hi')",
+                            direct["id"], bob.id)
     client = await login(a, alice)
     tokens = {client.tokens.access_token}
     async with asyncio.timeout(10):

@@ -4,6 +4,8 @@ server), restored into a new empty database, and holds the same rows."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -54,9 +56,30 @@ def moto() -> Iterator[MotoServer]:
     server.stop()
 
 
-def s3_env(moto: MotoServer) -> dict[str, str]:
-    return {"NUBO_BACKUP_TARGET": f"s3://{BUCKET}/prod", "NUBO_BACKUP_S3_ENDPOINT": moto.url,
-            "NUBO_BACKUP_S3_ACCESS_KEY": "test", "NUBO_BACKUP_S3_SECRET_KEY": "test"}
+SIGNING_KEY = "k" * 32
+
+
+def s3_env(moto: MotoServer, prefix: str = "prod") -> dict[str, str]:
+    return {"NUBO_BACKUP_TARGET": f"s3://{BUCKET}/{prefix}", "NUBO_BACKUP_S3_ENDPOINT": moto.url,
+            "NUBO_BACKUP_S3_ACCESS_KEY": "test", "NUBO_BACKUP_S3_SECRET_KEY": "test",
+            "NUBO_BACKUP_SIGNING_KEY": SIGNING_KEY}
+
+
+def bucket(moto: MotoServer):
+    return boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+
+
+def keys_under(moto: MotoServer, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in bucket(moto).list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+async def public_tables(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
 
 
 async def populate(env: dict[str, str]) -> None:
@@ -236,3 +259,89 @@ def test_the_scheduled_service_backs_up_every_interval_and_keeps_its_retention(
     output = log_path.read_text()
     assert output.count("backup nubo-") >= 3 and "removed 1 old" in output
     assert len(list(target.glob("nubo-*/manifest.json"))) == 2
+
+
+# --- issue #26, item 10: what a restore believes of a bucket ------------------------------
+
+
+async def test_a_key_outside_the_set_in_the_bucket_is_never_downloaded(
+        own_database, test_env, restore_target, moto, tmp_path) -> None:
+    source = env_for(own_database, test_env, **s3_env(moto, "escape"), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert nubo(source, "backup").returncode == 0
+    (name,) = {key.split("/")[1] for key in keys_under(moto, "escape/")}
+    # Written by whoever holds the bucket's keys: the scratch folder is tmp/nubo-backup-*/,
+    # so this key would land in tmp_path/tmp/planted.
+    bucket(moto).put_object(Bucket=BUCKET, Key=f"escape/{name}/../../planted", Body=b"#!/bin/sh\n")
+    restored = nubo({**source, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert restored.returncode == 0, restored.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["tmp"]  # nothing planted, scratch gone
+    assert await public_tables(restore_target) > 0
+
+
+async def test_a_manifest_rewritten_in_the_bucket_is_refused_before_the_database_is_touched(
+        own_database, test_env, restore_target, moto) -> None:
+    source = env_for(own_database, test_env, **s3_env(moto, "forged"))
+    assert nubo(source, "backup").returncode == 0
+    (manifest_key,) = [k for k in keys_under(moto, "forged/") if k.endswith("/manifest.json")]
+    s3 = bucket(moto)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    # Someone with the bucket's keys swaps the dump and writes its checksum in the manifest.
+    forged_dump = b"PGDMP forged"
+    s3.put_object(Bucket=BUCKET, Key=manifest_key.replace("manifest.json", "postgres.dump"), Body=forged_dump)
+    manifest["files"]["postgres.dump"] = {"bytes": len(forged_dump),
+                                          "sha256": hashlib.sha256(forged_dump).hexdigest()}
+    s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=json.dumps(manifest).encode())
+    refused = nubo({**source, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert "is not signed with NUBO_BACKUP_SIGNING_KEY" in refused.stderr
+    assert await public_tables(restore_target) == 0
+
+
+async def test_a_bucket_is_neither_written_nor_restored_without_a_signing_key(
+        own_database, test_env, restore_target, moto) -> None:
+    unsigned = {k: v for k, v in env_for(own_database, test_env, **s3_env(moto, "unsigned")).items()
+                if k != "NUBO_BACKUP_SIGNING_KEY"}
+    made = nubo(unsigned, "backup")
+    assert made.returncode == 1 and "needs NUBO_BACKUP_SIGNING_KEY" in made.stderr
+    assert keys_under(moto, "unsigned/") == []
+    assert nubo({**unsigned, "NUBO_BACKUP_SIGNING_KEY": SIGNING_KEY}, "backup").returncode == 0
+    refused = nubo({**unsigned, "NUBO_POSTGRES_DSN": restore_target}, "restore")
+    assert refused.returncode == 1 and "needs NUBO_BACKUP_SIGNING_KEY" in refused.stderr
+    assert await public_tables(restore_target) == 0
+
+
+# mongodump is not installed here: a stand-in on PATH records what `ps` would show of it
+# (its command line) and the --config file it was given, as the real one would read it.
+MONGODUMP_STAND_IN = """#!{python}
+import json, os, sys
+seen = {{"cmdline": open("/proc/self/cmdline", "rb").read().decode().split("\\0")}}
+for arg in sys.argv[1:]:
+    if arg.startswith("--config="):
+        path = arg.split("=", 1)[1]
+        seen["config"] = open(path).read()
+        seen["config_mode"] = os.stat(path).st_mode & 0o777
+        seen["config_path"] = path
+    if arg.startswith("--archive="):
+        open(arg.split("=", 1)[1], "wb").write(b"archive")
+json.dump(seen, open({record!r}, "w"))
+"""
+
+
+async def test_backup_gives_mongodump_the_uri_in_a_private_file_not_on_its_command_line(
+        own_database, test_env, tmp_path) -> None:
+    # Issue #26, item 10: the URI, with its password, was a mongodump argument, visible in `ps`.
+    bin_dir, record = tmp_path / "bin", tmp_path / "mongodump.json"
+    bin_dir.mkdir()
+    (bin_dir / "mongodump").write_text(MONGODUMP_STAND_IN.format(python=sys.executable, record=str(record)))
+    (bin_dir / "mongodump").chmod(0o755)
+    url = "mongodb://nubo:hunter2-secret@mongo.internal:27017/?authSource=admin"
+    env = env_for(own_database, test_env, NUBO_MONGO_URL=url, NUBO_BACKUP_MONGO="yes",
+                  PATH=f"{bin_dir}:{os.environ['PATH']}")
+    made = nubo(env, "backup", "--to", str(tmp_path / "sets"))
+    assert made.returncode == 0, made.stderr
+    assert "MongoDB included" in made.stdout
+    seen = json.loads(record.read_text())
+    assert not [arg for arg in seen["cmdline"] if "hunter2" in arg]
+    assert seen["config"] == f'uri: "{url}"\n' and seen["config_mode"] == 0o600
+    assert not await asyncio.to_thread(os.path.exists, seen["config_path"])  # gone once mongodump exited

@@ -4,6 +4,7 @@ them (`docker-compose config`: no Docker engine needed, none runs here), checked
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -105,11 +106,15 @@ def test_the_api_is_reachable_only_through_the_proxy(stack) -> None:
     assert upstreams == [f"{name}:8080" for name in REPLICAS]
 
 
-def test_replicas_trust_forwarded_addresses_from_the_edge_network_only(stack) -> None:
-    subnet = stack["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+def test_replicas_trust_forwarded_addresses_from_the_proxys_fixed_address_only(stack) -> None:
+    # Issue #26, item 10: not the edge /24, whose bridge gateway (the host) is no proxy.
+    (edge,) = stack["networks"]["edge"]["ipam"]["config"]
+    caddy = stack["services"]["caddy"]["networks"]["edge"]["ipv4_address"]
+    assert ipaddress.ip_address(caddy) in ipaddress.ip_network(edge["subnet"])
+    assert ipaddress.ip_address(caddy) not in ipaddress.ip_network(edge["ip_range"])  # never handed to another
     for name in REPLICAS:
         environment = stack["services"][name]["environment"]
-        assert environment["NUBO_TRUSTED_PROXIES"] == subnet
+        assert environment["NUBO_TRUSTED_PROXIES"] == f"{caddy}/32"
         assert environment["NUBO_ENV"] == "production" and environment["NUBO_LOG_FORMAT"] == "json"
         assert environment["NUBO_POSTGRES_DSN"] == "postgresql://nubo:s3cret@postgres:5432/nubo"
 

@@ -1,4 +1,5 @@
-"""Presence: people sharing a conversation see each other come online and go offline."""
+"""Presence: people sharing a conversation they have written in see each other come online
+and go offline."""
 
 from nubo_backend.realtime.presence import is_online
 from nubo_backend.stores import Stores
@@ -13,6 +14,11 @@ async def share_conversation(stores: Stores, *users: factories.TestUser) -> None
     )
     await stores.pg.executemany(
         "INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)",
+        [(conversation_id, u.id) for u in users],
+    )
+    # Each has written in it: presence goes only to the members of conversations one wrote in.
+    await stores.pg.executemany(
+        "INSERT INTO messages (conversation_id, sender_id, body) VALUES ($1, $2, 'hi')",
         [(conversation_id, u.id) for u in users],
     )
 

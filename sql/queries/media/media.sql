@@ -8,11 +8,13 @@ VALUES (:owner_id, :content_type, :width, :height, :size_bytes, :blurhash,
 RETURNING id, kind, content_type, width, height, size_bytes, blurhash, thumb_width, thumb_height;
 
 -- name: media_for_serving(media_id)^
--- Who may read it: the owner while unattached, anyone for a post's, members for a message's.
+-- Who may read it: the owner while unattached, anyone for a post's, members for a message's;
+-- the parent's author or sender too, since a block that hides them hides their media.
 SELECT m.owner_id, m.post_id, m.content_type, m.storage_key, m.etag, m.thumb_key, m.thumb_etag,
-       msg.conversation_id
+       msg.conversation_id, msg.sender_id, p.author_id
 FROM media m
 LEFT JOIN messages msg ON msg.id = m.message_id
+LEFT JOIN posts p ON p.id = m.post_id
 WHERE m.id = :media_id;
 
 -- name: attach_to_post(owner_id, post_id, ids)
