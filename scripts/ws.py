@@ -29,7 +29,8 @@ def _typed_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
 
 
 async def run(url: str, token: str, frames: int | None) -> None:
-    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+    # close_timeout: after Ctrl-C, wait at most a second for the server to answer the close.
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, close_timeout=1) as ws:
 
         async def send_typed_lines(lines: asyncio.Queue[str]) -> None:
             # Each line typed is sent as one text frame (JSON frames are commands, docs/realtime.md).

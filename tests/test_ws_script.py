@@ -44,14 +44,14 @@ async def test_ctrl_c_ends_it_at_once_while_it_waits_for_typed_lines(server: Ser
         _read_until(terminal, b'"type":"ready"')
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=5)
-        assert time.monotonic() - began < 2
+        proc.wait(timeout=10)  # (before: until Enter was pressed)
+        assert time.monotonic() - began < 5  # at most its 1 s close handshake, and its exit
         os.set_blocking(terminal, False)
         try:
             rest = os.read(terminal, 65536)
         except OSError:  # (the other end closed: nothing more was written)
             rest = b""
-        assert b"Traceback" not in rest
+        assert b"Traceback" not in rest and b"Fatal" not in rest, rest
     finally:
         if proc.poll() is None:
             proc.kill()
