@@ -24,9 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def start_process(command: list[str], *, on_test_run_end: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen:
     """Popen for a process a test starts: the kernel sends it `on_test_run_end` when the test
     run (this pytest process) ends in any way, a kill -9 or a CI timeout included, so that
-    nothing a test starts outlives the run. (Call it from the main thread: the signal follows
-    the thread that started the process.)"""
-    return subprocess.Popen(command, preexec_fn=partial(die_with_parent, os.getpid(), on_test_run_end), **kwargs)
+    nothing a test starts outlives the run. It starts with the stop signals as a shell gives
+    them (see _as_from_a_shell). (Call it from the main thread: the signal follows the thread
+    that started the process.)"""
+    return subprocess.Popen(command, preexec_fn=partial(_as_from_a_shell, os.getpid(), on_test_run_end), **kwargs)
+
+
+def _as_from_a_shell(parent_pid: int, on_test_run_end: int) -> None:
+    """In the child, before exec: SIGINT and SIGTERM at their defaults and unblocked. An ignored
+    or blocked signal survives exec, and in a long run something in this pytest process (an
+    in-process server, a pool blocking SIGINT while it forks) can leave one so: Ctrl-C sent to
+    scripts/ws.py then did nothing at the end of a full run, and nothing alone."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    die_with_parent(parent_pid, on_test_run_end)
 
 
 def free_port() -> int:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from nubo_backend.stores import Stores
 from tests.factories import make_user
 from tests.support import ROOT, ServerProcess, free_port, start_process
@@ -37,7 +39,24 @@ def _read_until(fd: int, text: bytes, within: float = 10.0) -> bytes:
     return seen
 
 
-async def test_ctrl_c_ends_it_at_once_while_it_waits_for_typed_lines(server: ServerProcess, stores: Stores) -> None:
+@pytest.fixture(params=["clean", "polluted"])
+def test_process_signals(request):
+    """This pytest process's SIGINT as a long run may leave it (ignored and blocked, both of which
+    survive exec): start_process gives its children the shell's defaults whatever this one has."""
+    if request.param == "clean":
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
+
+
+async def test_ctrl_c_ends_it_at_once_while_it_waits_for_typed_lines(server: ServerProcess, stores: Stores,
+                                                                      test_process_signals) -> None:
     user = await make_user(stores)
     proc, terminal = _on_a_terminal(server, user.token)
     try:
