@@ -141,6 +141,18 @@ async def own_database(settings: Settings) -> AsyncIterator[Settings]:
     await admin.close()
 
 
+@pytest.fixture
+async def own_stores(own_database: Settings) -> AsyncIterator[Stores]:
+    """Stores of a database and Redis namespace of the test's own (`own_database`): no server of
+    the session relays its outbox or reads its keys. Its keys are deleted after the test."""
+    stores = await open_stores(own_database.replace(redis_namespace=own_database.redis_namespace + "own:"))
+    yield stores
+    keys = [k async for k in stores.redis.scan_iter(match=f"{stores.keys.ns}*", count=1000)]
+    if keys:
+        await stores.redis.delete(*keys)
+    await stores.close()
+
+
 @pytest.fixture(scope="session")
 async def session_stores(settings: Settings, database: str) -> AsyncIterator[Stores]:
     stores = await open_stores(settings)

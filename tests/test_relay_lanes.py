@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,21 +12,14 @@ from nubo_backend.outbox import AudienceEvent, Event, announce
 from nubo_backend.outbox.lanes import audience_lane, lane_of
 from nubo_backend.outbox.relay import Relay
 from nubo_backend.posts.service import feed_key
-from nubo_backend.settings import Settings
 from nubo_backend.stores import Stores, open_stores
 from tests.factories import announce_event, make_user, relay_now
 
 
 @pytest.fixture
-async def alone(own_database: Settings) -> AsyncIterator[Stores]:
-    """Stores of a database and Redis namespace of the test's own: no server's relay takes its
-    lanes, so the test drives every batch itself."""
-    stores = await open_stores(own_database.replace(redis_namespace=own_database.redis_namespace + "alone:"))
-    yield stores
-    keys = [k async for k in stores.redis.scan_iter(match=f"{stores.keys.ns}*", count=1000)]
-    if keys:
-        await stores.redis.delete(*keys)
-    await stores.close()
+async def alone(own_stores: Stores) -> Stores:
+    """No server's relay takes this test's lanes: it drives every batch itself."""
+    return own_stores
 
 
 async def _bulk_users(stores: Stores, count: int) -> list[int]:

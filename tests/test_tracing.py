@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,8 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from nubo_backend.observability.tracing import tracing_on, tracing_wanted
 from nubo_backend.outbox import Event, announce
-from nubo_backend.settings import Settings
-from nubo_backend.stores import Stores, open_stores
+from nubo_backend.stores import Stores
 from tests.factories import make_user
 
 
@@ -91,25 +90,15 @@ def test_tracing_is_off_unless_an_otlp_endpoint_is_set() -> None:
     assert not tracing_wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"})
 
 
-@pytest.fixture
-async def traced_stores(own_database: Settings) -> AsyncIterator[Stores]:
-    """Stores of a database and Redis namespace of the test's own: the outbox rows of the traced
-    server are relayed by its relay, never by the session's untraced servers sharing a database."""
-    stores = await open_stores(own_database.replace(redis_namespace=own_database.redis_namespace + "traced:"))
-    yield stores
-    keys = [k async for k in stores.redis.scan_iter(match=f"{stores.keys.ns}*", count=1000)]
-    if keys:
-        await stores.redis.delete(*keys)
-    await stores.close()
-
-
 async def test_a_sent_message_is_one_trace_with_its_stores_calls_then_a_relay_batch_linked_to_it(
-    traced_stores: Stores, start_patiently, collector: Collector,
+    own_stores: Stores, start_patiently, collector: Collector,
 ) -> None:
     """The request's span has its SQL as children; the relay's batch that publishes its event is
     the root of a trace of its own (a batch serves many requests), linked to the request's span,
     with the batch's journal write (MongoDB) and publish (Redis) as its children."""
-    stores, own = traced_stores, traced_stores.settings
+    # The traced server on stores of its own: the session's untraced servers share the test
+    # database, and one of their relays would take the batch (no span).
+    stores, own = own_stores, own_stores.settings
     server = start_patiently({
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
         "NUBO_POSTGRES_DSN": own.postgres_dsn, "NUBO_MONGO_DB": own.mongo_db,
